@@ -1,0 +1,334 @@
+//! The AWS JSON 1.1 envelope (Smithy `awsJson1_1`): which operation a request calls, who
+//! signed it, which cassette its path selects, and its input as a JSON object.
+//!
+//! Each check is a small function of the request's parts so that `proxy.rs` can run them in
+//! the order AWS does. This module does not validate members against the model
+//! ([`super::model`]) and never trusts the SigV4 signature: the credential scope is read for
+//! identification only.
+
+use std::fmt;
+
+use http::{HeaderMap, Method, header, request::Parts};
+use serde_json::{Map, Value};
+
+use super::error::{JSON_1_1, headers};
+use crate::error::ProxyError;
+
+/// The JSON object a call carries; an empty body means `{}`.
+pub type Input = Map<String, Value>;
+
+/// The prefix of every SSM target.
+const SSM_TARGET_PREFIX: &str = "AmazonSSM.";
+
+/// An SSM operation name taken from `X-Amz-Target: AmazonSSM.<Operation>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Operation(String);
+
+impl Operation {
+    /// Parses a bare operation name such as `DeregisterTaskFromMaintenanceWindow`.
+    ///
+    /// Names are `[A-Za-z][A-Za-z0-9]*`, the shape of every Smithy operation id.
+    pub fn parse(name: &str) -> Option<Self> {
+        let mut chars = name.chars();
+        let first = chars.next()?;
+        let well_formed = first.is_ascii_alphabetic()
+            && chars.all(|c| c.is_ascii_alphanumeric())
+            && name.len() <= 128;
+        well_formed.then(|| Self(name.to_owned()))
+    }
+
+    /// The operation name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A cassette name selected by the path `/cassette/<name>/`.
+///
+/// Names are `[A-Za-z0-9._-]+` and may not start with a dot, so `.`, `..` and hidden files are
+/// refused and a name can never leave the cassette folder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CassetteName(String);
+
+impl CassetteName {
+    /// Parses a cassette name, or explains why it is refused.
+    pub fn parse(name: &str) -> Result<Self, ProxyError> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if name.is_empty()
+            || name.len() > 200
+            || name.starts_with('.')
+            || !name.chars().all(allowed)
+        {
+            return Err(ProxyError::InvalidCassetteName {
+                name: printable(name, 80),
+            });
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The cassette name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CassetteName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who made a call, as far as the SigV4 credential scope says; never a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The access key id of the credential scope.
+    pub access_key_id: Option<String>,
+    /// The signing date (`YYYYMMDD`).
+    pub date: Option<String>,
+    /// The signing region, e.g. `us-east-2`.
+    pub region: Option<String>,
+}
+
+impl Caller {
+    /// Reads `Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, …`.
+    ///
+    /// An unsigned request or an unreadable header yields an anonymous caller: the proxy does
+    /// not authenticate, it only records who the client claims to be.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(Self::from_authorization)
+            .unwrap_or_default()
+    }
+
+    fn from_authorization(value: &str) -> Option<Self> {
+        let credential = value
+            .strip_prefix("AWS4-HMAC-SHA256")?
+            .split(',')
+            .find_map(|part| part.trim().strip_prefix("Credential="))?;
+        let mut scope = credential.split('/');
+        let token = |s: &str| {
+            let ok = !s.is_empty()
+                && s.len() <= 128
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            ok.then(|| s.to_owned())
+        };
+        let access_key_id = scope.next().and_then(token);
+        let date = scope.next().and_then(token);
+        let region = scope.next().and_then(token);
+        Some(Self {
+            access_key_id,
+            date,
+            region,
+        })
+    }
+}
+
+/// Which cassette the request path selects.
+///
+/// `/` is the configured default; `/cassette/<name>` and `/cassette/<name>/` select `<name>`
+/// (botocore appends the trailing slash to an endpoint URL with a path).
+pub fn route(path: &str) -> Result<Option<CassetteName>, ProxyError> {
+    if path == "/" || path.is_empty() {
+        return Ok(None);
+    }
+    let Some(rest) = path.strip_prefix("/cassette/") else {
+        return Err(ProxyError::UnknownPath {
+            path: printable(path, 80),
+        });
+    };
+    let name = rest.strip_suffix('/').unwrap_or(rest);
+    CassetteName::parse(name).map(Some)
+}
+
+/// Checks method, target and content type, and returns the SSM operation.
+pub fn operation(parts: &Parts) -> Result<Operation, ProxyError> {
+    if parts.method != Method::POST {
+        return Err(ProxyError::MethodNotAllowed {
+            method: printable(parts.method.as_str(), 20),
+        });
+    }
+    let target = match parts.headers.get(headers::X_AMZ_TARGET) {
+        None => return Err(ProxyError::UnknownOperation { target: None }),
+        Some(value) => String::from_utf8_lossy(value.as_bytes()),
+    };
+    let operation = target
+        .strip_prefix(SSM_TARGET_PREFIX)
+        .and_then(Operation::parse)
+        .ok_or_else(|| ProxyError::UnknownOperation {
+            target: Some(printable(&target, 120)),
+        })?;
+    check_content_type(&parts.headers)?;
+    Ok(operation)
+}
+
+/// Accepts `application/x-amz-json-1.1`, with parameters such as `; charset=utf-8` ignored.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ProxyError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let media_type = content_type
+        .as_deref()
+        .map(|ct| ct.split(';').next().unwrap_or("").trim());
+    match media_type {
+        Some(media_type) if media_type.eq_ignore_ascii_case(JSON_1_1) => Ok(()),
+        _ => Err(ProxyError::UnsupportedMediaType {
+            content_type: content_type.map(|ct| printable(&ct, 80)),
+        }),
+    }
+}
+
+/// Parses the body as a JSON object; an empty body is `{}`.
+pub fn input(body: &[u8]) -> Result<Input, ProxyError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Input::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(other) => Err(ProxyError::Serialization {
+            reason: format!(
+                "the request body must be a JSON object, not {}",
+                json_kind(&other)
+            ),
+        }),
+        Err(e) => Err(ProxyError::Serialization {
+            reason: format!("the request body is not valid JSON: {e}"),
+        }),
+    }
+}
+
+/// The JSON type of a value, as people name it.
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Client-supplied text made safe to echo into a message or a log line: control characters
+/// escaped, and cut to `max` characters.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 3));
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    mod route {
+        use super::*;
+
+        #[test]
+        fn root_selects_the_default_cassette() {
+            assert_eq!(route("/").unwrap(), None);
+        }
+
+        #[test]
+        fn prefix_selects_a_named_cassette_with_or_without_slash() {
+            assert_eq!(
+                route("/cassette/a.b_c-1/").unwrap().unwrap().as_str(),
+                "a.b_c-1"
+            );
+            assert_eq!(route("/cassette/flow").unwrap().unwrap().as_str(), "flow");
+        }
+
+        #[test]
+        fn refuses_names_that_could_leave_the_folder() {
+            for path in [
+                "/cassette/../",
+                "/cassette/./",
+                "/cassette/%2e%2e/",
+                "/cassette/a/b/",
+                "/cassette//",
+                "/cassette/.hidden",
+            ] {
+                assert!(
+                    matches!(route(path), Err(ProxyError::InvalidCassetteName { .. })),
+                    "{path} was accepted"
+                );
+            }
+        }
+
+        #[test]
+        fn refuses_other_paths() {
+            assert!(matches!(
+                route("/other"),
+                Err(ProxyError::UnknownPath { .. })
+            ));
+        }
+    }
+
+    mod caller {
+        use super::*;
+
+        #[test]
+        fn reads_the_credential_scope() {
+            let caller = Caller::from_authorization(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240225/us-east-2/ssm/aws4_request, \
+                 SignedHeaders=content-type;host, Signature=abc",
+            )
+            .unwrap();
+            assert_eq!(caller.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
+            assert_eq!(caller.date.as_deref(), Some("20240225"));
+            assert_eq!(caller.region.as_deref(), Some("us-east-2"));
+        }
+
+        #[test]
+        fn ignores_other_schemes_and_hostile_scopes() {
+            assert_eq!(Caller::from_authorization("Basic abc"), None);
+            let caller =
+                Caller::from_authorization("AWS4-HMAC-SHA256 Credential=AK\"ID/x/us east/ssm")
+                    .unwrap();
+            assert_eq!(caller.access_key_id, None);
+            assert_eq!(caller.region, None);
+        }
+    }
+
+    mod input {
+        use super::*;
+
+        #[test]
+        fn empty_body_is_an_empty_object() {
+            assert!(input(b"").unwrap().is_empty());
+            assert!(input(b" \n").unwrap().is_empty());
+        }
+
+        #[test]
+        fn non_objects_are_serialization_errors() {
+            for body in [&b"[]"[..], b"not json", b"\"s\"", b"null", b"{\"a\":"] {
+                assert!(matches!(input(body), Err(ProxyError::Serialization { .. })));
+            }
+        }
+    }
+
+    mod printable {
+        #[test]
+        fn escapes_controls_and_truncates() {
+            assert_eq!(super::printable("a\u{0}b\nc", 10), "a\\u{0}b\\nc");
+            assert_eq!(super::printable("abcdef", 3), "abc…");
+        }
+    }
+}

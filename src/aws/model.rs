@@ -1,0 +1,293 @@
+//! The operation model: constraints declared once per operation, as data, and the validator
+//! that words its failures exactly as AWS's service framework does.
+//!
+//! To validate another operation, add an [`OperationShape`] to [`OPERATIONS`]; no code changes.
+//! Operations that are not modeled are passed through unvalidated (they are still proxied,
+//! recorded and replayed). This module does not parse envelopes or build responses.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::envelope::{Input, json_kind};
+use crate::error::ProxyError;
+
+/// The constraints of one operation's input, members in model order.
+#[derive(Debug)]
+pub struct OperationShape {
+    /// The operation name, as in `X-Amz-Target`.
+    pub name: &'static str,
+    /// Input members in model order (the order AWS reports errors in).
+    pub members: &'static [MemberShape],
+}
+
+/// One input member and its constraints.
+#[derive(Debug)]
+pub struct MemberShape {
+    /// The wire name (`WindowId`); messages use its lowerCamel form (`windowId`).
+    pub name: &'static str,
+    /// `@required`: absent or JSON null fails with `Member must not be null`.
+    pub required: bool,
+    /// The member's type and its constraints.
+    pub shape: Shape,
+}
+
+/// A member type with the constraints AWS checks.
+#[derive(Debug)]
+pub enum Shape {
+    /// A string with optional `@length` (in characters) and `@pattern` constraints.
+    String {
+        /// Minimum length in characters.
+        min_length: Option<usize>,
+        /// Maximum length in characters.
+        max_length: Option<usize>,
+        /// The regular expression, exactly as modeled (it is echoed in messages).
+        pattern: Option<&'static str>,
+    },
+}
+
+/// Every modeled operation.
+pub const OPERATIONS: &[OperationShape] = &[OperationShape {
+    name: "DeregisterTaskFromMaintenanceWindow",
+    members: &[
+        MemberShape {
+            name: "WindowId",
+            required: true,
+            shape: Shape::String {
+                min_length: Some(20),
+                max_length: Some(20),
+                pattern: Some("^mw-[0-9a-f]{17}$"),
+            },
+        },
+        MemberShape {
+            name: "WindowTaskId",
+            required: true,
+            shape: Shape::String {
+                min_length: Some(36),
+                max_length: Some(36),
+                pattern: Some(
+                    r"^[0-9a-fA-F]{8}\-[0-9a-fA-F]{4}\-[0-9a-fA-F]{4}\-[0-9a-fA-F]{4}\-[0-9a-fA-F]{12}$",
+                ),
+            },
+        },
+    ],
+}];
+
+/// The model with its patterns compiled once.
+#[derive(Debug)]
+pub struct Model {
+    operations: HashMap<&'static str, &'static OperationShape>,
+    patterns: HashMap<&'static str, Regex>,
+}
+
+impl Model {
+    /// The built-in model ([`OPERATIONS`]).
+    pub fn builtin() -> Self {
+        Self::new(OPERATIONS)
+    }
+
+    /// A model of the given operations.
+    ///
+    /// # Panics
+    /// If a modeled pattern is not a valid regular expression: the model is static data, so
+    /// this is caught by the unit tests, never by a request.
+    pub fn new(operations: &'static [OperationShape]) -> Self {
+        let mut patterns = HashMap::new();
+        for member in operations.iter().flat_map(|op| op.members) {
+            let Shape::String {
+                pattern: Some(pattern),
+                ..
+            } = member.shape
+            else {
+                continue;
+            };
+            let regex =
+                Regex::new(pattern).expect("modeled patterns are valid regular expressions");
+            patterns.insert(pattern, regex);
+        }
+        Self {
+            operations: operations.iter().map(|op| (op.name, op)).collect(),
+            patterns,
+        }
+    }
+
+    /// Whether `operation` is modeled (and so validated).
+    pub fn is_modeled(&self, operation: &str) -> bool {
+        self.operations.contains_key(operation)
+    }
+
+    /// Checks `input` against the operation's model, as AWS does: members of the wrong JSON
+    /// type are a `SerializationException` (AWS fails to deserialize before it validates);
+    /// otherwise every failed constraint is reported, in model order, in one
+    /// `ValidationException`. Unmodeled operations and unknown members pass.
+    pub fn validate(&self, operation: &str, input: &Input) -> Result<(), ProxyError> {
+        let Some(shape) = self.operations.get(operation) else {
+            return Ok(());
+        };
+        let mut failures = Vec::new();
+        for member in shape.members {
+            let value = input.get(member.name).unwrap_or(&Value::Null);
+            match (&member.shape, value) {
+                (_, Value::Null) => {
+                    if member.required {
+                        failures.push(format!(
+                            "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                            lower_camel(member.name)
+                        ));
+                    }
+                }
+                (
+                    Shape::String {
+                        min_length,
+                        max_length,
+                        pattern,
+                    },
+                    Value::String(text),
+                ) => {
+                    let failed = |constraint: &str| {
+                        format!(
+                            "Value '{text}' at '{}' failed to satisfy constraint: {constraint}",
+                            lower_camel(member.name)
+                        )
+                    };
+                    if let Some(pattern) = pattern {
+                        if !self.patterns[pattern].is_match(text) {
+                            failures.push(failed(&format!(
+                                "Member must satisfy regular expression pattern: {pattern}"
+                            )));
+                        }
+                    }
+                    let length = text.chars().count();
+                    if let Some(min) = min_length.filter(|&min| length < min) {
+                        failures.push(failed(&format!(
+                            "Member must have length greater than or equal to {min}"
+                        )));
+                    }
+                    if let Some(max) = max_length.filter(|&max| length > max) {
+                        failures.push(failed(&format!(
+                            "Member must have length less than or equal to {max}"
+                        )));
+                    }
+                }
+                (Shape::String { .. }, other) => {
+                    return Err(ProxyError::Serialization {
+                        reason: format!(
+                            "member '{}' must be a JSON string, not {}",
+                            member.name,
+                            json_kind(other)
+                        ),
+                    });
+                }
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ProxyError::Validation {
+                message: validation_message(&failures),
+            })
+        }
+    }
+}
+
+/// `1 validation error detected: <e>` / `2 validation errors detected: <e>; <e>`.
+fn validation_message(failures: &[String]) -> String {
+    let mut message = String::new();
+    let plural = if failures.len() == 1 { "" } else { "s" };
+    let _ = write!(
+        message,
+        "{} validation error{plural} detected: ",
+        failures.len()
+    );
+    message.push_str(&failures.join("; "));
+    message
+}
+
+/// `WindowId` → `windowId`, the member spelling of AWS's validation messages.
+fn lower_camel(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEREGISTER: &str = "DeregisterTaskFromMaintenanceWindow";
+
+    fn validate(body: &str) -> Result<(), ProxyError> {
+        let input: Input = serde_json::from_str(body).unwrap();
+        Model::builtin().validate(DEREGISTER, &input)
+    }
+
+    fn message(body: &str) -> String {
+        match validate(body) {
+            Err(ProxyError::Validation { message }) => message,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    mod validate {
+        use super::*;
+
+        #[test]
+        fn accepts_valid_ids_and_ignores_unknown_members() {
+            validate(r#"{"WindowId":"mw-0123456789abcdef0","WindowTaskId":"3F2A1B4C-0000-4000-8000-00000000abcd","Extra":1}"#)
+                .unwrap();
+        }
+
+        #[test]
+        fn reports_pattern_before_length_for_one_member() {
+            assert_eq!(
+                message(
+                    r#"{"WindowId":"mw-123","WindowTaskId":"3f2a1b4c-0000-4000-8000-00000000abcd"}"#
+                ),
+                "2 validation errors detected: \
+                 Value 'mw-123' at 'windowId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^mw-[0-9a-f]{17}$; \
+                 Value 'mw-123' at 'windowId' failed to satisfy constraint: Member must have length greater than or equal to 20"
+            );
+        }
+
+        #[test]
+        fn reports_both_missing_members_in_model_order() {
+            assert_eq!(
+                message("{}"),
+                "2 validation errors detected: \
+                 Value null at 'windowId' failed to satisfy constraint: Member must not be null; \
+                 Value null at 'windowTaskId' failed to satisfy constraint: Member must not be null"
+            );
+        }
+
+        #[test]
+        fn counts_length_in_characters_not_bytes() {
+            // 20 characters, 21 bytes: only the pattern fails.
+            let msg = message(
+                r#"{"WindowId":"mw-0123456789abcdef\u00e9","WindowTaskId":"3f2a1b4c-0000-4000-8000-00000000abcd"}"#,
+            );
+            assert!(msg.starts_with("1 validation error detected: "), "{msg}");
+        }
+
+        #[test]
+        fn wrong_json_type_is_a_serialization_error() {
+            assert!(matches!(
+                validate(
+                    r#"{"WindowId":123,"WindowTaskId":"3f2a1b4c-0000-4000-8000-00000000abcd"}"#
+                ),
+                Err(ProxyError::Serialization { .. })
+            ));
+        }
+
+        #[test]
+        fn unmodeled_operations_pass() {
+            let input: Input = serde_json::from_str(r#"{"WindowId":1}"#).unwrap();
+            Model::builtin()
+                .validate("DescribeMaintenanceWindows", &input)
+                .unwrap();
+        }
+    }
+}

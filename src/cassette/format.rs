@@ -1,0 +1,320 @@
+//! Cassette format version 1: one pretty-printed JSON file per cassette.
+//!
+//! The format is documented with an example in `docs/cassettes.md`. Serialization is
+//! deterministic (struct fields in declaration order, JSON object keys sorted), so the same
+//! interactions always produce the same bytes. This module checks the shape of a file; it does
+//! not check recorded requests against the AWS model (`check.rs` does).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::aws::envelope::Operation;
+
+/// Headers that describe the connection or the body's framing, never replayed from a file.
+const FRAMING_HEADERS: [HeaderName; 3] = [
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::CONNECTION,
+];
+
+/// The format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A whole cassette file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cassette {
+    /// Format version; always [`FORMAT_VERSION`] for files this build accepts.
+    pub version: u32,
+    /// Free text for reviewers, e.g. where the cassette came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Interactions in the order they were recorded.
+    pub interactions: Vec<Interaction>,
+}
+
+/// One request and the answer AWS gave to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interaction {
+    /// The SSM operation, e.g. `DeregisterTaskFromMaintenanceWindow`.
+    pub operation: String,
+    /// The region of the caller's credential scope.
+    pub region: String,
+    /// When the answer was recorded (RFC 3339, UTC).
+    pub recorded_at: String,
+    /// What the client sent.
+    pub request: RecordedRequest,
+    /// What AWS answered.
+    pub response: RecordedResponse,
+}
+
+/// The recorded request: its JSON input only. Request headers are never stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedRequest {
+    /// The request body as a JSON object.
+    pub body: Value,
+}
+
+/// The recorded response, replayed byte for byte.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The response headers that matter, lower-case names.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The exact body bytes.
+    pub body: Body,
+}
+
+/// Body bytes: readable text when they are UTF-8, base64 otherwise.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Body {
+    /// The body as UTF-8 text, exactly.
+    Utf8(String),
+    /// The body bytes, base64 (standard alphabet, padded).
+    Base64(String),
+}
+
+impl fmt::Debug for Body {
+    // Bodies can be large; a summary keeps logs and test failures readable.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Utf8(text) => write!(f, "Utf8({} bytes)", text.len()),
+            Self::Base64(text) => write!(f, "Base64({} chars)", text.len()),
+        }
+    }
+}
+
+impl Body {
+    /// The body for these bytes: text when they are UTF-8.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Self::Utf8(text.to_owned()),
+            Err(_) => Self::Base64(BASE64.encode(bytes)),
+        }
+    }
+
+    /// The exact bytes.
+    pub fn to_bytes(&self) -> Result<Bytes, String> {
+        match self {
+            Self::Utf8(text) => Ok(Bytes::copy_from_slice(text.as_bytes())),
+            Self::Base64(text) => BASE64
+                .decode(text)
+                .map(Bytes::from)
+                .map_err(|e| format!("response body is not valid base64: {e}")),
+        }
+    }
+}
+
+/// A problem with a file's shape, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// Not JSON, or not the structure of a cassette.
+    #[error("{0}")]
+    Syntax(String),
+    /// A version this build does not understand.
+    #[error("format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    Version {
+        /// The version in the file.
+        found: u32,
+    },
+    /// An interaction whose content is unusable.
+    #[error("interaction {index}: {reason}")]
+    Interaction {
+        /// Position in `interactions`, from 0.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Cassette {
+    /// An empty cassette of the current version.
+    pub fn new() -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            note: None,
+            interactions: Vec::new(),
+        }
+    }
+
+    /// Parses and checks a cassette file's bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, FormatError> {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            version: u32,
+        }
+        // Read the version first so that a newer file says "newer version", not "unknown field".
+        if let Ok(VersionOnly { version }) = serde_json::from_slice::<VersionOnly>(bytes) {
+            if version != FORMAT_VERSION {
+                return Err(FormatError::Version { found: version });
+            }
+        }
+        let cassette: Self =
+            serde_json::from_slice(bytes).map_err(|e| FormatError::Syntax(e.to_string()))?;
+        if cassette.version != FORMAT_VERSION {
+            return Err(FormatError::Version {
+                found: cassette.version,
+            });
+        }
+        for (index, interaction) in cassette.interactions.iter().enumerate() {
+            interaction
+                .check()
+                .map_err(|reason| FormatError::Interaction { index, reason })?;
+        }
+        Ok(cassette)
+    }
+
+    /// The file's bytes: pretty JSON with a final newline, deterministic.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("a cassette always serializes");
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+impl Default for Cassette {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Interaction {
+    fn check(&self) -> Result<(), String> {
+        Operation::parse(&self.operation)
+            .ok_or_else(|| format!("operation '{}' is not an operation name", self.operation))?;
+        if self.region.is_empty() {
+            return Err("region is empty".to_owned());
+        }
+        if !self.request.body.is_object() {
+            return Err("request.body must be a JSON object".to_owned());
+        }
+        self.response.status()?;
+        self.response.header_map()?;
+        self.response.body.to_bytes()?;
+        Ok(())
+    }
+}
+
+impl RecordedResponse {
+    /// The status as an HTTP status code.
+    pub fn status(&self) -> Result<StatusCode, String> {
+        StatusCode::from_u16(self.status)
+            .ok()
+            .filter(|s| (200..600).contains(&s.as_u16()))
+            .ok_or_else(|| {
+                format!(
+                    "response.status {} is not an HTTP status between 200 and 599",
+                    self.status
+                )
+            })
+    }
+
+    /// The headers as an HTTP header map, framing headers left out: the replayed body sets its
+    /// own length, so a hand-edited body can never disagree with a recorded `content-length`.
+    pub fn header_map(&self) -> Result<HeaderMap, String> {
+        let mut map = HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in &self.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("response header name '{name}' is invalid"))?;
+            if FRAMING_HEADERS.contains(&name) {
+                continue;
+            }
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("response header '{name}' has an invalid value"))?;
+            map.insert(name, value);
+        }
+        Ok(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: &str = r#"{
+  "version": 1,
+  "interactions": [
+    {
+      "operation": "DeregisterTaskFromMaintenanceWindow",
+      "region": "us-east-1",
+      "recorded_at": "2024-02-25T18:01:33Z",
+      "request": {
+        "body": {
+          "WindowId": "mw-0123456789abcdef0",
+          "WindowTaskId": "3f2a1b4c-0000-4000-8000-00000000abcd"
+        }
+      },
+      "response": {
+        "status": 200,
+        "headers": {
+          "content-type": "application/x-amz-json-1.1"
+        },
+        "body": {
+          "utf8": "{}"
+        }
+      }
+    }
+  ]
+}
+"#;
+
+    mod from_json {
+        use super::*;
+
+        #[test]
+        fn round_trips_to_identical_bytes() {
+            let cassette = Cassette::from_json(ONE.as_bytes()).unwrap();
+            assert_eq!(String::from_utf8(cassette.to_json()).unwrap(), ONE);
+        }
+
+        #[test]
+        fn names_a_newer_version() {
+            let err = Cassette::from_json(br#"{"version": 2, "whatever": []}"#).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "format version 2 is not supported (this build reads version 1)"
+            );
+        }
+
+        #[test]
+        fn names_the_bad_interaction() {
+            let bad = ONE.replace("\"status\": 200", "\"status\": 42");
+            let err = Cassette::from_json(bad.as_bytes()).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "interaction 0: response.status 42 is not an HTTP status between 200 and 599"
+            );
+        }
+
+        #[test]
+        fn reports_syntax_errors_with_their_position() {
+            let err = Cassette::from_json(b"{\"version\": 1,\n \"interactions\": [}").unwrap_err();
+            assert!(err.to_string().contains("line 2"), "{err}");
+        }
+    }
+
+    mod body {
+        use super::*;
+
+        #[test]
+        fn binary_bodies_survive_as_base64() {
+            let bytes = [0xff_u8, 0x00, 0x7b];
+            let body = Body::from_bytes(&bytes);
+            assert!(matches!(body, Body::Base64(_)));
+            assert_eq!(&body.to_bytes().unwrap()[..], &bytes);
+        }
+    }
+}

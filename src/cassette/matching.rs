@@ -1,0 +1,295 @@
+//! Which recorded request a live request is: the matching key, the ignore rules, and the
+//! difference between two requests for replay-miss messages.
+//!
+//! The key is operation + region + canonical JSON of the body (object keys sorted, whitespace
+//! gone, ignored paths removed). Signatures, dates, tokens, user agents and every header stay
+//! out of it: they change on every run. This module does not hold replay state (`replay.rs`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::aws::envelope::printable;
+
+/// Paths ignored in every request: idempotency tokens differ on every run by design.
+const ALWAYS_IGNORED: &[&str] = &["ClientToken"];
+
+/// JSON paths left out of the matching key.
+///
+/// Syntax: dotted member names from the top of the body, `*` for any member or array element,
+/// `[*]` as a synonym of `.*`, an optional leading `$.`: `ClientToken`, `Targets[*].Values`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IgnoreRules {
+    paths: Vec<Vec<String>>,
+}
+
+impl IgnoreRules {
+    /// The built-in rules plus `extra` paths from the configuration.
+    pub fn new<S: AsRef<str>>(extra: &[S]) -> Result<Self, String> {
+        let mut paths = Vec::new();
+        for path in ALWAYS_IGNORED
+            .iter()
+            .copied()
+            .chain(extra.iter().map(AsRef::as_ref))
+        {
+            paths.push(parse_path(path)?);
+        }
+        Ok(Self { paths })
+    }
+
+    /// `body` with every ignored path removed.
+    fn strip(&self, body: &Value) -> Value {
+        let mut body = body.clone();
+        for path in &self.paths {
+            remove_path(&mut body, path);
+        }
+        body
+    }
+}
+
+fn parse_path(path: &str) -> Result<Vec<String>, String> {
+    let trimmed = path.strip_prefix("$.").unwrap_or(path);
+    let normalized = trimmed.replace("[*]", ".*");
+    let segments: Vec<String> = normalized.split('.').map(str::to_owned).collect();
+    if trimmed.is_empty() || segments.iter().any(String::is_empty) {
+        return Err(format!(
+            "'{path}' is not a JSON path such as 'ClientToken' or 'Targets[*].Values'"
+        ));
+    }
+    Ok(segments)
+}
+
+fn remove_path(value: &mut Value, path: &[String]) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    match value {
+        Value::Object(map) if rest.is_empty() => {
+            if first == "*" {
+                map.clear();
+            } else {
+                map.remove(first);
+            }
+        }
+        Value::Object(map) => {
+            if first == "*" {
+                map.values_mut().for_each(|v| remove_path(v, rest));
+            } else if let Some(child) = map.get_mut(first) {
+                remove_path(child, rest);
+            }
+        }
+        Value::Array(items) if first == "*" => {
+            if rest.is_empty() {
+                items.clear();
+            } else {
+                items.iter_mut().for_each(|v| remove_path(v, rest));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What a request is matched on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MatchKey {
+    /// The SSM operation.
+    pub operation: String,
+    /// The caller's region.
+    pub region: String,
+    /// Canonical JSON of the body, ignored paths removed.
+    pub body: String,
+}
+
+impl MatchKey {
+    /// The key of a request.
+    pub fn new(operation: &str, region: &str, body: &Value, rules: &IgnoreRules) -> Self {
+        // serde_json's map is ordered by key, so `to_string` is already canonical.
+        Self {
+            operation: operation.to_owned(),
+            region: region.to_owned(),
+            body: rules.strip(body).to_string(),
+        }
+    }
+}
+
+/// How a live request differs from a recorded one, path by path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// `operation`, `region` or a JSON path such as `$.WindowTaskId`.
+    pub path: String,
+    /// The live value, rendered, or `None` when absent.
+    pub sent: Option<String>,
+    /// The recorded value, rendered, or `None` when absent.
+    pub recorded: Option<String>,
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let side = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".to_owned());
+        write!(
+            f,
+            "{}: sent {}, recorded {}",
+            self.path,
+            side(&self.sent),
+            side(&self.recorded)
+        )
+    }
+}
+
+/// Every difference between a live request and a recorded one, ignored paths left out,
+/// operation and region first, then JSON paths in order.
+pub fn differences(
+    sent: &MatchKey,
+    sent_body: &Value,
+    recorded: &MatchKey,
+    recorded_body: &Value,
+    rules: &IgnoreRules,
+) -> Vec<Difference> {
+    let mut out = Vec::new();
+    for (path, a, b) in [
+        ("operation", &sent.operation, &recorded.operation),
+        ("region", &sent.region, &recorded.region),
+    ] {
+        if a != b {
+            out.push(Difference {
+                path: path.to_owned(),
+                sent: Some(a.clone()),
+                recorded: Some(b.clone()),
+            });
+        }
+    }
+    let sent_leaves = leaves(&rules.strip(sent_body));
+    let recorded_leaves = leaves(&rules.strip(recorded_body));
+    let mut paths: Vec<&String> = sent_leaves.keys().chain(recorded_leaves.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    for path in paths {
+        let (a, b) = (sent_leaves.get(path), recorded_leaves.get(path));
+        if a != b {
+            out.push(Difference {
+                path: path.clone(),
+                sent: a.cloned(),
+                recorded: b.cloned(),
+            });
+        }
+    }
+    out
+}
+
+/// Every scalar (and every empty container) of a JSON value by path, values rendered short.
+fn leaves(value: &Value) -> BTreeMap<String, String> {
+    fn walk(value: &Value, path: &mut String, out: &mut BTreeMap<String, String>) {
+        let len = path.len();
+        match value {
+            Value::Object(map) if !map.is_empty() => {
+                for (key, child) in map {
+                    path.push('.');
+                    path.push_str(key);
+                    walk(child, path, out);
+                    path.truncate(len);
+                }
+            }
+            Value::Array(items) if !items.is_empty() => {
+                for (i, child) in items.iter().enumerate() {
+                    path.push_str(&format!("[{i}]"));
+                    walk(child, path, out);
+                    path.truncate(len);
+                }
+            }
+            scalar => {
+                out.insert(printable(path, 200), printable(&scalar.to_string(), 80));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(value, &mut "$".to_owned(), &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    mod match_key {
+        use super::*;
+
+        #[test]
+        fn ignores_key_order_whitespace_and_client_token() {
+            let rules = IgnoreRules::new::<&str>(&[]).unwrap();
+            let a: Value =
+                serde_json::from_str(r#"{"B": 1, "A": {"y": 2, "x": 1}, "ClientToken": "t1"}"#)
+                    .unwrap();
+            let b: Value =
+                serde_json::from_str(r#"{"A":{"x":1,"y":2},"B":1,"ClientToken":"t2"}"#).unwrap();
+            assert_eq!(
+                MatchKey::new("Op", "r", &a, &rules),
+                MatchKey::new("Op", "r", &b, &rules)
+            );
+        }
+
+        #[test]
+        fn configured_paths_are_ignored_inside_arrays() {
+            let rules = IgnoreRules::new(&["Targets[*].Note"]).unwrap();
+            let a = json!({"Targets": [{"Key": "k", "Note": "1"}]});
+            let b = json!({"Targets": [{"Key": "k", "Note": "2"}]});
+            assert_eq!(
+                MatchKey::new("Op", "r", &a, &rules),
+                MatchKey::new("Op", "r", &b, &rules)
+            );
+        }
+
+        #[test]
+        fn region_and_operation_are_part_of_the_key() {
+            let rules = IgnoreRules::default();
+            let body = json!({});
+            assert_ne!(
+                MatchKey::new("Op", "r1", &body, &rules),
+                MatchKey::new("Op", "r2", &body, &rules)
+            );
+            assert_ne!(
+                MatchKey::new("A", "r", &body, &rules),
+                MatchKey::new("B", "r", &body, &rules)
+            );
+        }
+    }
+
+    mod ignore_rules {
+        use super::*;
+
+        #[test]
+        fn refuses_empty_segments() {
+            assert!(IgnoreRules::new(&["a..b"]).is_err());
+            assert!(IgnoreRules::new(&[""]).is_err());
+        }
+    }
+
+    mod differences {
+        use super::*;
+
+        #[test]
+        fn lists_changed_missing_and_extra_paths() {
+            let rules = IgnoreRules::new::<&str>(&[]).unwrap();
+            let sent = json!({"WindowId": "mw-1", "Extra": [1], "ClientToken": "x"});
+            let recorded = json!({"WindowId": "mw-2", "WindowTaskId": "t"});
+            let diffs = differences(
+                &MatchKey::new("Op", "us-east-1", &sent, &rules),
+                &sent,
+                &MatchKey::new("Op", "us-east-2", &recorded, &rules),
+                &recorded,
+                &rules,
+            );
+            let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
+            assert_eq!(
+                lines,
+                [
+                    "region: sent us-east-1, recorded us-east-2",
+                    "$.Extra[0]: sent 1, recorded (absent)",
+                    "$.WindowId: sent \"mw-1\", recorded \"mw-2\"",
+                    "$.WindowTaskId: sent (absent), recorded \"t\"",
+                ]
+            );
+        }
+    }
+}

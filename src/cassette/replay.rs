@@ -1,0 +1,375 @@
+//! Replay state of one loaded cassette: a FIFO queue of recorded answers per matching key, and
+//! the miss diagnostic naming the closest recorded request.
+//!
+//! Queues advance with an atomic counter, so concurrent requests never take a lock here and two
+//! identical requests never get the same answer. Loading files is `store.rs`'s job.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode};
+use http_body_util::Full;
+use serde_json::Value;
+
+use super::format::{Cassette, FormatError};
+use super::matching::{Difference, IgnoreRules, MatchKey, differences};
+
+/// A recorded answer, ready to send.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The recorded status.
+    pub status: StatusCode,
+    /// The recorded headers that matter.
+    pub headers: HeaderMap,
+    /// The recorded body bytes.
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The HTTP response: recorded status, headers and body bytes (the body is shared, not
+    /// copied).
+    pub fn to_response(&self) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::new(self.body.clone()));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers.clone();
+        response
+    }
+}
+
+#[derive(Debug)]
+struct Track {
+    key: MatchKey,
+    request_body: Value,
+    answer: Answer,
+}
+
+#[derive(Debug)]
+struct Queue {
+    tracks: Vec<usize>,
+    next: AtomicUsize,
+}
+
+/// What to do when every recorded answer of a key has been replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenExhausted {
+    /// Answer with a replay miss (the default: a test that repeats a call more often than it
+    /// was recorded is usually a test that changed).
+    #[default]
+    Miss,
+    /// Replay the last recorded answer again.
+    RepeatLast,
+}
+
+/// A loaded cassette with its replay queues.
+#[derive(Debug)]
+pub struct Tape {
+    name: String,
+    path: PathBuf,
+    tracks: Vec<Track>,
+    queues: HashMap<MatchKey, Queue>,
+    when_exhausted: WhenExhausted,
+    rules: IgnoreRules,
+}
+
+/// A replayed answer and where it came from.
+#[derive(Debug)]
+pub struct Played<'a> {
+    /// Position of the interaction in the cassette, from 0.
+    pub index: usize,
+    /// The answer to send.
+    pub answer: &'a Answer,
+}
+
+impl Tape {
+    /// Indexes a parsed cassette.
+    pub fn new(
+        name: &str,
+        path: PathBuf,
+        cassette: Cassette,
+        rules: IgnoreRules,
+        when_exhausted: WhenExhausted,
+    ) -> Result<Self, FormatError> {
+        let mut tracks = Vec::with_capacity(cassette.interactions.len());
+        let mut queues: HashMap<MatchKey, Queue> = HashMap::new();
+        for (index, interaction) in cassette.interactions.into_iter().enumerate() {
+            let bad = |reason: String| FormatError::Interaction { index, reason };
+            let response = &interaction.response;
+            let answer = Answer {
+                status: response.status().map_err(bad)?,
+                headers: response.header_map().map_err(bad)?,
+                body: response.body.to_bytes().map_err(bad)?,
+            };
+            let key = MatchKey::new(
+                &interaction.operation,
+                &interaction.region,
+                &interaction.request.body,
+                &rules,
+            );
+            queues
+                .entry(key.clone())
+                .or_insert_with(|| Queue {
+                    tracks: Vec::new(),
+                    next: AtomicUsize::new(0),
+                })
+                .tracks
+                .push(index);
+            tracks.push(Track {
+                key,
+                request_body: interaction.request.body,
+                answer,
+            });
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            path,
+            tracks,
+            queues,
+            when_exhausted,
+            rules,
+        })
+    }
+
+    /// The cassette name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many interactions the cassette holds.
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Whether the cassette holds no interaction.
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    /// The next recorded answer for this request, or a miss explaining why there is none.
+    pub fn play(
+        &self,
+        operation: &str,
+        region: &str,
+        body: &Value,
+    ) -> Result<Played<'_>, Box<ReplayMiss>> {
+        let key = &MatchKey::new(operation, region, body, &self.rules);
+        let Some(queue) = self.queues.get(key) else {
+            return Err(self.miss(
+                key,
+                MissKind::NotRecorded {
+                    closest: self.closest(key, body),
+                },
+            ));
+        };
+        let turn = queue.next.fetch_add(1, Ordering::Relaxed);
+        let position = match (queue.tracks.get(turn), self.when_exhausted) {
+            (Some(&index), _) => index,
+            (None, WhenExhausted::RepeatLast) => {
+                *queue.tracks.last().expect("queues are never empty")
+            }
+            (None, WhenExhausted::Miss) => {
+                return Err(self.miss(
+                    key,
+                    MissKind::Exhausted {
+                        recorded: queue.tracks.len(),
+                    },
+                ));
+            }
+        };
+        Ok(Played {
+            index: position,
+            answer: &self.tracks[position].answer,
+        })
+    }
+
+    fn closest(&self, key: &MatchKey, body: &Value) -> Option<Closest> {
+        // Fewest differences wins; a different operation weighs more than any body change.
+        self.tracks
+            .iter()
+            .enumerate()
+            .map(|(index, track)| {
+                let diffs = differences(key, body, &track.key, &track.request_body, &self.rules);
+                let weight = diffs.len()
+                    + if track.key.operation == key.operation {
+                        0
+                    } else {
+                        1000
+                    };
+                (weight, index, diffs)
+            })
+            .min_by_key(|(weight, index, _)| (*weight, *index))
+            .map(|(_, index, differences)| Closest {
+                index,
+                operation: self.tracks[index].key.operation.clone(),
+                region: self.tracks[index].key.region.clone(),
+                differences,
+            })
+    }
+
+    fn miss(&self, key: &MatchKey, kind: MissKind) -> Box<ReplayMiss> {
+        Box::new(ReplayMiss {
+            cassette: self.name.clone(),
+            path: self.path.clone(),
+            operation: key.operation.clone(),
+            region: key.region.clone(),
+            kind,
+        })
+    }
+}
+
+/// Why a request found no recorded answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayMiss {
+    /// The cassette name.
+    pub cassette: String,
+    /// The cassette file.
+    pub path: PathBuf,
+    /// The operation called.
+    pub operation: String,
+    /// The caller's region.
+    pub region: String,
+    /// Never recorded, or recorded but used up.
+    pub kind: MissKind,
+}
+
+/// The two ways to miss.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MissKind {
+    /// No interaction has this key.
+    NotRecorded {
+        /// The most similar recorded request, if the cassette has any.
+        closest: Option<Closest>,
+    },
+    /// Every answer recorded for this key was replayed already.
+    Exhausted {
+        /// How many answers were recorded for it.
+        recorded: usize,
+    },
+}
+
+/// The recorded request most like the one that missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closest {
+    /// Position of the interaction in the cassette, from 0.
+    pub index: usize,
+    /// Its operation.
+    pub operation: String,
+    /// Its region.
+    pub region: String,
+    /// What differs, path by path.
+    pub differences: Vec<Difference>,
+}
+
+impl fmt::Display for ReplayMiss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "no recorded answer left in cassette '{}' ({}) for {} in {}",
+            self.cassette,
+            self.path.display(),
+            self.operation,
+            self.region
+        )?;
+        match &self.kind {
+            MissKind::Exhausted { recorded } => write!(
+                f,
+                ": all {recorded} answer(s) recorded for this exact request were already replayed \
+                 (set cassettes.repeat_last = true to repeat the last one)"
+            ),
+            MissKind::NotRecorded { closest: None } => {
+                f.write_str(": the cassette has no interactions")
+            }
+            MissKind::NotRecorded {
+                closest: Some(closest),
+            } => {
+                write!(
+                    f,
+                    ". Closest recorded request: interaction {} ({} in {}), which differs at:",
+                    closest.index, closest.operation, closest.region
+                )?;
+                for difference in &closest.differences {
+                    write!(f, "\n  {difference}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cassette::format::{Body, Interaction, RecordedRequest, RecordedResponse};
+    use serde_json::json;
+
+    fn interaction(operation: &str, body: Value, status: u16, answer: &str) -> Interaction {
+        Interaction {
+            operation: operation.to_owned(),
+            region: "us-east-1".to_owned(),
+            recorded_at: "2024-02-25T18:01:33Z".to_owned(),
+            request: RecordedRequest { body },
+            response: RecordedResponse {
+                status,
+                headers: Default::default(),
+                body: Body::Utf8(answer.to_owned()),
+            },
+        }
+    }
+
+    fn tape(when_exhausted: WhenExhausted) -> Tape {
+        let mut cassette = Cassette::new();
+        cassette.interactions = vec![
+            interaction("Deregister", json!({"Id": "a"}), 200, "first"),
+            interaction("Describe", json!({}), 200, "list"),
+            interaction("Deregister", json!({"Id": "a"}), 400, "second"),
+        ];
+        Tape::new(
+            "flow",
+            "cassettes/flow.json".into(),
+            cassette,
+            IgnoreRules::default(),
+            when_exhausted,
+        )
+        .unwrap()
+    }
+
+    mod play {
+        use super::*;
+
+        #[test]
+        fn repeats_replay_in_recorded_order_then_miss() {
+            let tape = tape(WhenExhausted::Miss);
+            let body = json!({"Id": "a"});
+            let play = || tape.play("Deregister", "us-east-1", &body);
+            assert_eq!(&play().unwrap().answer.body[..], b"first");
+            assert_eq!(&play().unwrap().answer.body[..], b"second");
+            let miss = play().unwrap_err();
+            assert_eq!(miss.kind, MissKind::Exhausted { recorded: 2 });
+        }
+
+        #[test]
+        fn repeat_last_keeps_answering_the_last_recording() {
+            let tape = tape(WhenExhausted::RepeatLast);
+            let body = json!({"Id": "a"});
+            for expected in ["first", "second", "second"] {
+                let played = tape.play("Deregister", "us-east-1", &body).unwrap();
+                assert_eq!(&played.answer.body[..], expected.as_bytes());
+            }
+        }
+
+        #[test]
+        fn a_miss_names_the_closest_request_of_the_same_operation() {
+            let tape = tape(WhenExhausted::Miss);
+            let body = json!({"Id": "b"});
+            let miss = tape.play("Deregister", "us-east-1", &body).unwrap_err();
+            assert_eq!(
+                miss.to_string(),
+                "no recorded answer left in cassette 'flow' (cassettes/flow.json) for Deregister in us-east-1. \
+                 Closest recorded request: interaction 0 (Deregister in us-east-1), which differs at:\n  \
+                 $.Id: sent \"b\", recorded \"a\""
+            );
+        }
+    }
+}

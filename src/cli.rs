@@ -1,0 +1,92 @@
+//! The command line, as raw flags: `serve`, `config check`, `cassette check`.
+//!
+//! Flags stay as close to what the user typed as possible; merging them with `config.toml`
+//! is [`crate::config::Config::apply_cli`]'s job, and running them is `main.rs`'s.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{LogFormat, Mode};
+
+/// Record/replay proxy for the AWS Systems Manager API.
+#[derive(Debug, Parser)]
+#[command(name = "ssm-vcr", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Check configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check cassette files.
+    #[command(subcommand)]
+    Cassette(CassetteCommand),
+}
+
+/// `ssm-vcr serve`: every setting of `config.toml` can be overridden here.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Configuration file [default: ./config.toml when present, else built-in defaults].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where answers come from.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Address to listen on; port 0 picks a free port (printed once ready).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Cassette folder.
+    #[arg(long, value_name = "DIR")]
+    pub cassette_dir: Option<PathBuf>,
+    /// Cassette used for requests to `/`.
+    #[arg(long, value_name = "NAME")]
+    pub cassette: Option<String>,
+    /// Upstream endpoint URL (never contacted in replay mode).
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Region for requests without a SigV4 credential scope.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Repeat the last recorded answer once a request's answers are used up.
+    #[arg(long)]
+    pub repeat_last: bool,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Operational log format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// `ssm-vcr config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate a configuration, then exit (0 when valid).
+    Check {
+        /// Configuration file [default: ./config.toml when present, else built-in defaults].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// `ssm-vcr cassette …`.
+#[derive(Debug, Subcommand)]
+pub enum CassetteCommand {
+    /// Check cassette format and recorded requests against the model (0 when all pass).
+    Check {
+        /// Cassette files [default: every *.json in the configured cassette folder].
+        files: Vec<PathBuf>,
+        /// Configuration file naming the cassette folder.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}

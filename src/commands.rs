@@ -1,0 +1,164 @@
+//! What each subcommand does, as functions returning a [`Failure`] that `main` maps to an exit
+//! code. Start-up only: nothing here is on the request path.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tracing::warn;
+
+use crate::aws::model::Model;
+use crate::cassette::check::check_file;
+use crate::cassette::store::LoadError;
+use crate::cli::ServeArgs;
+use crate::config::{Config, ConfigError};
+use crate::proxy::Proxy;
+use crate::{logging, server};
+
+/// Why a command failed, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The configuration is invalid (exit 2).
+    #[error("invalid configuration")]
+    Config(#[from] ConfigError),
+    /// The default cassette could not be loaded (exit 2).
+    #[error(
+        "cannot start: the default cassette is unusable (fix it, or pick another with --cassette)"
+    )]
+    Cassette(#[from] LoadError),
+    /// Start-up or serving failed at run time (exit 1).
+    #[error("{0}")]
+    Io(String, #[source] std::io::Error),
+    /// A check found problems, already printed (exit 1).
+    #[error("{0}")]
+    CheckFailed(String),
+}
+
+impl Failure {
+    /// The process exit code: 2 for configuration, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) | Self::Cassette(_) => 2,
+            Self::Io(..) | Self::CheckFailed(_) => 1,
+        }
+    }
+}
+
+/// `ssm-vcr serve`: runs until SIGINT or SIGTERM, then shuts down gracefully.
+pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
+    let config = Config::load(flags.config.as_deref())?
+        .apply_cli(flags)
+        .validate()?;
+    logging::init(&config.log);
+    let proxy = Arc::new(Proxy::new(&config)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Io("cannot start the runtime".to_owned(), e))?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Failure::Io(format!("cannot listen on {}", config.listen), e))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| Failure::Io("cannot read the listening address".to_owned(), e))?;
+        if !address.ip().is_loopback() {
+            warn!(
+                %address,
+                "listening on a non-loopback address: anyone who can reach it can use this proxy"
+            );
+        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "listening on http://{address}");
+        let _ = stdout.flush();
+        drop(stdout);
+        server::serve(listener, proxy, &config.limits, shutdown_signal())
+            .await
+            .map_err(|e| Failure::Io("serving failed".to_owned(), e))
+    })
+}
+
+/// `ssm-vcr config check`: loads and validates, prints a summary.
+pub fn config_check(path: Option<PathBuf>) -> Result<(), Failure> {
+    let config = Config::load(path.as_deref())?.validate()?;
+    println!(
+        "ok: mode {}, listen {}, cassettes in {} (default '{}')",
+        config.mode.as_str(),
+        config.listen,
+        config.cassettes.dir.display(),
+        config.cassettes.default
+    );
+    Ok(())
+}
+
+/// `ssm-vcr cassette check`: checks the given files, or every cassette of the configured
+/// folder, and prints one line per file and per problem.
+pub fn cassette_check(files: Vec<PathBuf>, config: Option<PathBuf>) -> Result<(), Failure> {
+    let files = if files.is_empty() {
+        let config = Config::load(config.as_deref())?.validate()?;
+        let dir = &config.cassettes.dir;
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Failure::Io(format!("cannot list {}", dir.display()), e))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+            .collect();
+        files.sort();
+        files
+    } else {
+        files
+    };
+    if files.is_empty() {
+        return Err(Failure::CheckFailed(
+            "no cassette files to check".to_owned(),
+        ));
+    }
+    let model = Model::builtin();
+    let mut failed = 0;
+    for file in &files {
+        let report = check_file(file, &model);
+        if report.problems.is_empty() {
+            println!(
+                "ok: {} ({} interactions)",
+                file.display(),
+                report.interactions
+            );
+        } else {
+            failed += 1;
+            for problem in &report.problems {
+                println!("error: {problem}");
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::CheckFailed(format!(
+            "{failed} of {} cassette file(s) failed the check",
+            files.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {},
+                    _ = terminate.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,402 @@
+//! [`Config`]: `config.toml`, overridden by CLI flags, validated once at start-up.
+//!
+//! `Config::load(path)?.apply_cli(&flags).validate()?` is the whole pipeline. Unknown keys and
+//! bad values are refused with a message naming the key. Relative paths in a file are resolved
+//! against that file's folder, so `--config elsewhere/config.toml` works from any directory.
+//! This module does not start anything.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::aws::envelope::CassetteName;
+use crate::cassette::matching::IgnoreRules;
+use crate::cli::ServeArgs;
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "config.toml";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where answers come from.
+    pub mode: Mode,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The region used for requests that carry no SigV4 credential scope.
+    pub region: String,
+    /// The upstream endpoint; never contacted in replay mode.
+    pub upstream: Option<String>,
+    /// Cassette settings.
+    pub cassettes: CassetteSettings,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Operational logging.
+    pub log: LogSettings,
+}
+
+/// Where answers come from (VCR's record modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Answer from cassettes only; never contact the upstream.
+    Replay,
+    /// Forward every request and rewrite the cassette.
+    Record,
+    /// Replay recorded answers, forward and append misses.
+    Auto,
+    /// Forward everything, record nothing.
+    Passthrough,
+}
+
+impl Mode {
+    /// The mode's name as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Replay => "replay",
+            Self::Record => "record",
+            Self::Auto => "auto",
+            Self::Passthrough => "passthrough",
+        }
+    }
+}
+
+/// `[cassettes]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CassetteSettings {
+    /// The cassette folder.
+    pub dir: PathBuf,
+    /// The cassette used for requests to `/`.
+    pub default: String,
+    /// Replay the last answer again once a request's recorded answers are used up.
+    pub repeat_last: bool,
+    /// JSON paths left out of the matching key, beyond the always-ignored `ClientToken`.
+    pub ignore_paths: Vec<String>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers (also bounds idle keep-alive HTTP/1).
+    pub header_read_timeout_ms: u64,
+    /// A connection with no traffic and no request in flight for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Open connections at most; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// On shutdown, time given to in-flight requests before connections are dropped.
+    pub shutdown_grace_ms: u64,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// Human-readable lines or JSON objects.
+    pub format: LogFormat,
+    /// A `RUST_LOG`-style filter; the `RUST_LOG` variable wins when set.
+    pub filter: String,
+}
+
+/// Operational log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Pretty,
+    /// One JSON object per event.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Replay,
+            listen: SocketAddr::from(([127, 0, 0, 1], 4590)),
+            region: "us-east-1".to_owned(),
+            upstream: None,
+            cassettes: CassetteSettings::default(),
+            limits: Limits::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for CassetteSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("cassettes"),
+            default: "maintenance-window-flow".to_owned(),
+            repeat_last: false,
+            ignore_paths: Vec::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 4096,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+impl Limits {
+    /// [`Self::header_read_timeout_ms`] as a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    /// [`Self::idle_timeout_ms`] as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    /// [`Self::shutdown_grace_ms`] as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrongly typed values.
+    #[error("{}: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The cause, with line, column and key.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The key, dotted (`limits.max_body_bytes`).
+        key: &'static str,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads `path`, or `config.toml` in the current folder when it exists, or the built-in
+    /// defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let path = match path {
+            Some(path) => path,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => Path::new(DEFAULT_CONFIG_FILE),
+            None => return Ok(Self::default()),
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Self = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if config.cassettes.dir.is_relative() {
+                config.cassettes.dir = folder.join(&config.cassettes.dir);
+            }
+        }
+        Ok(config)
+    }
+
+    /// CLI flags override the file.
+    pub fn apply_cli(mut self, flags: &ServeArgs) -> Self {
+        if let Some(mode) = flags.mode {
+            self.mode = mode;
+        }
+        if let Some(listen) = flags.listen {
+            self.listen = listen;
+        }
+        if let Some(region) = &flags.region {
+            self.region.clone_from(region);
+        }
+        if let Some(upstream) = &flags.upstream {
+            self.upstream = Some(upstream.clone());
+        }
+        if let Some(dir) = &flags.cassette_dir {
+            self.cassettes.dir.clone_from(dir);
+        }
+        if let Some(name) = &flags.cassette {
+            self.cassettes.default.clone_from(name);
+        }
+        if flags.repeat_last {
+            self.cassettes.repeat_last = true;
+        }
+        if let Some(limit) = flags.max_body_bytes {
+            self.limits.max_body_bytes = limit;
+        }
+        if let Some(format) = flags.log_format {
+            self.log.format = format;
+        }
+        self
+    }
+
+    /// Checks values that the types alone do not.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            key,
+            reason: reason.to_owned(),
+        };
+        if self.mode != Mode::Replay {
+            return Err(ConfigError::Invalid {
+                key: "mode",
+                reason: format!(
+                    "'{}' is not available in this version yet; only 'replay' is (record, auto and \
+                     passthrough arrive with the upstream client)",
+                    self.mode.as_str()
+                ),
+            });
+        }
+        let region_ok = !self.region.is_empty()
+            && self.region.len() <= 64
+            && self
+                .region
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !region_ok {
+            return Err(invalid("region", "must be a region name such as us-east-1"));
+        }
+        if let Some(upstream) = &self.upstream {
+            let uri: http::Uri = upstream.parse().map_err(|_| {
+                invalid(
+                    "upstream",
+                    "must be a URL such as https://ssm.us-east-1.amazonaws.com",
+                )
+            })?;
+            if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                return Err(invalid(
+                    "upstream",
+                    "must be an http:// or https:// URL with a host",
+                ));
+            }
+        }
+        CassetteName::parse(&self.cassettes.default).map_err(|_| {
+            invalid(
+                "cassettes.default",
+                "must be a cassette name: letters, digits, '.', '_' and '-', not starting with '.'",
+            )
+        })?;
+        IgnoreRules::new(&self.cassettes.ignore_paths).map_err(|reason| ConfigError::Invalid {
+            key: "cassettes.ignore_paths",
+            reason,
+        })?;
+        let limits = &self.limits;
+        for (key, value) in [
+            ("limits.max_body_bytes", limits.max_body_bytes as u64),
+            (
+                "limits.header_read_timeout_ms",
+                limits.header_read_timeout_ms,
+            ),
+            ("limits.idle_timeout_ms", limits.idle_timeout_ms),
+            ("limits.max_connections", limits.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if self
+            .log
+            .filter
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return Err(invalid(
+                "log.filter",
+                "must be a RUST_LOG-style filter such as 'info' or 'ssm_vcr=debug'",
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The default cassette's name (valid once [`Self::validate`] passed).
+    pub fn default_cassette(&self) -> CassetteName {
+        CassetteName::parse(&self.cassettes.default).expect("validated at start-up")
+    }
+
+    /// The matching rules (valid once [`Self::validate`] passed).
+    pub fn ignore_rules(&self) -> IgnoreRules {
+        IgnoreRules::new(&self.cassettes.ignore_paths).expect("validated at start-up")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.validate().map_err(|e| e.to_string())
+    }
+
+    mod validate {
+        use super::*;
+
+        #[test]
+        fn the_defaults_are_valid() {
+            Config::default().validate().unwrap();
+        }
+
+        #[test]
+        fn unknown_keys_are_named() {
+            let err = parse("[limits]\nmax_body = 3\n").unwrap_err();
+            assert!(err.contains("unknown field `max_body`"), "{err}");
+        }
+
+        #[test]
+        fn bad_values_are_named() {
+            assert_eq!(
+                parse("[limits]\nmax_connections = 0\n").unwrap_err(),
+                "limits.max_connections: must be at least 1"
+            );
+            assert!(
+                parse("mode = \"sideways\"\n")
+                    .unwrap_err()
+                    .contains("unknown variant `sideways`")
+            );
+            assert!(
+                parse("[cassettes]\ndefault = \"../etc\"\n")
+                    .unwrap_err()
+                    .starts_with("cassettes.default:")
+            );
+            assert!(
+                parse("upstream = \"ftp://x\"\n")
+                    .unwrap_err()
+                    .starts_with("upstream:")
+            );
+        }
+    }
+}

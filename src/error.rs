@@ -1,0 +1,165 @@
+//! [`ProxyError`]: every way a request can fail, and the one table that turns each into the
+//! AWS-shaped response the client sees ([`ProxyError::to_aws`]).
+//!
+//! Status codes are chosen so that no standard AWS retry policy retries them: botocore and
+//! smithy-rs retry 500/502/503/504 and throttling codes, so nothing the client can only fix by
+//! changing its request or the cassette uses those. This module does not log; `proxy.rs` does.
+
+use http::StatusCode;
+
+use crate::aws::error::AwsError;
+use crate::cassette::replay::ReplayMiss;
+
+/// Why a request was answered by the proxy itself rather than from a cassette.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// The path is neither `/` nor `/cassette/<name>/`.
+    #[error("unknown path {path}")]
+    UnknownPath {
+        /// The path as sent, made printable.
+        path: String,
+    },
+    /// `/cassette/<name>/` with a name outside `[A-Za-z0-9._-]+` or starting with a dot.
+    #[error("invalid cassette name {name:?}")]
+    InvalidCassetteName {
+        /// The name as sent, made printable.
+        name: String,
+    },
+    /// Not a `POST`.
+    #[error("method {method} not allowed")]
+    MethodNotAllowed {
+        /// The method as sent.
+        method: String,
+    },
+    /// `X-Amz-Target` missing, malformed or outside `AmazonSSM.*`.
+    #[error("unknown operation target")]
+    UnknownOperation {
+        /// The target as sent, if any.
+        target: Option<String>,
+    },
+    /// `Content-Type` is not `application/x-amz-json-1.1`.
+    #[error("unsupported content type")]
+    UnsupportedMediaType {
+        /// The content type as sent, if any.
+        content_type: Option<String>,
+    },
+    /// The body is larger than `limits.max_body_bytes`.
+    #[error("request body over the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The client stopped sending its body, or sent a malformed one.
+    #[error("failed to read the request body")]
+    BodyRead(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The body is not a JSON object, or a member has the wrong JSON type.
+    #[error("malformed request body")]
+    Serialization {
+        /// What is wrong, for the client.
+        reason: String,
+    },
+    /// A modeled constraint failed; `message` is AWS's exact wording.
+    #[error("request failed validation")]
+    Validation {
+        /// The full `N validation error(s) detected: …` text.
+        message: String,
+    },
+    /// No recorded answer is left for this request.
+    #[error("no recorded answer in the cassette")]
+    ReplayMiss(Box<ReplayMiss>),
+    /// The selected cassette does not exist or cannot be read.
+    #[error("cassette {name} is unavailable")]
+    CassetteUnavailable {
+        /// The cassette name.
+        name: String,
+        /// Why, for the client and the log.
+        reason: String,
+    },
+}
+
+impl ProxyError {
+    /// The AWS-shaped response for this error: the single mapping from error to status.
+    pub fn to_aws(&self) -> AwsError {
+        use StatusCode as S;
+        let (status, error_type, message) = match self {
+            Self::UnknownPath { path } => (
+                S::NOT_FOUND,
+                "UnknownOperationException",
+                format!("no route for path '{path}': send calls to / or to /cassette/<name>/"),
+            ),
+            Self::InvalidCassetteName { name } => (
+                S::BAD_REQUEST,
+                "InvalidCassetteNameException",
+                format!(
+                    "cassette name '{name}' is not allowed: use letters, digits, '.', '_' and '-' only, \
+                     not starting with '.'"
+                ),
+            ),
+            Self::MethodNotAllowed { method } => (
+                S::METHOD_NOT_ALLOWED,
+                "UnknownOperationException",
+                format!("AWS JSON 1.1 calls are POST requests; got {method}"),
+            ),
+            Self::UnknownOperation { target: None } => (
+                S::BAD_REQUEST,
+                "UnknownOperationException",
+                "missing X-Amz-Target header: expected AmazonSSM.<Operation>".to_owned(),
+            ),
+            Self::UnknownOperation {
+                target: Some(target),
+            } => (
+                S::BAD_REQUEST,
+                "UnknownOperationException",
+                format!(
+                    "unknown operation target '{target}': ssm-vcr serves AmazonSSM.<Operation> only"
+                ),
+            ),
+            Self::UnsupportedMediaType { content_type } => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaTypeException",
+                format!(
+                    "Content-Type must be application/x-amz-json-1.1, got {}",
+                    content_type
+                        .as_deref()
+                        .map_or("none".to_owned(), |ct| format!("'{ct}'"))
+                ),
+            ),
+            Self::BodyTooLarge { limit } => (
+                S::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLargeException",
+                format!(
+                    "request body is larger than the limit of {limit} bytes (limits.max_body_bytes)"
+                ),
+            ),
+            Self::BodyRead(_) => (
+                S::BAD_REQUEST,
+                "SerializationException",
+                "the request body could not be read completely".to_owned(),
+            ),
+            Self::Serialization { reason } => {
+                (S::BAD_REQUEST, "SerializationException", reason.clone())
+            }
+            Self::Validation { message } => {
+                (S::BAD_REQUEST, "ValidationException", message.clone())
+            }
+            Self::ReplayMiss(miss) => (S::BAD_REQUEST, "ReplayMissException", miss.to_string()),
+            Self::CassetteUnavailable { name, reason } => (
+                S::BAD_REQUEST,
+                "CassetteUnavailableException",
+                format!("cassette '{name}' is unavailable: {reason}"),
+            ),
+        };
+        AwsError::new(status, error_type, message)
+    }
+
+    /// A stable one-word label for logs (`outcome` field).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Validation { .. } => "invalid",
+            Self::ReplayMiss(_) => "miss",
+            Self::CassetteUnavailable { .. } => "cassette_unavailable",
+            _ => "rejected",
+        }
+    }
+}

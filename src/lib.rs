@@ -1,0 +1,24 @@
+//! ssm-vcr: a record/replay interception proxy for the AWS Systems Manager (SSM) API.
+//!
+//! Clients (aws-cli, boto3, the AWS SDKs) point at it with `AWS_ENDPOINT_URL_SSM` and change
+//! nothing else. Every request goes through one pipeline ([`proxy`]): the listener
+//! ([`server`]) accepts it; the AWS JSON 1.1 envelope ([`aws::envelope`]) names the operation,
+//! the caller (from the SigV4 credential scope) and the cassette (from the path prefix
+//! `/cassette/<name>/`); modeled operations — `DeregisterTaskFromMaintenanceWindow` — are
+//! validated with AWS's exact wording ([`aws::model`]); and the answer comes from a cassette
+//! ([`cassette`]), matched on operation, region and the canonical JSON body, repeats replayed
+//! in recorded order. Every failure is one [`error::ProxyError`], answered in AWS's error shape.
+//!
+//! This version replays only: it never opens an outbound connection.
+
+#![forbid(unsafe_code)]
+
+pub mod aws;
+pub mod cassette;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod logging;
+pub mod proxy;
+pub mod server;

@@ -1,0 +1,37 @@
+//! The `ssm-vcr` binary: parse the command line, run the command, map failure to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ssm_vcr::cli::{CassetteCommand, Cli, Command, ConfigCommand};
+use ssm_vcr::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(flags) => commands::serve(&flags),
+        Command::Config(ConfigCommand::Check { config }) => commands::config_check(config),
+        Command::Cassette(CassetteCommand::Check { files, config }) => {
+            commands::cassette_check(files, config)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", chain(&failure));
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+/// The error and its causes, `: `-separated.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
