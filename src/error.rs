@@ -153,6 +153,12 @@ impl ProxyError {
         AwsError::new(status, error_type, message)
     }
 
+    /// Whether the connection must close after the response: a body that was refused part-way
+    /// may still be in flight, and nothing after it on the connection can be trusted.
+    pub fn closes_connection(&self) -> bool {
+        matches!(self, Self::BodyTooLarge { .. } | Self::BodyRead(_))
+    }
+
     /// A stable one-word label for logs (`outcome` field).
     pub fn outcome(&self) -> &'static str {
         match self {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, header};
+use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use serde_json::Value;
@@ -84,7 +84,13 @@ impl Proxy {
             Ok(response) => (response, "replayed"),
             Err(error) => {
                 tracing::debug!(error = %error, source = ?error.source(), "answered with an error");
-                (error.to_aws().into_response(), error.outcome())
+                let mut response = error.to_aws().into_response();
+                if error.closes_connection() {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                (response, error.outcome())
             }
         };
         info!(

@@ -1,0 +1,224 @@
+//! The `ssm-vcr` binary as scripts use it: exact output, exit codes and signals.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn ssm_vcr() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG");
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    ssm_vcr().args(args).output().expect("the binary runs")
+}
+
+fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn serve_prints_its_address_answers_and_exits_0_on_sigterm() {
+    let mut child = ssm_vcr()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("a first line");
+    let address = line
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .trim()
+        .to_owned();
+    assert!(
+        address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
+        "{address}"
+    );
+
+    let mut stream = TcpStream::connect(&address).unwrap();
+    let body = r#"{"WindowId":"mw-0c50858d01e8a7b6f","WindowTaskId":"50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"}"#;
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nhost: {address}\r\nx-amz-target: AmazonSSM.DeregisterTaskFromMaintenanceWindow\r\n\
+         content-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.ends_with(body), "{response}");
+
+    let status = Command::new("bash")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "serve exited with {exit:?}");
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.contains("ssm_target=\"DeregisterTaskFromMaintenanceWindow\""),
+        "{log}"
+    );
+    assert!(log.contains("outcome=\"replayed\""), "{log}");
+}
+
+#[test]
+fn json_logs_carry_one_object_per_request() {
+    let mut child = ssm_vcr()
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+    let mut stream = TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    stream.read_to_end(&mut Vec::new()).unwrap();
+    Command::new("bash")
+        .args(["-c", &format!("kill -INT {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let access: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["target"] == "ssm_vcr::access")
+        .unwrap_or_else(|| panic!("no access line in {log}"));
+    assert_eq!(access["outcome"], "rejected");
+    assert_eq!(access["status"], 400);
+    assert_eq!(access["ssm_target"], "-");
+}
+
+#[test]
+fn config_check_accepts_the_shipped_config() {
+    let output = run(&["config", "check"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        "ok: mode replay, listen 127.0.0.1:4590, cassettes in cassettes (default 'maintenance-window-flow')\n"
+    );
+}
+
+#[test]
+fn config_check_names_unknown_keys_and_bad_values() {
+    let output = run(&[
+        "config",
+        "check",
+        "--config",
+        fixture("configs/unknown-key.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("unknown field `max_body`"), "{stderr}");
+    assert!(stderr.contains("line 4"), "{stderr}");
+
+    let output = run(&[
+        "config",
+        "check",
+        "--config",
+        fixture("configs/bad-value.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        "error: invalid configuration: limits.idle_timeout_ms: must be at least 1\n"
+    );
+}
+
+#[test]
+fn cassette_check_passes_the_shipped_cassettes() {
+    let output = run(&["cassette", "check"]);
+    assert!(output.status.success(), "{}", text(&output.stdout));
+    assert_eq!(
+        text(&output.stdout),
+        "ok: cassettes/maintenance-window-flow.json (7 interactions)\n"
+    );
+}
+
+#[test]
+fn cassette_check_names_the_file_and_interaction_of_an_invalid_request() {
+    let file = fixture("cassettes/invalid-deregistration.json");
+    let output = run(&["cassette", "check", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        text(&output.stdout),
+        format!(
+            "error: {}: interaction 1 (DeregisterTaskFromMaintenanceWindow): recorded request fails the model: \
+             2 validation errors detected: \
+             Value 'mw-123' at 'windowId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^mw-[0-9a-f]{{17}}$; \
+             Value 'mw-123' at 'windowId' failed to satisfy constraint: Member must have length greater than or equal to 20\n",
+            file.display()
+        )
+    );
+    assert_eq!(
+        text(&output.stderr),
+        "error: 1 of 1 cassette file(s) failed the check\n"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_without_its_default_cassette() {
+    let output = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--cassette",
+        "does-not-exist",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        "error: cannot start: the default cassette is unusable (fix it, or pick another with --cassette): \
+         no cassette file at cassettes/does-not-exist.json\n"
+    );
+}
+
+#[test]
+fn serve_says_which_modes_are_not_available_yet() {
+    let output = run(&["serve", "--listen", "127.0.0.1:0", "--mode", "record"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr)
+            .starts_with("error: invalid configuration: mode: 'record' is not available")
+    );
+}

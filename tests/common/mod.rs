@@ -1,0 +1,152 @@
+//! Test harness: the proxy in-process on `127.0.0.1:0`, and a plain HTTP/1.1 client that
+//! speaks exactly what botocore sends.
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different part of the harness
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use ssm_vcr::config::Config;
+use ssm_vcr::proxy::Proxy;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const WINDOW: &str = "mw-0c50858d01e8a7b6f";
+pub const TASK_1: &str = "50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c";
+pub const TASK_2: &str = "8c9e5a61-1f0d-4b7e-9a3c-2d4f6b8e0a17";
+pub const DEREGISTER: &str = "DeregisterTaskFromMaintenanceWindow";
+
+/// The repository's shipped cassette folder.
+pub fn shipped_cassettes() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cassettes")
+}
+
+/// The built-in configuration on the shipped cassettes, listening on port 0.
+pub fn config() -> Config {
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
+    config.cassettes.dir = shipped_cassettes();
+    config
+}
+
+/// A running proxy; [`TestProxy::stop`] shuts it down and re-raises any panic of the server.
+pub struct TestProxy {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestProxy {
+    pub async fn start(config: Config) -> Self {
+        let config = config.validate().expect("test configuration is valid");
+        let proxy = Arc::new(Proxy::new(&config).expect("default cassette loads"));
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            ssm_vcr::server::serve(listener, proxy, &config.limits, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().expect("stopped once").send(());
+        match self.task.await {
+            Ok(result) => result.expect("server ended cleanly"),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("server task failed: {e}"),
+        }
+    }
+
+    /// Sends a botocore-shaped SSM call signed for `us-east-1` to `path`.
+    pub async fn ssm(&self, path: &str, operation: &str, body: &str) -> Reply {
+        self.send(
+            path,
+            &[
+                ("x-amz-target", &format!("AmazonSSM.{operation}")),
+                ("content-type", "application/x-amz-json-1.1"),
+                ("authorization", &authorization("us-east-1")),
+            ],
+            body.as_bytes().to_vec(),
+        )
+        .await
+    }
+
+    /// Sends any POST on a fresh HTTP/1.1 connection.
+    pub async fn send(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .expect("connect to the proxy");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        let mut request = Request::post(path).header("host", self.addr.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(Bytes::from(body))).unwrap();
+        let response = sender.send_request(request).await.expect("a response");
+        let (parts, body) = response.into_parts();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.expect("the whole body").to_bytes(),
+        }
+    }
+}
+
+/// A SigV4 `Authorization` header as botocore sends it (the signature is never checked).
+pub fn authorization(region: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/{region}/ssm/aws4_request, \
+         SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123abcd"
+    )
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    /// Asserts an AWS-shaped error and returns its message.
+    pub fn aws_error(&self, status: u16, error_type: &str) -> String {
+        assert_eq!(self.status.as_u16(), status, "status of {:?}", self.body);
+        assert_eq!(self.headers["content-type"], "application/x-amz-json-1.1");
+        let request_id = self.headers["x-amzn-requestid"].to_str().unwrap();
+        assert_eq!(request_id.len(), 36, "request id {request_id}");
+        let json = self.json();
+        assert_eq!(json["__type"], error_type, "{json}");
+        json["message"].as_str().expect("a message").to_owned()
+    }
+}
+
+pub fn deregister_body(window: &str, task: &str) -> String {
+    serde_json::json!({ "WindowId": window, "WindowTaskId": task }).to_string()
+}
