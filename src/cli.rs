@@ -30,6 +30,9 @@ pub enum Command {
     /// Check cassette files.
     #[command(subcommand)]
     Cassette(CassetteCommand),
+    /// Verify and read the audit log of deregistrations.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 /// `ssm-vcr serve`: every setting of `config.toml` can be overridden here.
@@ -62,6 +65,12 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Audit log file for deregistrations (turns auditing on).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_audit")]
+    pub audit_log: Option<PathBuf>,
+    /// Do not audit deregistrations.
+    #[arg(long)]
+    pub no_audit: bool,
     /// Operational log format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
@@ -88,5 +97,37 @@ pub enum CassetteCommand {
         /// Configuration file naming the cassette folder.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+}
+
+/// `ssm-vcr audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain (exit 0 when it holds, 1 naming the first broken record).
+    ///
+    /// One file is checked together with its rotated predecessors (`FILE.1`, `FILE.2`, …);
+    /// several files are checked as one chain in the order given.
+    Verify {
+        /// Audit files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the deregistrations as a table.
+    Show {
+        /// Audit files (one file includes its rotated predecessors).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Only this window id.
+        #[arg(long)]
+        window_id: Option<String>,
+        /// Only this access key id.
+        #[arg(long)]
+        access_key_id: Option<String>,
+        /// Only at or after this UTC time (e.g. 2026-11-25T09:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only before this UTC time.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
     },
 }

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing::warn;
 
+use crate::audit::show::{Filter, table};
+use crate::audit::verify::{chain_of, verify};
 use crate::aws::model::Model;
 use crate::cassette::check::check_file;
-use crate::cassette::store::LoadError;
 use crate::cli::ServeArgs;
 use crate::config::{Config, ConfigError};
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, StartError};
 use crate::{logging, server};
 
 /// Why a command failed, with the exit code it maps to.
@@ -22,11 +23,9 @@ pub enum Failure {
     /// The configuration is invalid (exit 2).
     #[error("invalid configuration")]
     Config(#[from] ConfigError),
-    /// The default cassette could not be loaded (exit 2).
-    #[error(
-        "cannot start: the default cassette is unusable (fix it, or pick another with --cassette)"
-    )]
-    Cassette(#[from] LoadError),
+    /// The proxy could not start: its default cassette or audit log is unusable (exit 2).
+    #[error("cannot start")]
+    Start(#[from] StartError),
     /// Start-up or serving failed at run time (exit 1).
     #[error("{0}")]
     Io(String, #[source] std::io::Error),
@@ -39,7 +38,7 @@ impl Failure {
     /// The process exit code: 2 for configuration, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) | Self::Cassette(_) => 2,
+            Self::Config(_) | Self::Start(_) => 2,
             Self::Io(..) | Self::CheckFailed(_) => 1,
         }
     }
@@ -161,4 +160,37 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+/// `ssm-vcr audit verify`: one file is checked with its rotated predecessors; several files
+/// are checked as one chain, in the order given.
+pub fn audit_verify(files: &[PathBuf]) -> Result<(), Failure> {
+    let files = match files {
+        [one] => chain_of(one),
+        many => many.to_vec(),
+    };
+    let report = verify(&files);
+    match report.broken {
+        None => {
+            println!("ok: the audit chain holds\n{}", report.summary);
+            Ok(())
+        }
+        Some(broken) => {
+            println!("{}", report.summary);
+            Err(Failure::CheckFailed(format!(
+                "the audit chain is broken at {broken}"
+            )))
+        }
+    }
+}
+
+/// `ssm-vcr audit show`: the deregistrations as a table.
+pub fn audit_show(files: &[PathBuf], filter: &Filter) -> Result<(), Failure> {
+    let files = match files {
+        [one] => chain_of(one),
+        many => many.to_vec(),
+    };
+    let table = table(&files, filter).map_err(Failure::CheckFailed)?;
+    print!("{table}");
+    Ok(())
 }

@@ -34,6 +34,8 @@ pub struct Config {
     pub cassettes: CassetteSettings,
     /// Resource limits.
     pub limits: Limits,
+    /// The audit log of deregistrations.
+    pub audit: AuditSettings,
     /// Operational logging.
     pub log: LogSettings,
 }
@@ -94,6 +96,30 @@ pub struct Limits {
     pub shutdown_grace_ms: u64,
 }
 
+/// `[audit]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Whether deregistrations are audited.
+    pub enabled: bool,
+    /// The active audit file; rotated files sit beside it as `<file>.1`, `<file>.2`, …
+    pub file: PathBuf,
+    /// Size at which the active file is rotated.
+    pub max_file_bytes: u64,
+    /// What to do with a call whose audit record cannot be written.
+    pub on_failure: OnAuditFailure,
+}
+
+/// What to do when an audit record cannot be made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnAuditFailure {
+    /// Answer the call with a 500 `InternalServerError` instead: nothing unaudited gets through.
+    Refuse,
+    /// Answer normally and log the failure.
+    Answer,
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -123,6 +149,7 @@ impl Default for Config {
             upstream: None,
             cassettes: CassetteSettings::default(),
             limits: Limits::default(),
+            audit: AuditSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -147,6 +174,17 @@ impl Default for Limits {
             idle_timeout_ms: 60_000,
             max_connections: 4096,
             shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            file: PathBuf::from("audit/deregistrations.jsonl"),
+            max_file_bytes: 64 * 1024 * 1024,
+            on_failure: OnAuditFailure::Refuse,
         }
     }
 }
@@ -229,6 +267,9 @@ impl Config {
             if config.cassettes.dir.is_relative() {
                 config.cassettes.dir = folder.join(&config.cassettes.dir);
             }
+            if config.audit.file.is_relative() {
+                config.audit.file = folder.join(&config.audit.file);
+            }
         }
         Ok(config)
     }
@@ -258,6 +299,13 @@ impl Config {
         }
         if let Some(limit) = flags.max_body_bytes {
             self.limits.max_body_bytes = limit;
+        }
+        if let Some(file) = &flags.audit_log {
+            self.audit.file.clone_from(file);
+            self.audit.enabled = true;
+        }
+        if flags.no_audit {
+            self.audit.enabled = false;
         }
         if let Some(format) = flags.log_format {
             self.log.format = format;
@@ -323,6 +371,7 @@ impl Config {
             ),
             ("limits.idle_timeout_ms", limits.idle_timeout_ms),
             ("limits.max_connections", limits.max_connections as u64),
+            ("audit.max_file_bytes", self.audit.max_file_bytes),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));

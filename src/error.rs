@@ -3,10 +3,12 @@
 //!
 //! Status codes are chosen so that no standard AWS retry policy retries them: botocore and
 //! smithy-rs retry 500/502/503/504 and throttling codes, so nothing the client can only fix by
-//! changing its request or the cassette uses those. This module does not log; `proxy.rs` does.
+//! changing its request or the cassette uses those. The one 500 is an audit write failure,
+//! which a retry may well get past (a full disk freed, a remount). This module does not log; `proxy.rs` does.
 
 use http::StatusCode;
 
+use crate::audit::AuditFailed;
 use crate::aws::error::AwsError;
 use crate::cassette::replay::ReplayMiss;
 
@@ -68,6 +70,9 @@ pub enum ProxyError {
     /// No recorded answer is left for this request.
     #[error("no recorded answer in the cassette")]
     ReplayMiss(Box<ReplayMiss>),
+    /// A deregistration's audit record could not be made durable, so it is not answered.
+    #[error("the call could not be audited")]
+    AuditFailed(#[source] AuditFailed),
     /// The selected cassette does not exist or cannot be read.
     #[error("cassette {name} is unavailable")]
     CassetteUnavailable {
@@ -144,6 +149,14 @@ impl ProxyError {
                 (S::BAD_REQUEST, "ValidationException", message.clone())
             }
             Self::ReplayMiss(miss) => (S::BAD_REQUEST, "ReplayMissException", miss.to_string()),
+            Self::AuditFailed(failed) => (
+                S::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                format!(
+                    "ssm-vcr could not write the audit record of this call, so it was not answered \
+                     (audit.on_failure = \"refuse\"): {failed}"
+                ),
+            ),
             Self::CassetteUnavailable { name, reason } => (
                 S::BAD_REQUEST,
                 "CassetteUnavailableException",
@@ -165,6 +178,7 @@ impl ProxyError {
             Self::Validation { .. } => "invalid",
             Self::ReplayMiss(_) => "miss",
             Self::CassetteUnavailable { .. } => "cassette_unavailable",
+            Self::AuditFailed(_) => "audit_failed",
             _ => "rejected",
         }
     }

@@ -8,11 +8,14 @@
 //! validated with AWS's exact wording ([`aws::model`]); and the answer comes from a cassette
 //! ([`cassette`]), matched on operation, region and the canonical JSON body, repeats replayed
 //! in recorded order. Every failure is one [`error::ProxyError`], answered in AWS's error shape.
+//! Every deregistration call, whatever its fate, is written to a durable, hash-chained audit
+//! log ([`audit`]) before its response leaves.
 //!
 //! This version replays only: it never opens an outbound connection.
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod aws;
 pub mod cassette;
 pub mod cli;

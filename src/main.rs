@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ssm_vcr::cli::{CassetteCommand, Cli, Command, ConfigCommand};
+use ssm_vcr::audit::show::Filter;
+use ssm_vcr::cli::{AuditCommand, CassetteCommand, Cli, Command, ConfigCommand};
 use ssm_vcr::commands;
 
 fn main() -> ExitCode {
@@ -14,6 +15,22 @@ fn main() -> ExitCode {
         Command::Cassette(CassetteCommand::Check { files, config }) => {
             commands::cassette_check(files, config)
         }
+        Command::Audit(AuditCommand::Verify { files }) => commands::audit_verify(&files),
+        Command::Audit(AuditCommand::Show {
+            files,
+            window_id,
+            access_key_id,
+            since,
+            until,
+        }) => commands::audit_show(
+            &files,
+            &Filter {
+                window_id,
+                access_key_id,
+                since,
+                until,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

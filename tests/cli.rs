@@ -13,6 +13,22 @@ fn ssm_vcr() -> Command {
     command
 }
 
+/// `serve` on port 0 with the shipped config, auditing to a file of the test's own.
+fn serve(audit: &tempfile::TempDir, extra: &[&str]) -> Command {
+    let mut command = ssm_vcr();
+    let log = audit.path().join("audit.jsonl");
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--audit-log",
+            log.to_str().unwrap(),
+        ])
+        .args(extra);
+    command
+}
+
 fn run(args: &[&str]) -> Output {
     ssm_vcr().args(args).output().expect("the binary runs")
 }
@@ -29,8 +45,8 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn serve_prints_its_address_answers_and_exits_0_on_sigterm() {
-    let mut child = ssm_vcr()
-        .args(["serve", "--listen", "127.0.0.1:0"])
+    let audit = tempfile::tempdir().unwrap();
+    let mut child = serve(&audit, &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -85,8 +101,8 @@ fn serve_prints_its_address_answers_and_exits_0_on_sigterm() {
 
 #[test]
 fn json_logs_carry_one_object_per_request() {
-    let mut child = ssm_vcr()
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+    let audit = tempfile::tempdir().unwrap();
+    let mut child = serve(&audit, &["--log-format", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -215,7 +231,8 @@ fn serve_refuses_to_start_without_its_default_cassette() {
 
 #[test]
 fn serve_says_which_modes_are_not_available_yet() {
-    let output = run(&["serve", "--listen", "127.0.0.1:0", "--mode", "record"]);
+    let audit = tempfile::tempdir().unwrap();
+    let output = serve(&audit, &["--mode", "record"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(
         text(&output.stderr)

@@ -148,7 +148,7 @@ pub fn route(path: &str) -> Result<Option<CassetteName>, ProxyError> {
     CassetteName::parse(name).map(Some)
 }
 
-/// Checks method, target and content type, and returns the SSM operation.
+/// Checks method and target, and returns the SSM operation.
 pub fn operation(parts: &Parts) -> Result<Operation, ProxyError> {
     if parts.method != Method::POST {
         return Err(ProxyError::MethodNotAllowed {
@@ -159,18 +159,16 @@ pub fn operation(parts: &Parts) -> Result<Operation, ProxyError> {
         None => return Err(ProxyError::UnknownOperation { target: None }),
         Some(value) => String::from_utf8_lossy(value.as_bytes()),
     };
-    let operation = target
+    target
         .strip_prefix(SSM_TARGET_PREFIX)
         .and_then(Operation::parse)
         .ok_or_else(|| ProxyError::UnknownOperation {
             target: Some(printable(&target, 120)),
-        })?;
-    check_content_type(&parts.headers)?;
-    Ok(operation)
+        })
 }
 
 /// Accepts `application/x-amz-json-1.1`, with parameters such as `; charset=utf-8` ignored.
-fn check_content_type(headers: &HeaderMap) -> Result<(), ProxyError> {
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), ProxyError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()));

@@ -152,12 +152,12 @@ impl Model {
                             lower_camel(member.name)
                         )
                     };
-                    if let Some(pattern) = pattern {
-                        if !self.patterns[pattern].is_match(text) {
-                            failures.push(failed(&format!(
-                                "Member must satisfy regular expression pattern: {pattern}"
-                            )));
-                        }
+                    if let Some(pattern) = pattern
+                        && !self.patterns[pattern].is_match(text)
+                    {
+                        failures.push(failed(&format!(
+                            "Member must satisfy regular expression pattern: {pattern}"
+                        )));
                     }
                     let length = text.chars().count();
                     if let Some(min) = min_length.filter(|&min| length < min) {

@@ -157,10 +157,10 @@ impl Cassette {
             version: u32,
         }
         // Read the version first so that a newer file says "newer version", not "unknown field".
-        if let Ok(VersionOnly { version }) = serde_json::from_slice::<VersionOnly>(bytes) {
-            if version != FORMAT_VERSION {
-                return Err(FormatError::Version { found: version });
-            }
+        if let Ok(VersionOnly { version }) = serde_json::from_slice::<VersionOnly>(bytes)
+            && version != FORMAT_VERSION
+        {
+            return Err(FormatError::Version { found: version });
         }
         let cassette: Self =
             serde_json::from_slice(bytes).map_err(|e| FormatError::Syntax(e.to_string()))?;

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::format::{Cassette, FormatError};
 use super::matching::{Difference, IgnoreRules, MatchKey, differences};
+use crate::aws::error::headers::X_AMZN_ERROR_TYPE;
 
 /// A recorded answer, ready to send.
 #[derive(Debug, Clone)]
@@ -26,9 +27,21 @@ pub struct Answer {
     pub headers: HeaderMap,
     /// The recorded body bytes.
     pub body: Bytes,
+    /// The AWS error shape of an error answer, read once at load time.
+    pub error_type: Option<String>,
 }
 
 impl Answer {
+    fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        let error_type = error_type(status, &headers, &body);
+        Self {
+            status,
+            headers,
+            body,
+            error_type,
+        }
+    }
+
     /// The HTTP response: recorded status, headers and body bytes (the body is shared, not
     /// copied).
     pub fn to_response(&self) -> Response<Full<Bytes>> {
@@ -97,11 +110,11 @@ impl Tape {
         for (index, interaction) in cassette.interactions.into_iter().enumerate() {
             let bad = |reason: String| FormatError::Interaction { index, reason };
             let response = &interaction.response;
-            let answer = Answer {
-                status: response.status().map_err(bad)?,
-                headers: response.header_map().map_err(bad)?,
-                body: response.body.to_bytes().map_err(bad)?,
-            };
+            let answer = Answer::new(
+                response.status().map_err(bad)?,
+                response.header_map().map_err(bad)?,
+                response.body.to_bytes().map_err(bad)?,
+            );
             let key = MatchKey::new(
                 &interaction.operation,
                 &interaction.region,
@@ -217,6 +230,21 @@ impl Tape {
             kind,
         })
     }
+}
+
+/// The error shape of an error answer as botocore reads it: `x-amzn-errortype` (up to a `:`),
+/// else the body's `__type` (after a `#`).
+fn error_type(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    if status.as_u16() < 400 {
+        return None;
+    }
+    if let Some(value) = headers.get(X_AMZN_ERROR_TYPE) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        return Some(text.split(':').next().unwrap_or_default().to_owned());
+    }
+    let body: Value = serde_json::from_slice(body).ok()?;
+    let shape = body.get("__type")?.as_str()?;
+    Some(shape.rsplit('#').next().unwrap_or(shape).to_owned())
 }
 
 /// Why a request found no recorded answer.

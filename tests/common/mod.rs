@@ -34,6 +34,15 @@ pub fn config() -> Config {
         ..Config::default()
     };
     config.cassettes.dir = shipped_cassettes();
+    config.audit.enabled = false;
+    config
+}
+
+/// [`config`] with the audit log on, writing to `file`.
+pub fn config_with_audit(file: &std::path::Path) -> Config {
+    let mut config = config();
+    config.audit.enabled = true;
+    config.audit.file = file.to_owned();
     config
 }
 

@@ -12,9 +12,10 @@ BIN = os.environ.get("SSM_VCR_BIN", str(ROOT / "target" / "debug" / "ssm-vcr"))
 
 
 class Proxy:
-    def __init__(self, *args):
+    def __init__(self, audit_log, *args):
+        self.audit_log = audit_log
         self.process = subprocess.Popen(
-            [BIN, "serve", "--listen", "127.0.0.1:0", *args],
+            [BIN, "serve", "--listen", "127.0.0.1:0", "--audit-log", str(audit_log), *args],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -38,8 +39,8 @@ class Proxy:
 
 
 @pytest.fixture
-def proxy():
-    p = Proxy()
+def proxy(tmp_path):
+    p = Proxy(tmp_path / "audit.jsonl")
     yield p
     if p.process.poll() is None:
         p.stop()

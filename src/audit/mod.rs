@@ -1,0 +1,80 @@
+//! The audit log of deregistrations: durable, hash-chained JSON Lines.
+//!
+//! [`AuditLog::append`] returns only once the record is on disk (fsynced), so the proxy can
+//! hold a response until its outcome is durable. `record` defines a line and the chain,
+//! `writer` owns the file (group commit, rotation, torn-tail repair), `verify` checks a chain
+//! and `show` prints the deregistrations for people. The format is documented in
+//! `docs/audit.md`. This module does not decide which calls are audited; `proxy.rs` does.
+
+pub mod record;
+pub mod show;
+pub mod verify;
+pub mod writer;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use tokio::sync::oneshot;
+
+pub use record::{Event, Record, Source};
+pub use writer::OpenError;
+
+use writer::{Pending, Writer};
+
+/// The open audit log; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct AuditLog {
+    queue: mpsc::Sender<Pending>,
+    path: PathBuf,
+}
+
+/// A record could not be made durable.
+#[derive(Debug, thiserror::Error)]
+#[error("the audit record could not be written to {} ({kind})", path.display())]
+pub struct AuditFailed {
+    /// The audit file.
+    pub path: PathBuf,
+    /// What the file system said.
+    pub kind: io::ErrorKind,
+}
+
+impl AuditLog {
+    /// Opens the log at `path` (writing a start record) and starts its writer thread.
+    pub fn open(path: &Path, max_file_bytes: u64, mode: &str) -> Result<Self, OpenError> {
+        let writer = Writer::open(path, max_file_bytes, mode)?;
+        let (queue, pending) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("audit-writer".to_owned())
+            .spawn(move || writer::run(writer, pending))
+            .map_err(|source| OpenError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            queue,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The audit file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends a record and waits until it is on disk; returns its sequence number.
+    pub async fn append(&self, record: Record) -> Result<u64, AuditFailed> {
+        let failed = |kind| AuditFailed {
+            path: self.path.clone(),
+            kind,
+        };
+        let (done, written) = oneshot::channel();
+        self.queue
+            .send(Pending { record, done })
+            .map_err(|_| failed(io::ErrorKind::BrokenPipe))?;
+        match written.await {
+            Ok(result) => result.map_err(failed),
+            Err(_) => Err(failed(io::ErrorKind::BrokenPipe)),
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! One audit record and the hash chain that links it to the one before.
+//!
+//! A record is one JSON line. Its `hash` is the SHA-256 of the exact bytes of the line with the
+//! `,"hash":"…"` member removed, and its `prev` is the `hash` of the record before it (the first
+//! record of a new log chains to [`GENESIS`]). Hashing bytes rather than re-serialised values
+//! means any changed byte is detected, even one that leaves the JSON meaning unchanged. This
+//! module neither writes nor reads files.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The `prev` of the first record of a new log.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The member appended to each sealed line, before the hash itself.
+const HASH_MEMBER: &[u8] = b",\"hash\":\"";
+
+/// What a record is about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// The proxy started writing to this log.
+    Start,
+    /// This file continues the chain of a rotated file.
+    Rotate,
+    /// A deregistration is about to leave for AWS.
+    Attempt,
+    /// A deregistration was answered (the common case, hence the default).
+    #[default]
+    Outcome,
+}
+
+/// Who produced the answer to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The proxy itself: rejected, missed, or failed to reach AWS.
+    Proxy,
+    /// A recorded answer from a cassette.
+    Cassette,
+    /// AWS (or the configured upstream).
+    Upstream,
+}
+
+/// One line of the audit log. Field order is the line's order; absent fields are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// Position in the chain, from 1, never reset by rotation or restart.
+    pub seq: u64,
+    /// UTC time of the event, RFC 3339 with milliseconds.
+    pub time: String,
+    /// What happened.
+    pub event: Event,
+    /// For start and rotate records: what the proxy did, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// `replay`, `record`, `auto` or `passthrough`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Who answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// The client's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// The access key id of the SigV4 credential scope (never a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// The region of the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// `WindowId` as sent, made printable and bounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_id: Option<String>,
+    /// `WindowTaskId` as sent, made printable and bounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_task_id: Option<String>,
+    /// HTTP status of the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// AWS error shape of the answer, when it is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// `x-amzn-RequestId` of the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Time from request to answer, microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<u64>,
+    /// The cassette answered from (or selected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cassette: Option<String>,
+    /// Index of the replayed interaction in the cassette.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interaction: Option<usize>,
+    /// The hash of the previous record.
+    pub prev: String,
+}
+
+/// UTC now, RFC 3339 with milliseconds: `2026-11-25T09:04:00.123Z`.
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// A sealed line: the bytes to write (with its final newline) and its hash.
+#[derive(Debug)]
+pub struct Sealed {
+    /// The line, ending in `\n`.
+    pub line: Vec<u8>,
+    /// Hex SHA-256 of the line without its hash member.
+    pub hash: String,
+}
+
+impl Record {
+    /// Serialises the record and appends its hash.
+    pub fn seal(&self) -> Sealed {
+        let mut line = serde_json::to_vec(self).expect("a record always serialises");
+        let hash = sha256_hex(&line);
+        line.pop(); // the closing brace, put back after the hash member
+        line.extend_from_slice(HASH_MEMBER);
+        line.extend_from_slice(hash.as_bytes());
+        line.extend_from_slice(b"\"}\n");
+        Sealed { line, hash }
+    }
+}
+
+/// Why one line does not verify on its own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// No well-formed `"hash"` member at the end of the line.
+    #[error("it has no hash member at its end")]
+    NoHash,
+    /// The hash does not match the bytes.
+    #[error("its hash does not match its content: the record was altered")]
+    HashMismatch,
+    /// The hash matches but the content is not a record.
+    #[error("it is not an audit record: {0}")]
+    Malformed(String),
+}
+
+/// Checks a line's own hash and parses it; the line has no trailing newline.
+pub fn unseal(line: &[u8]) -> Result<(Record, String), LineError> {
+    let suffix_len = HASH_MEMBER.len() + 64 + 2;
+    let split = line
+        .len()
+        .checked_sub(suffix_len)
+        .ok_or(LineError::NoHash)?;
+    let (body, suffix) = line.split_at(split);
+    let hash = suffix
+        .strip_prefix(HASH_MEMBER)
+        .and_then(|rest| rest.strip_suffix(b"\"}"))
+        .filter(|hex| hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .ok_or(LineError::NoHash)?;
+    let mut original = body.to_vec();
+    original.push(b'}');
+    if sha256_hex(&original).as_bytes() != hash {
+        return Err(LineError::HashMismatch);
+    }
+    let record: Record =
+        serde_json::from_slice(&original).map_err(|e| LineError::Malformed(e.to_string()))?;
+    Ok((record, String::from_utf8_lossy(hash).into_owned()))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            seq: 7,
+            time: "2026-11-25T09:04:00.123Z".to_owned(),
+            event: Event::Outcome,
+            window_id: Some("mw-\"quoted\"\u{1}".to_owned()),
+            status: Some(200),
+            prev: GENESIS.to_owned(),
+            ..Record::default()
+        }
+    }
+
+    mod seal {
+        use super::*;
+
+        #[test]
+        fn round_trips_through_unseal() {
+            let sealed = record().seal();
+            assert!(sealed.line.ends_with(b"\"}\n"));
+            let (parsed, hash) = unseal(&sealed.line[..sealed.line.len() - 1]).unwrap();
+            assert_eq!(parsed, record());
+            assert_eq!(hash, sealed.hash);
+        }
+
+        #[test]
+        fn any_changed_byte_is_detected() {
+            let sealed = record().seal();
+            let line = &sealed.line[..sealed.line.len() - 1];
+            for i in 0..line.len() {
+                let mut tampered = line.to_vec();
+                tampered[i] ^= 0x01;
+                assert!(unseal(&tampered).is_err(), "byte {i} changed undetected");
+            }
+        }
+    }
+}

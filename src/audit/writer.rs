@@ -1,0 +1,379 @@
+//! The audit file on disk: group commit, fsync, torn-tail recovery and rotation.
+//!
+//! One thread owns the file. Callers hand it records through a channel; it takes every record
+//! waiting, writes them in one `write`, calls `fdatasync` once, and only then answers each
+//! caller. Concurrent requests therefore share fsyncs, and a record is durable before anyone
+//! is told it was written. A failed write is rolled back to the last good length, so the chain
+//! on disk never holds a half-written record. This module does not decide which calls are
+//! audited (`proxy.rs`) nor verify files (`verify.rs`).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use tokio::sync::oneshot;
+use tracing::error;
+
+use super::record::{Event, GENESIS, Record, now, unseal};
+
+/// Most records written in one batch; the rest wait for the next fsync.
+const MAX_BATCH: usize = 1024;
+
+/// How far back from the end the last complete record is looked for at start-up.
+const TAIL_WINDOW: u64 = 1 << 20;
+
+/// A record waiting for its fsync, and who to tell.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) record: Record,
+    pub(super) done: oneshot::Sender<Result<u64, io::ErrorKind>>,
+}
+
+/// The open audit file and the head of its chain.
+#[derive(Debug)]
+pub(super) struct Writer {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    seq: u64,
+    prev: String,
+    max_file_bytes: u64,
+}
+
+impl Writer {
+    /// Opens (or creates) the log, repairs a torn last line, and writes a start record.
+    pub(super) fn open(path: &Path, max_file_bytes: u64, mode: &str) -> Result<Self, OpenError> {
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| OpenError::io(path, e))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| OpenError::io(path, e))?;
+        file.try_lock().map_err(|_| OpenError::Locked {
+            path: path.to_owned(),
+        })?;
+        let head = read_head(&mut file).map_err(|e| OpenError::io(path, e))?;
+        let (seq, prev, detail) = match head {
+            Head::Empty => {
+                let history = latest_rotated(path);
+                match history.as_deref().map(last_record_of) {
+                    Some(Ok((seq, hash))) => (
+                        seq,
+                        hash,
+                        "started; this file continues the rotated chain".to_owned(),
+                    ),
+                    Some(Err(e)) => return Err(e),
+                    None => (0, GENESIS.to_owned(), "started a new audit log".to_owned()),
+                }
+            }
+            Head::Last {
+                seq,
+                hash,
+                torn_bytes: 0,
+            } => (
+                seq,
+                hash,
+                format!("restarted; the chain continues from seq {seq}"),
+            ),
+            Head::Last {
+                seq,
+                hash,
+                torn_bytes,
+            } => (
+                seq,
+                hash,
+                format!(
+                    "restarted after a crash; dropped {torn_bytes} bytes of a record that was never \
+                     acknowledged (torn write), the chain continues from seq {seq}"
+                ),
+            ),
+            Head::Broken { reason } => {
+                return Err(OpenError::Broken {
+                    path: path.to_owned(),
+                    reason,
+                });
+            }
+        };
+        let len = file
+            .seek(SeekFrom::End(0))
+            .map_err(|e| OpenError::io(path, e))?;
+        let mut writer = Self {
+            path: path.to_owned(),
+            file,
+            len,
+            seq,
+            prev,
+            max_file_bytes,
+        };
+        let start = Record {
+            event: Event::Start,
+            mode: Some(mode.to_owned()),
+            detail: Some(format!("ssm-vcr {} {detail}", env!("CARGO_PKG_VERSION"))),
+            ..Record::default()
+        };
+        writer
+            .append(&mut [start])
+            .map_err(|e| OpenError::io(path, e))?;
+        Ok(writer)
+    }
+
+    /// Chains, writes and fsyncs the records; on failure nothing is kept.
+    pub(super) fn append(&mut self, records: &mut [Record]) -> io::Result<()> {
+        let mut buffer = Vec::with_capacity(records.len() * 512);
+        let (mut seq, mut prev) = (self.seq, self.prev.clone());
+        for record in records.iter_mut() {
+            seq += 1;
+            record.seq = seq;
+            if record.time.is_empty() {
+                record.time = now();
+            }
+            record.prev = prev;
+            let sealed = record.seal();
+            buffer.extend_from_slice(&sealed.line);
+            prev = sealed.hash;
+        }
+        let written = self
+            .file
+            .write_all(&buffer)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Leave no partial record behind: the chain on disk must end on a whole line.
+            let _ = self.file.set_len(self.len);
+            let _ = self.file.seek(SeekFrom::Start(self.len));
+            return Err(e);
+        }
+        self.len += buffer.len() as u64;
+        self.seq = seq;
+        self.prev = prev;
+        Ok(())
+    }
+
+    /// Moves a full file aside as `<file>.<n>` and starts the next one with a rotate record.
+    pub(super) fn rotate_if_full(&mut self) -> io::Result<()> {
+        if self.len < self.max_file_bytes {
+            return Ok(());
+        }
+        let number = latest_rotated_number(&self.path).map_or(1, |n| n + 1);
+        let rotated = rotated_name(&self.path, number);
+        fs::rename(&self.path, &rotated)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&self.path)?;
+        file.try_lock()
+            .map_err(|_| io::Error::other("the new audit file is locked by another process"))?;
+        let old = std::mem::replace(&mut self.file, file);
+        drop(old);
+        self.len = 0;
+        if let Some(dir) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?; // make the rename itself durable
+        }
+        let rotate = Record {
+            event: Event::Rotate,
+            detail: Some(format!("continues the chain of {}", rotated.display())),
+            ..Record::default()
+        };
+        self.append(&mut [rotate])
+    }
+}
+
+/// The writer thread: group commit until every sender is gone.
+pub(super) fn run(mut writer: Writer, queue: Receiver<Pending>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let mut records: Vec<Record> = batch
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.record))
+            .collect();
+        let result = writer.append(&mut records);
+        if let Err(e) = &result {
+            error!(error = %e, path = %writer.path.display(), "audit write failed");
+        }
+        for (pending, record) in batch.into_iter().zip(&records) {
+            let _ = pending.done.send(
+                result
+                    .as_ref()
+                    .map(|()| record.seq)
+                    .map_err(io::Error::kind),
+            );
+        }
+        if result.is_ok()
+            && let Err(e) = writer.rotate_if_full()
+        {
+            error!(error = %e, path = %writer.path.display(), "audit rotation failed; still writing to the full file");
+        }
+    }
+}
+
+/// Why the audit log could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The file or its folder could not be opened, read or written.
+    #[error("cannot open the audit log {}", path.display())]
+    Io {
+        /// The audit file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Another process holds the log.
+    #[error("the audit log {} is in use by another process", path.display())]
+    Locked {
+        /// The audit file.
+        path: PathBuf,
+    },
+    /// The last record does not verify, so the chain cannot continue from it.
+    #[error(
+        "the audit log {} ends with a record that does not verify ({reason}); run `ssm-vcr audit verify` \
+         on it, and move it aside to start a new log", path.display()
+    )]
+    Broken {
+        /// The audit file.
+        path: PathBuf,
+        /// What is wrong with its last record.
+        reason: String,
+    },
+}
+
+impl OpenError {
+    fn io(path: &Path, source: io::Error) -> Self {
+        Self::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+enum Head {
+    Empty,
+    Last {
+        seq: u64,
+        hash: String,
+        torn_bytes: u64,
+    },
+    Broken {
+        reason: String,
+    },
+}
+
+/// Finds the last whole record and cuts off a torn tail after it.
+fn read_head(file: &mut File) -> io::Result<Head> {
+    let len = file.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(Head::Empty);
+    }
+    let start = len.saturating_sub(TAIL_WINDOW);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::with_capacity((len - start) as usize);
+    file.read_to_end(&mut tail)?;
+    let complete = match tail.iter().rposition(|&b| b == b'\n') {
+        Some(end) => end + 1,
+        None if start == 0 => 0,
+        None => {
+            return Ok(Head::Broken {
+                reason: "its last line is longer than any record".to_owned(),
+            });
+        }
+    };
+    let torn_bytes = (tail.len() - complete) as u64;
+    if torn_bytes > 0 {
+        file.set_len(start + complete as u64)?;
+        file.sync_data()?;
+    }
+    let lines = &tail[..complete];
+    let Some(last) = lines[..lines.len().saturating_sub(1)]
+        .split(|&b| b == b'\n')
+        .next_back()
+        .filter(|l| !l.is_empty())
+    else {
+        return Ok(if torn_bytes > 0 {
+            Head::Broken {
+                reason: "it holds only a torn record".to_owned(),
+            }
+        } else {
+            Head::Empty
+        });
+    };
+    Ok(match unseal(last) {
+        Ok((record, hash)) => Head::Last {
+            seq: record.seq,
+            hash,
+            torn_bytes,
+        },
+        Err(e) => Head::Broken {
+            reason: e.to_string(),
+        },
+    })
+}
+
+fn last_record_of(path: &Path) -> Result<(u64, String), OpenError> {
+    let mut file = File::open(path).map_err(|e| OpenError::io(path, e))?;
+    let broken = |reason: String| OpenError::Broken {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| OpenError::io(path, e))?;
+    let last = bytes
+        .strip_suffix(b"\n")
+        .and_then(|b| b.split(|&c| c == b'\n').next_back())
+        .ok_or_else(|| broken("it does not end with a whole record".to_owned()))?;
+    let (record, hash) = unseal(last).map_err(|e| broken(e.to_string()))?;
+    Ok((record.seq, hash))
+}
+
+/// `<file>.<n>`: the name of the n-th rotated file (1 is the oldest).
+pub fn rotated_name(path: &Path, number: u64) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{number}"));
+    PathBuf::from(name)
+}
+
+/// Rotated siblings of `path`, oldest first.
+pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(stem)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let prefix = format!("{stem}.");
+    let mut numbered: Vec<(u64, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let number = name.strip_prefix(&prefix)?.parse::<u64>().ok()?;
+            Some((number, rotated_name(path, number)))
+        })
+        .collect();
+    numbered.sort();
+    numbered.into_iter().map(|(_, p)| p).collect()
+}
+
+fn latest_rotated_number(path: &Path) -> Option<u64> {
+    let latest = rotated_files(path).pop()?;
+    latest.extension()?.to_str()?.parse().ok()
+}
+
+fn latest_rotated(path: &Path) -> Option<PathBuf> {
+    rotated_files(path).pop()
+}
