@@ -121,6 +121,14 @@ impl Proxy {
         })
     }
 
+    /// Releases what the proxy holds open (the audit log) once no request is in flight any
+    /// more; requests after it are refused if they need the audit log.
+    pub fn shutdown(&self) {
+        if let Some(log) = &self.audit {
+            log.close();
+        }
+    }
+
     /// Answers one request. Never fails: every error becomes an AWS-shaped response.
     pub async fn handle<B>(&self, request: Request<B>, peer: SocketAddr) -> Response<Full<Bytes>>
     where

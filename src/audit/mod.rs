@@ -13,19 +13,21 @@ pub mod writer;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
+use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
 pub use record::{Event, Record, Source};
 pub use writer::OpenError;
 
-use writer::{Pending, Writer};
+use writer::{Message, Pending, Writer};
 
 /// The open audit log; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct AuditLog {
-    queue: mpsc::Sender<Pending>,
+    queue: mpsc::Sender<Message>,
+    thread: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
 }
 
@@ -44,7 +46,7 @@ impl AuditLog {
     pub fn open(path: &Path, max_file_bytes: u64, mode: &str) -> Result<Self, OpenError> {
         let writer = Writer::open(path, max_file_bytes, mode)?;
         let (queue, pending) = mpsc::channel();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("audit-writer".to_owned())
             .spawn(move || writer::run(writer, pending))
             .map_err(|source| OpenError::Io {
@@ -53,6 +55,7 @@ impl AuditLog {
             })?;
         Ok(Self {
             queue,
+            thread: Mutex::new(Some(thread)),
             path: path.to_owned(),
         })
     }
@@ -70,11 +73,23 @@ impl AuditLog {
         };
         let (done, written) = oneshot::channel();
         self.queue
-            .send(Pending { record, done })
+            .send(Message::Write(Box::new(Pending { record, done })))
             .map_err(|_| failed(io::ErrorKind::BrokenPipe))?;
         match written.await {
             Ok(result) => result.map_err(failed),
             Err(_) => Err(failed(io::ErrorKind::BrokenPipe)),
+        }
+    }
+}
+
+impl AuditLog {
+    /// Stops the writer once every record queued so far is on disk, and releases the file, so
+    /// that a restart can open it at once. Later appends fail. Blocks until the writer is done.
+    pub fn close(&self) {
+        let _ = self.queue.send(Message::Close);
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
         }
     }
 }

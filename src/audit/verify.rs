@@ -82,7 +82,7 @@ pub struct Report {
 }
 
 /// Verifies the files as one chain, in the order given.
-pub fn verify(files: &[PathBuf]) -> Report {
+pub fn verify<P: AsRef<Path>>(files: &[P]) -> Report {
     let mut summary = Summary::default();
     match check(files, &mut summary) {
         Ok(()) => Report {
@@ -96,12 +96,13 @@ pub fn verify(files: &[PathBuf]) -> Report {
     }
 }
 
-fn check(files: &[PathBuf], summary: &mut Summary) -> Result<(), Broken> {
+fn check<P: AsRef<Path>>(files: &[P], summary: &mut Summary) -> Result<(), Broken> {
     let mut previous: Option<(u64, String)> = None;
     for file in files {
-        summary.files.push(file.clone());
+        let file = file.as_ref();
+        summary.files.push(file.to_owned());
         let broken = |line: usize, reason: String| Broken {
-            file: file.clone(),
+            file: file.to_owned(),
             line,
             reason,
         };

@@ -23,6 +23,15 @@ const MAX_BATCH: usize = 1024;
 /// How far back from the end the last complete record is looked for at start-up.
 const TAIL_WINDOW: u64 = 1 << 20;
 
+/// What the writer thread is asked to do.
+#[derive(Debug)]
+pub(super) enum Message {
+    /// Write a record.
+    Write(Box<Pending>),
+    /// Finish what is queued, release the file and stop.
+    Close,
+}
+
 /// A record waiting for its fsync, and who to tell.
 #[derive(Debug)]
 pub(super) struct Pending {
@@ -183,13 +192,21 @@ impl Writer {
     }
 }
 
-/// The writer thread: group commit until every sender is gone.
-pub(super) fn run(mut writer: Writer, queue: Receiver<Pending>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
+/// The writer thread: group commit until closed or every sender is gone.
+pub(super) fn run(mut writer: Writer, queue: Receiver<Message>) {
+    let mut closing = false;
+    while !closing {
+        let Ok(Message::Write(first)) = queue.recv() else {
+            break;
+        };
+        let mut batch = vec![*first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(next) => batch.push(next),
+                Ok(Message::Write(next)) => batch.push(*next),
+                Ok(Message::Close) => {
+                    closing = true;
+                    break;
+                }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }

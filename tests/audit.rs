@@ -1,0 +1,539 @@
+//! The audit log as its readers rely on it: one exact record per deregistration call, durable
+//! before the response, and a chain that exposes any edit.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream as StdStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+
+use common::{DEREGISTER, TASK_1, TASK_2, TestProxy, WINDOW, config_with_audit, deregister_body};
+use serde_json::Value;
+use ssm_vcr::audit::verify::{chain_of, verify};
+
+/// The audit file's records as plain JSON, read without the crate's own code.
+fn records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn assert_verifies<P: AsRef<Path>>(files: &[P]) -> ssm_vcr::audit::verify::Summary {
+    let report = verify(files);
+    assert_eq!(report.broken, None, "{}", report.summary);
+    report.summary
+}
+
+#[tokio::test]
+async fn every_deregistration_call_yields_exactly_one_exact_outcome_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let proxy = TestProxy::start(config_with_audit(&log)).await;
+
+    let replayed = proxy
+        .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
+        .await;
+    let replayed_error = proxy
+        .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
+        .await;
+    let invalid = proxy
+        .ssm("/", DEREGISTER, &deregister_body("mw-123\u{0}", TASK_1))
+        .await;
+    let missed = proxy
+        .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_2))
+        .await;
+    let malformed = proxy.ssm("/", DEREGISTER, r#"{"WindowId": 7}"#).await;
+    let bad_path = proxy
+        .ssm(
+            "/cassette/../",
+            DEREGISTER,
+            &deregister_body(WINDOW, TASK_1),
+        )
+        .await;
+    // Not deregistrations: never audited.
+    proxy
+        .ssm(
+            "/",
+            "DescribeMaintenanceWindowTasks",
+            &format!(r#"{{"WindowId":"{WINDOW}"}}"#),
+        )
+        .await;
+    proxy.ssm("/", "ListDocuments", "{}").await;
+    proxy.stop().await;
+
+    let records = records(&log);
+    assert_eq!(records.len(), 7, "{records:#?}");
+    let start = &records[0];
+    assert_eq!(start["event"], "start");
+    assert_eq!(start["seq"], 1);
+    assert_eq!(start["prev"], "0".repeat(64));
+    assert_eq!(start["mode"], "replay");
+
+    let request_id = |reply: &common::Reply| {
+        reply.headers["x-amzn-requestid"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let expected = [
+        (&replayed, "cassette", 200, None, Some(4), WINDOW),
+        (
+            &replayed_error,
+            "cassette",
+            400,
+            Some("DoesNotExistException"),
+            Some(5),
+            WINDOW,
+        ),
+        (
+            &invalid,
+            "proxy",
+            400,
+            Some("ValidationException"),
+            None,
+            "mw-123\\u{0}",
+        ),
+        (
+            &missed,
+            "proxy",
+            400,
+            Some("ReplayMissException"),
+            None,
+            WINDOW,
+        ),
+        (
+            &malformed,
+            "proxy",
+            400,
+            Some("SerializationException"),
+            None,
+            "7",
+        ),
+        (
+            &bad_path,
+            "proxy",
+            400,
+            Some("InvalidCassetteNameException"),
+            None,
+            "",
+        ),
+    ];
+    for (i, (reply, source, status, error_type, interaction, window)) in
+        expected.into_iter().enumerate()
+    {
+        let record = &records[i + 1];
+        let case = format!("record {}: {record}", i + 2);
+        assert_eq!(record["seq"], i as u64 + 2, "{case}");
+        assert_eq!(record["event"], "outcome", "{case}");
+        assert_eq!(record["mode"], "replay", "{case}");
+        assert_eq!(record["source"], source, "{case}");
+        assert_eq!(record["status"], status, "{case}");
+        assert_eq!(reply.status.as_u16(), status, "{case}");
+        assert_eq!(record["error_type"].as_str(), error_type, "{case}");
+        assert_eq!(
+            record["request_id"].as_str().unwrap(),
+            request_id(reply),
+            "{case}"
+        );
+        assert_eq!(record["access_key_id"], "AKIDEXAMPLE", "{case}");
+        assert_eq!(record["region"], "us-east-1", "{case}");
+        assert!(
+            record["client"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{case}"
+        );
+        assert!(record["latency_us"].is_u64(), "{case}");
+        assert!(record["time"].as_str().unwrap().ends_with('Z'), "{case}");
+        assert_eq!(
+            record["interaction"].as_u64(),
+            interaction.map(|i: u64| i),
+            "{case}"
+        );
+        assert_eq!(record["window_id"].as_str().unwrap_or(""), window, "{case}");
+        assert_eq!(record["prev"].as_str().unwrap().len(), 64, "{case}");
+        assert_eq!(record["hash"].as_str().unwrap().len(), 64, "{case}");
+    }
+    assert_eq!(records[1]["window_task_id"], TASK_1);
+    assert_eq!(records[1]["cassette"], "maintenance-window-flow");
+    assert!(
+        records[6].get("cassette").is_none(),
+        "an invalid cassette name is not recorded as one"
+    );
+
+    let summary = assert_verifies(&[log]);
+    assert_eq!((summary.records, summary.deregistrations), (7, 6));
+    assert_eq!(
+        (
+            summary.succeeded,
+            summary.rejected,
+            summary.aws_errors,
+            summary.failed
+        ),
+        (1, 4, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_restart_continues_the_chain_with_a_start_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    for _ in 0..2 {
+        let proxy = TestProxy::start(config_with_audit(&log)).await;
+        proxy
+            .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
+            .await;
+        proxy.stop().await;
+    }
+    let records = records(&log);
+    let events: Vec<&str> = records
+        .iter()
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["start", "outcome", "start", "outcome"]);
+    assert!(
+        records[2]["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("restarted; the chain continues from seq 2")
+    );
+    assert_eq!(records[2]["prev"], records[1]["hash"]);
+    assert_eq!(assert_verifies(&[log]).starts, 2);
+}
+
+/// A log of `n` outcome records written through the proxy.
+async fn written_log(dir: &Path, n: usize) -> PathBuf {
+    let log = dir.join("audit.jsonl");
+    let proxy = TestProxy::start(config_with_audit(&log)).await;
+    for _ in 0..n {
+        proxy.ssm("/", DEREGISTER, "{}").await;
+    }
+    proxy.stop().await;
+    log
+}
+
+#[tokio::test]
+async fn verify_names_the_record_when_any_byte_is_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = written_log(dir.path(), 3).await;
+    let original = std::fs::read(&log).unwrap();
+    assert_verifies(&[&log]);
+    let line_of = |offset: usize| original[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+    for offset in 0..original.len() {
+        if original[offset] == b'\n' {
+            continue;
+        }
+        let mut tampered = original.clone();
+        tampered[offset] = if tampered[offset] == b'1' { b'2' } else { b'1' };
+        std::fs::write(&log, &tampered).unwrap();
+        let broken = verify(&[&log])
+            .broken
+            .unwrap_or_else(|| panic!("byte {offset} changed undetected"));
+        assert_eq!(broken.line, line_of(offset), "byte {offset}: {broken}");
+    }
+}
+
+#[tokio::test]
+async fn verify_names_deleted_swapped_and_truncated_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = written_log(dir.path(), 4).await;
+    let original = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+    let rewrite = |lines: &[&str]| {
+        std::fs::write(
+            &log,
+            lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+        )
+        .unwrap()
+    };
+    let broken = |log: &PathBuf| verify(&[&log]).broken.expect("the check fails").to_string();
+    let name = log.display().to_string();
+
+    rewrite(&[lines[0], lines[1], lines[3], lines[4]]);
+    assert_eq!(
+        broken(&log),
+        format!(
+            "{name} line 3: seq 4: expected seq 3 after seq 2: records were removed, inserted or reordered"
+        )
+    );
+
+    rewrite(&[lines[0], lines[2], lines[1], lines[3], lines[4]]);
+    assert_eq!(
+        broken(&log),
+        format!(
+            "{name} line 2: seq 3: expected seq 2 after seq 1: records were removed, inserted or reordered"
+        )
+    );
+
+    let cut = original.len() - lines[4].len() / 2;
+    std::fs::write(&log, &original[..cut]).unwrap();
+    let message = broken(&log);
+    assert!(
+        message.starts_with(&format!("{name} line 5: incomplete record (")),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("the 4 records before it verify"),
+        "{message}"
+    );
+
+    // The binary says the same and exits 1.
+    let output = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"))
+        .args(["audit", "verify", &name])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: the audit chain is broken at {name} line 5: incomplete record"
+        )),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_torn_last_record_is_repaired_and_recorded_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = written_log(dir.path(), 2).await;
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    file.write_all(br#"{"seq":4,"time":"2026-11-25T"#).unwrap();
+    drop(file);
+    assert!(
+        verify(&[&log])
+            .broken
+            .unwrap()
+            .reason
+            .starts_with("incomplete record (28 bytes")
+    );
+
+    let proxy = TestProxy::start(config_with_audit(&log)).await;
+    proxy.stop().await;
+    let records = records(&log);
+    let start = records.last().unwrap();
+    assert_eq!(start["seq"], 4);
+    assert!(
+        start["detail"]
+            .as_str()
+            .unwrap()
+            .contains("dropped 28 bytes of a record that was never acknowledged"),
+        "{start}"
+    );
+    assert_verifies(&[log]);
+}
+
+#[tokio::test]
+async fn rotation_keeps_one_chain_across_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let mut config = config_with_audit(&log);
+    config.audit.max_file_bytes = 2000;
+    let proxy = TestProxy::start(config).await;
+    for _ in 0..20 {
+        proxy.ssm("/", DEREGISTER, "{}").await;
+    }
+    proxy.stop().await;
+
+    let files = chain_of(&log);
+    assert!(files.len() >= 4, "{files:?}");
+    assert_eq!(files[0], dir.path().join("audit.jsonl.1"));
+    let summary = assert_verifies(&files);
+    assert_eq!(summary.deregistrations, 20);
+    assert!(summary.from_genesis);
+    let first_of_second = &records(&files[1])[0];
+    assert_eq!(first_of_second["event"], "rotate");
+    assert_eq!(
+        first_of_second["detail"],
+        format!("continues the chain of {}", files[0].display())
+    );
+
+    // A rotated file taken out of the middle breaks the chain where the next one begins.
+    let without_second: Vec<PathBuf> = files
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, f)| f.clone())
+        .collect();
+    let broken = verify(&without_second).broken.unwrap();
+    assert_eq!(
+        (broken.file.clone(), broken.line),
+        (files[2].clone(), 1),
+        "{broken}"
+    );
+}
+
+#[tokio::test]
+async fn audit_show_filters_deregistrations_by_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let proxy = TestProxy::start(config_with_audit(&log)).await;
+    proxy
+        .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
+        .await;
+    proxy
+        .ssm(
+            "/",
+            DEREGISTER,
+            &deregister_body("mw-0123456789abcdef0", TASK_2),
+        )
+        .await;
+    proxy.stop().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"))
+        .args([
+            "audit",
+            "show",
+            log.to_str().unwrap(),
+            "--window-id",
+            WINDOW,
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("TIME "));
+    for field in ["AKIDEXAMPLE", WINDOW, TASK_1, " 200 ", "cassette"] {
+        assert!(
+            lines[1].contains(field),
+            "{field} missing from {}",
+            lines[1]
+        );
+    }
+}
+
+/// `ssm-vcr serve` as a child process, auditing to `log`, wrapped in `bash` for limits.
+fn spawn_proxy(log: &Path, shell_prefix: &str) -> (std::process::Child, String) {
+    let bin = env!("CARGO_BIN_EXE_ssm-vcr");
+    let script = format!(
+        "{shell_prefix} exec '{bin}' serve --listen 127.0.0.1:0 --audit-log '{}'",
+        log.display()
+    );
+    let mut child = Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("serve started")
+        .to_owned();
+    (child, address)
+}
+
+/// One request on its own connection; the response's status and request id, or `None` once the
+/// proxy is gone.
+fn call(address: &str, operation: &str, body: &str) -> Option<(u16, String)> {
+    let mut stream = StdStream::connect(address).ok()?;
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nhost: ssm\r\nx-amz-target: AmazonSSM.{operation}\r\n\
+         content-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    let request_id = response.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("x-amzn-requestid: ")
+            .map(str::to_owned)
+    })?;
+    Some((status, request_id))
+}
+
+#[test]
+fn sigkill_under_16_clients_loses_no_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let (mut child, address) = spawn_proxy(&log, "");
+    let (acknowledged, received) = mpsc::channel::<String>();
+    let clients: Vec<_> = (0..16)
+        .map(|_| {
+            let (address, acknowledged) = (address.clone(), acknowledged.clone());
+            std::thread::spawn(move || {
+                // Invalid calls: each answer carries a fresh request id to look for in the log.
+                while let Some((400, request_id)) = call(&address, DEREGISTER, "{}") {
+                    if acknowledged.send(request_id).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(acknowledged);
+    let mut seen: Vec<String> = received.iter().take(400).collect();
+    child.kill().unwrap(); // SIGKILL, mid-traffic
+    child.wait().unwrap();
+    for client in clients {
+        client.join().unwrap();
+    }
+    seen.extend(received.try_iter());
+
+    let report = verify(&[&log]);
+    if let Some(broken) = &report.broken {
+        // Only a torn last line is acceptable after a crash, and it hides nothing before it.
+        assert!(broken.reason.starts_with("incomplete record"), "{broken}");
+    }
+    let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    let on_disk: std::collections::HashSet<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|r| r["request_id"].as_str().map(str::to_owned))
+        .collect();
+    let missing: Vec<&String> = seen.iter().filter(|id| !on_disk.contains(*id)).collect();
+    assert!(seen.len() >= 400);
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged calls have no record: {missing:?}",
+        missing.len(),
+        seen.len()
+    );
+}
+
+#[test]
+fn a_full_disk_refuses_deregistrations_and_keeps_the_chain_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    // Files this process writes may not grow past 4 KiB: audit writes then fail with EFBIG.
+    let (mut child, address) = spawn_proxy(&log, "trap '' XFSZ; ulimit -f 4;");
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(
+            call(&address, DEREGISTER, "{}")
+                .expect("the proxy stays up")
+                .0,
+        );
+    }
+    let refused = statuses.iter().filter(|&&s| s == 500).count();
+    assert!(statuses[0] == 400 && refused > 0, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|&s| s == 400 || s == 500),
+        "{statuses:?}"
+    );
+    // Other operations are not audited, so they are still answered.
+    let describe = format!(r#"{{"WindowId":"{WINDOW}"}}"#);
+    assert_eq!(
+        call(&address, "DescribeMaintenanceWindowTasks", &describe)
+            .unwrap()
+            .0,
+        200
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let summary = assert_verifies(&[&log]);
+    assert_eq!(summary.deregistrations as usize, statuses.len() - refused);
+    assert!(std::fs::metadata(&log).unwrap().len() <= 4096);
+}
