@@ -30,7 +30,8 @@ use ssm_vcr::proxy::Proxy;
 use tokio::net::{TcpListener, TcpStream};
 
 const BODY: &str = r#"{"WindowId": "mw-0c50858d01e8a7b6f", "WindowTaskId": "50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"}"#;
-const ANSWER: &str = r#"{"WindowId":"mw-0c50858d01e8a7b6f","WindowTaskId":"50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"}"#;
+const ANSWER: &str =
+    r#"{"WindowId":"mw-0c50858d01e8a7b6f","WindowTaskId":"50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"}"#;
 
 struct Figures {
     requests: usize,
@@ -55,20 +56,26 @@ impl Figures {
 
 async fn bare_hyper(listener: TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(async move {
             let service = service_fn(|request: Request<hyper::body::Incoming>| async move {
                 let _ = request.into_body().collect().await;
                 let mut response = Response::new(Full::new(Bytes::from_static(ANSWER.as_bytes())));
-                response
-                    .headers_mut()
-                    .insert("content-type", "application/x-amz-json-1.1".parse().unwrap());
-                response
-                    .headers_mut()
-                    .insert("x-amzn-requestid", "5d9f6c1e-8a2b-4c3d-9e0f-1a2b3c4d5e05".parse().unwrap());
+                response.headers_mut().insert(
+                    "content-type",
+                    "application/x-amz-json-1.1".parse().unwrap(),
+                );
+                response.headers_mut().insert(
+                    "x-amzn-requestid",
+                    "5d9f6c1e-8a2b-4c3d-9e0f-1a2b3c4d5e05".parse().unwrap(),
+                );
                 Ok::<_, Infallible>(response)
             });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -82,11 +89,12 @@ async fn start_proxy(audit: Option<&std::path::Path>) -> SocketAddr {
         config.audit.file = file.to_owned();
     }
     let config = config.validate().expect("valid configuration");
-    let proxy = Arc::new(Proxy::new(&config).expect("proxy starts"));
+    let proxy = Arc::new(Proxy::with_signer(&config, None).expect("proxy starts"));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        let _ = ssm_vcr::server::serve(listener, proxy, &config.limits, std::future::pending()).await;
+        let _ =
+            ssm_vcr::server::serve(listener, proxy, &config.limits, std::future::pending()).await;
     });
     addr
 }
@@ -154,9 +162,15 @@ async fn drive(addr: SocketAddr, connections: usize, duration: Duration) -> Figu
 }
 
 fn main() {
-    let seconds: f64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let seconds: f64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
     let duration = Duration::from_secs_f64(seconds);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let audit_dir = tempfile::tempdir().unwrap();
     let audit_file = audit_dir.path().join("audit.jsonl");
 
@@ -166,21 +180,39 @@ fn main() {
         tokio::spawn(bare_hyper(bare));
         let off = start_proxy(None).await;
         let on = start_proxy(Some(&audit_file)).await;
-        let scenarios = [("bare hyper (baseline)", bare_addr), ("replay, audit off", off), ("replay, audit on (fsync)", on)];
+        let scenarios = [
+            ("bare hyper (baseline)", bare_addr),
+            ("replay, audit off", off),
+            ("replay, audit on (fsync)", on),
+        ];
 
-        println!("replay benchmark: {seconds} s per scenario, {} cores, loopback", std::thread::available_parallelism().map_or(0, |n| n.get()));
+        println!(
+            "replay benchmark: {seconds} s per scenario, {} cores, loopback",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
         println!(
             "{:<26} {:>5} {:>10} {:>8} {:>9} {:>9} {:>10} {:>7} {:>9}",
-            "scenario", "conns", "req/s", "errors", "p50 µs", "p99 µs", "p99.9 µs", "× req/s", "× p99"
+            "scenario",
+            "conns",
+            "req/s",
+            "errors",
+            "p50 µs",
+            "p99 µs",
+            "p99.9 µs",
+            "× req/s",
+            "× p99"
         );
         for connections in [1, 32] {
             let mut baseline: Option<Figures> = None;
             for (name, addr) in scenarios {
                 let _ = drive(addr, connections, Duration::from_millis(300)).await; // warm-up
                 let figures = drive(addr, connections, duration).await;
-                let (rate_ratio, p99_ratio) = baseline
-                    .as_ref()
-                    .map_or((1.0, 1.0), |b| (figures.rate() / b.rate(), figures.percentile(0.99) / b.percentile(0.99)));
+                let (rate_ratio, p99_ratio) = baseline.as_ref().map_or((1.0, 1.0), |b| {
+                    (
+                        figures.rate() / b.rate(),
+                        figures.percentile(0.99) / b.percentile(0.99),
+                    )
+                });
                 println!(
                     "{:<26} {:>5} {:>10.0} {:>8} {:>9.0} {:>9.0} {:>10.0} {:>7.2} {:>9.2}",
                     name,
@@ -199,6 +231,8 @@ fn main() {
             }
         }
     });
-    let audited = std::fs::read_to_string(&audit_file).map(|t| t.lines().count()).unwrap_or(0);
+    let audited = std::fs::read_to_string(&audit_file)
+        .map(|t| t.lines().count())
+        .unwrap_or(0);
     println!("audit records written: {audited}");
 }

@@ -56,6 +56,9 @@ pub struct ServeArgs {
     /// Upstream endpoint URL (never contacted in replay mode).
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
+    /// PEM file of extra CA certificates to trust for the upstream (verification stays on).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Region for requests without a SigV4 credential scope.
     #[arg(long)]
     pub region: Option<String>,

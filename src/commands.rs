@@ -50,12 +50,12 @@ pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
         .apply_cli(flags)
         .validate()?;
     logging::init(&config.log);
-    let proxy = Arc::new(Proxy::new(&config)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Io("cannot start the runtime".to_owned(), e))?;
     runtime.block_on(async {
+        let proxy = Arc::new(Proxy::new(&config).await?);
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Failure::Io(format!("cannot listen on {}", config.listen), e))?;

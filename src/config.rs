@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::aws::envelope::CassetteName;
 use crate::cassette::matching::IgnoreRules;
+use crate::cassette::redact::Redaction;
 use crate::cli::ServeArgs;
 
 /// The file read when `--config` is not given, if it exists.
@@ -28,8 +29,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The region used for requests that carry no SigV4 credential scope.
     pub region: String,
-    /// The upstream endpoint; never contacted in replay mode.
+    /// The upstream endpoint (default `https://ssm.<region>.amazonaws.com`); never contacted
+    /// in replay mode.
     pub upstream: Option<String>,
+    /// How requests are forwarded in record, auto and passthrough modes.
+    pub forward: ForwardSettings,
     /// Cassette settings.
     pub cassettes: CassetteSettings,
     /// Resource limits.
@@ -78,6 +82,25 @@ pub struct CassetteSettings {
     pub repeat_last: bool,
     /// JSON paths left out of the matching key, beyond the always-ignored `ClientToken`.
     pub ignore_paths: Vec<String>,
+    /// JSON paths whose values are written as `REDACTED` (requests and responses); they are
+    /// ignored for matching too.
+    pub redact_paths: Vec<String>,
+    /// Record 5xx answers too (so a retry sequence replays as it happened).
+    pub record_server_errors: bool,
+}
+
+/// `[forward]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardSettings {
+    /// A PEM file of extra CA certificates to trust, beyond Mozilla's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Time to open a connection (TCP and TLS).
+    pub connect_timeout_ms: u64,
+    /// Time for a whole exchange, from sending to the last byte of the answer.
+    pub timeout_ms: u64,
+    /// Largest answer accepted from the upstream.
+    pub max_response_bytes: usize,
 }
 
 /// `[limits]`.
@@ -147,6 +170,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 4590)),
             region: "us-east-1".to_owned(),
             upstream: None,
+            forward: ForwardSettings::default(),
             cassettes: CassetteSettings::default(),
             limits: Limits::default(),
             audit: AuditSettings::default(),
@@ -162,7 +186,32 @@ impl Default for CassetteSettings {
             default: "maintenance-window-flow".to_owned(),
             repeat_last: false,
             ignore_paths: Vec::new(),
+            redact_paths: Vec::new(),
+            record_server_errors: true,
         }
+    }
+}
+
+impl Default for ForwardSettings {
+    fn default() -> Self {
+        Self {
+            ca_file: None,
+            connect_timeout_ms: 5_000,
+            timeout_ms: 30_000,
+            max_response_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl ForwardSettings {
+    /// [`Self::connect_timeout_ms`] as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// [`Self::timeout_ms`] as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
     }
 }
 
@@ -270,6 +319,9 @@ impl Config {
             if config.audit.file.is_relative() {
                 config.audit.file = folder.join(&config.audit.file);
             }
+            if let Some(ca) = config.forward.ca_file.as_mut().filter(|p| p.is_relative()) {
+                *ca = folder.join(&*ca);
+            }
         }
         Ok(config)
     }
@@ -287,6 +339,9 @@ impl Config {
         }
         if let Some(upstream) = &flags.upstream {
             self.upstream = Some(upstream.clone());
+        }
+        if let Some(ca) = &flags.ca_file {
+            self.forward.ca_file = Some(ca.clone());
         }
         if let Some(dir) = &flags.cassette_dir {
             self.cassettes.dir.clone_from(dir);
@@ -319,16 +374,6 @@ impl Config {
             key,
             reason: reason.to_owned(),
         };
-        if self.mode != Mode::Replay {
-            return Err(ConfigError::Invalid {
-                key: "mode",
-                reason: format!(
-                    "'{}' is not available in this version yet; only 'replay' is (record, auto and \
-                     passthrough arrive with the upstream client)",
-                    self.mode.as_str()
-                ),
-            });
-        }
         let region_ok = !self.region.is_empty()
             && self.region.len() <= 64
             && self
@@ -362,6 +407,10 @@ impl Config {
             key: "cassettes.ignore_paths",
             reason,
         })?;
+        Redaction::new(&self.cassettes.redact_paths).map_err(|reason| ConfigError::Invalid {
+            key: "cassettes.redact_paths",
+            reason,
+        })?;
         let limits = &self.limits;
         for (key, value) in [
             ("limits.max_body_bytes", limits.max_body_bytes as u64),
@@ -372,6 +421,15 @@ impl Config {
             ("limits.idle_timeout_ms", limits.idle_timeout_ms),
             ("limits.max_connections", limits.max_connections as u64),
             ("audit.max_file_bytes", self.audit.max_file_bytes),
+            (
+                "forward.connect_timeout_ms",
+                self.forward.connect_timeout_ms,
+            ),
+            ("forward.timeout_ms", self.forward.timeout_ms),
+            (
+                "forward.max_response_bytes",
+                self.forward.max_response_bytes as u64,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));
@@ -396,9 +454,28 @@ impl Config {
         CassetteName::parse(&self.cassettes.default).expect("validated at start-up")
     }
 
-    /// The matching rules (valid once [`Self::validate`] passed).
+    /// The matching rules (valid once [`Self::validate`] passed). Redacted paths are ignored
+    /// too: their recorded value is `REDACTED`, never what a client sends.
     pub fn ignore_rules(&self) -> IgnoreRules {
-        IgnoreRules::new(&self.cassettes.ignore_paths).expect("validated at start-up")
+        let paths: Vec<&String> = self
+            .cassettes
+            .ignore_paths
+            .iter()
+            .chain(&self.cassettes.redact_paths)
+            .collect();
+        IgnoreRules::new(&paths).expect("validated at start-up")
+    }
+
+    /// The redaction of recordings (valid once [`Self::validate`] passed).
+    pub fn redaction(&self) -> Redaction {
+        Redaction::new(&self.cassettes.redact_paths).expect("validated at start-up")
+    }
+
+    /// The upstream override as a URI (valid once [`Self::validate`] passed).
+    pub fn upstream_uri(&self) -> Option<http::Uri> {
+        self.upstream
+            .as_deref()
+            .map(|u| u.parse().expect("validated at start-up"))
     }
 }
 

@@ -11,6 +11,7 @@ use http::StatusCode;
 use crate::audit::AuditFailed;
 use crate::aws::error::AwsError;
 use crate::cassette::replay::ReplayMiss;
+use crate::upstream::UpstreamError;
 
 /// Why a request was answered by the proxy itself rather than from a cassette.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +71,9 @@ pub enum ProxyError {
     /// No recorded answer is left for this request.
     #[error("no recorded answer in the cassette")]
     ReplayMiss(Box<ReplayMiss>),
+    /// No answer came back from the upstream (never recorded).
+    #[error("the upstream gave no answer")]
+    Upstream(#[source] UpstreamError),
     /// A deregistration's audit record could not be made durable, so it is not answered.
     #[error("the call could not be audited")]
     AuditFailed(#[source] AuditFailed),
@@ -149,6 +153,27 @@ impl ProxyError {
                 (S::BAD_REQUEST, "ValidationException", message.clone())
             }
             Self::ReplayMiss(miss) => (S::BAD_REQUEST, "ReplayMissException", miss.to_string()),
+            Self::Upstream(UpstreamError::Timeout { .. }) => (
+                S::GATEWAY_TIMEOUT,
+                "UpstreamTimeoutException",
+                format!(
+                    "ssm-vcr forwarded the call but got no answer: {}",
+                    self_text(self)
+                ),
+            ),
+            Self::Upstream(UpstreamError::Sign(_)) => (
+                S::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                format!(
+                    "ssm-vcr could not re-sign the call for AWS: {}",
+                    self_text(self)
+                ),
+            ),
+            Self::Upstream(_) => (
+                S::BAD_GATEWAY,
+                "UpstreamUnavailableException",
+                format!("ssm-vcr could not forward the call: {}", self_text(self)),
+            ),
             Self::AuditFailed(failed) => (
                 S::INTERNAL_SERVER_ERROR,
                 "InternalServerError",
@@ -179,7 +204,22 @@ impl ProxyError {
             Self::ReplayMiss(_) => "miss",
             Self::CassetteUnavailable { .. } => "cassette_unavailable",
             Self::AuditFailed(_) => "audit_failed",
+            Self::Upstream(_) => "upstream_failed",
             _ => "rejected",
         }
     }
+}
+
+/// The cause of an upstream failure, with its own causes, for the client's message.
+fn self_text(error: &ProxyError) -> String {
+    let mut text = String::new();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }

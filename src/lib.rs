@@ -25,3 +25,4 @@ pub mod error;
 pub mod logging;
 pub mod proxy;
 pub mod server;
+pub mod upstream;

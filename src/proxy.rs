@@ -2,19 +2,23 @@
 //!
 //! ```text
 //! operation (method, target) ─ route (cassette) ─ content type ─ caller ─ body (size limit)
-//!   ─ input (JSON) ─ validate ─ answer from the cassette ─ audit (deregistrations) ─ respond
+//!   ─ input (JSON) ─ validate ─ answer ─ audit outcome (deregistrations) ─ respond
+//!
+//! answer: replay from the cassette            (replay; auto when recorded)
+//!       | audit attempt ─ forward, re-signed   (record, auto on a miss, passthrough)
+//!         ─ record into the cassette           (record, auto)
 //! ```
 //!
 //! Every failure is a [`ProxyError`], answered through its single mapping to an AWS-shaped
-//! response. A deregistration's outcome record is on disk before its response leaves. The
-//! pipeline holds no lock across an await and never opens an outbound connection: replay mode
-//! touches no network beyond the client's own socket. It does not own sockets or connection
-//! limits (`server.rs`).
+//! response. A deregistration's attempt record is on disk before it leaves for AWS, and its
+//! outcome record before its response leaves the proxy. Invalid calls are never forwarded. The
+//! pipeline holds no lock across an await; replay mode opens no outbound connection. It does
+//! not own sockets or connection limits (`server.rs`).
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, header};
@@ -27,10 +31,14 @@ use crate::audit::{self, AuditLog, Event, Record, Source};
 use crate::aws::envelope::{self, Caller, CassetteName, Input, Operation, printable};
 use crate::aws::error::headers;
 use crate::aws::model::Model;
-use crate::cassette::replay::WhenExhausted;
-use crate::cassette::store::{Library, LoadError};
+use crate::aws::sigv4::{NoCredentials, Signer};
+use crate::cassette::format::{Interaction, RecordedRequest, RecordedResponse};
+use crate::cassette::redact::{Redaction, recorded_headers};
+use crate::cassette::replay::{WhenExhausted, error_type};
+use crate::cassette::store::{Library, LoadError, Session};
 use crate::config::{Config, Mode, OnAuditFailure};
 use crate::error::ProxyError;
+use crate::upstream::{CaFileError, Forwarded, Upstream};
 
 /// The operation whose every call is audited.
 pub const AUDITED_OPERATION: &str = "DeregisterTaskFromMaintenanceWindow";
@@ -46,6 +54,9 @@ pub struct Proxy {
     max_body_bytes: usize,
     model: Model,
     library: Arc<Library>,
+    upstream: Option<Upstream>,
+    redaction: Redaction,
+    record_server_errors: bool,
     audit: Option<AuditLog>,
     on_audit_failure: OnAuditFailure,
 }
@@ -61,18 +72,33 @@ pub enum StartError {
         "the audit log cannot be opened (fix it, pick another with --audit-log, or run with --no-audit)"
     )]
     Audit(#[source] audit::OpenError),
+    /// A forwarding mode without credentials.
+    #[error("mode '{mode}' forwards to AWS and re-signs every request")]
+    Credentials {
+        /// The mode asked for.
+        mode: &'static str,
+        /// What the credential chain said.
+        #[source]
+        source: NoCredentials,
+    },
+    /// The extra CA file is unusable.
+    #[error("the upstream client cannot be built")]
+    CaFile(#[source] CaFileError),
 }
 
-/// What the stages learn about one exchange, for the log line and the audit record.
-#[derive(Debug, Default)]
+/// What the stages learn about one exchange, for the log line and the audit records.
+#[derive(Debug)]
 struct Exchange {
+    peer: SocketAddr,
+    started: Instant,
     operation: Option<Operation>,
     caller: Caller,
     cassette: Option<CassetteName>,
     interaction: Option<usize>,
     window_id: Option<String>,
     window_task_id: Option<String>,
-    recorded_error_type: Option<String>,
+    source: Option<Source>,
+    answer_error_type: Option<String>,
 }
 
 /// How an exchange ended, before auditing.
@@ -83,10 +109,35 @@ struct Answered {
     error_type: Option<String>,
 }
 
+impl Mode {
+    /// Whether this mode sends requests to AWS.
+    pub fn forwards(self) -> bool {
+        !matches!(self, Self::Replay)
+    }
+}
+
 impl Proxy {
-    /// A proxy for a validated configuration. The default cassette is loaded and the audit log
-    /// opened now, so that a broken setup stops start-up with a clear message.
-    pub fn new(config: &Config) -> Result<Self, StartError> {
+    /// A proxy for a validated configuration. The default cassette and the audit log are opened
+    /// now, and in forwarding modes credentials are resolved from the standard AWS chain, so
+    /// that a broken setup stops start-up with a clear message.
+    pub async fn new(config: &Config) -> Result<Self, StartError> {
+        let signer = if config.mode.forwards() {
+            let signer =
+                Signer::from_environment()
+                    .await
+                    .map_err(|source| StartError::Credentials {
+                        mode: config.mode.as_str(),
+                        source,
+                    })?;
+            Some(signer)
+        } else {
+            None
+        };
+        Self::with_signer(config, signer)
+    }
+
+    /// A proxy that signs with `signer` (tests and embedding); forwarding modes need one.
+    pub fn with_signer(config: &Config, signer: Option<Signer>) -> Result<Self, StartError> {
         let when_exhausted = if config.cassettes.repeat_last {
             WhenExhausted::RepeatLast
         } else {
@@ -95,10 +146,26 @@ impl Proxy {
         let library = Library::new(
             config.cassettes.dir.clone(),
             config.default_cassette(),
+            config.mode,
             config.ignore_rules(),
             when_exhausted,
         );
         library.preload_default().map_err(StartError::Cassette)?;
+        let upstream = match signer.filter(|_| config.mode.forwards()) {
+            Some(signer) => Some(
+                Upstream::new(config.upstream_uri(), &config.forward, signer)
+                    .map_err(StartError::CaFile)?,
+            ),
+            None if config.mode.forwards() => {
+                return Err(StartError::Credentials {
+                    mode: config.mode.as_str(),
+                    source: NoCredentials {
+                        reason: "no signer was given".to_owned(),
+                    },
+                });
+            }
+            None => None,
+        };
         let audit = if config.audit.enabled {
             let log = AuditLog::open(
                 &config.audit.file,
@@ -116,6 +183,9 @@ impl Proxy {
             max_body_bytes: config.limits.max_body_bytes,
             model: Model::builtin(),
             library: Arc::new(library),
+            upstream,
+            redaction: config.redaction(),
+            record_server_errors: config.cassettes.record_server_errors,
             audit,
             on_audit_failure: config.audit.on_failure,
         })
@@ -135,24 +205,33 @@ impl Proxy {
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        let started = Instant::now();
-        let mut exchange = Exchange::default();
+        let mut exchange = Exchange {
+            peer,
+            started: Instant::now(),
+            operation: None,
+            caller: Caller::default(),
+            cassette: None,
+            interaction: None,
+            window_id: None,
+            window_task_id: None,
+            source: None,
+            answer_error_type: None,
+        };
         let mut answered = match self.answer(request, &mut exchange).await {
             Ok(response) => Answered {
-                error_type: exchange.recorded_error_type.take(),
                 response,
-                outcome: "replayed",
-                source: Source::Cassette,
+                outcome: if exchange.source == Some(Source::Upstream) {
+                    "forwarded"
+                } else {
+                    "replayed"
+                },
+                source: exchange.source.unwrap_or(Source::Proxy),
+                error_type: exchange.answer_error_type.take(),
             },
             Err(error) => self.answer_error(&error),
         };
-        if exchange
-            .operation
-            .as_ref()
-            .is_some_and(|op| op.as_str() == AUDITED_OPERATION)
-            && let Err(refusal) = self
-                .audit_outcome(&exchange, &answered, peer, started)
-                .await
+        if is_audited(exchange.operation.as_ref())
+            && let Err(refusal) = self.audit_outcome(&exchange, &answered).await
         {
             answered = self.answer_error(&refusal);
         }
@@ -166,7 +245,7 @@ impl Proxy {
             interaction = exchange.interaction,
             outcome = answered.outcome,
             status = response.status().as_u16(),
-            latency_us = started.elapsed().as_micros() as u64,
+            latency_us = exchange.started.elapsed().as_micros() as u64,
         );
         response
     }
@@ -201,24 +280,120 @@ impl Proxy {
         exchange.window_task_id = audited_id(&input, "WindowTaskId");
         self.model.validate(operation.as_str(), &input)?;
 
-        let tape = self.library.tape(cassette.as_ref()).await?;
         let region = exchange
             .caller
             .region
-            .as_deref()
-            .unwrap_or(&self.default_region);
-        let played = tape
-            .play(operation.as_str(), region, &Value::Object(input))
-            .map_err(ProxyError::ReplayMiss)?;
-        exchange.interaction = Some(played.index);
-        exchange
-            .recorded_error_type
-            .clone_from(&played.answer.error_type);
-        Ok(played.answer.to_response())
+            .clone()
+            .unwrap_or_else(|| self.default_region.clone());
+        let input = Value::Object(input);
+        let session = self.library.session(cassette.as_ref()).await?;
+        let miss = match &session.tape {
+            Some(tape) => match tape.play(operation.as_str(), &region, &input) {
+                Ok(played) => {
+                    exchange.interaction = Some(played.index);
+                    exchange.source = Some(Source::Cassette);
+                    exchange
+                        .answer_error_type
+                        .clone_from(&played.answer.error_type);
+                    return Ok(played.answer.to_response());
+                }
+                Err(miss) => Some(miss),
+            },
+            None => None,
+        };
+        let upstream = match (&self.upstream, miss) {
+            (Some(upstream), _) => upstream,
+            (None, Some(miss)) => return Err(ProxyError::ReplayMiss(miss)),
+            (None, None) => {
+                return Err(ProxyError::CassetteUnavailable {
+                    name: exchange
+                        .cassette
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    reason: "it cannot answer in this mode".to_owned(),
+                });
+            }
+        };
+
+        if is_audited(Some(&operation)) {
+            self.audit_attempt(exchange).await?;
+        }
+        let forwarded = upstream
+            .forward(&parts.headers, bytes, &region)
+            .await
+            .map_err(ProxyError::Upstream)?;
+        exchange.source = Some(Source::Upstream);
+        exchange.answer_error_type =
+            error_type(forwarded.status, &forwarded.headers, &forwarded.body);
+        let wanted = forwarded.status.as_u16() < 500 || self.record_server_errors;
+        if session.recorder.is_some() && wanted {
+            exchange.interaction = self
+                .record(&session, upstream, &operation, &region, &input, &forwarded)
+                .await;
+        }
+        let mut response = Response::new(Full::new(forwarded.body));
+        *response.status_mut() = forwarded.status;
+        *response.headers_mut() = forwarded.headers;
+        Ok(response)
+    }
+
+    /// Appends the exchange to the cassette; a failure is logged, never sent to the client.
+    async fn record(
+        &self,
+        session: &Arc<Session>,
+        upstream: &Upstream,
+        operation: &Operation,
+        region: &str,
+        input: &Value,
+        forwarded: &Forwarded,
+    ) -> Option<usize> {
+        let interaction = Interaction {
+            operation: operation.to_string(),
+            region: region.to_owned(),
+            recorded_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            request: RecordedRequest {
+                body: self.redaction.request(input),
+            },
+            response: RecordedResponse {
+                status: forwarded.status.as_u16(),
+                headers: recorded_headers(&forwarded.headers),
+                body: self.redaction.response(&forwarded.body),
+            },
+        };
+        let secrets = upstream.signer().secrets().await;
+        let session = Arc::clone(session);
+        let written = tokio::task::spawn_blocking(move || {
+            session
+                .recorder
+                .as_ref()
+                .map(|recorder| recorder.append(interaction, &secrets))
+        })
+        .await;
+        match written {
+            Ok(Some(Ok(index))) => Some(index),
+            Ok(Some(Err(e))) => {
+                error!(error = %e, "an interaction was not recorded; the client still got its answer");
+                None
+            }
+            Ok(None) => None,
+            Err(e) => {
+                error!(error = %e, "recording was interrupted");
+                None
+            }
+        }
     }
 
     fn answer_error(&self, error: &ProxyError) -> Answered {
-        tracing::debug!(error = %error, source = ?error.source(), "answered with an error");
+        match error.source() {
+            Some(cause) => {
+                tracing::debug!(error = %error, cause = %cause, "answered with an error")
+            }
+            None => tracing::debug!(error = %error, "answered with an error"),
+        }
+        if matches!(error, ProxyError::Upstream(_)) {
+            tracing::warn!(error = %error, cause = ?error.source().map(ToString::to_string), "the upstream gave no answer");
+        }
         let aws = error.to_aws();
         let error_type = Some(aws.error_type.to_owned());
         let mut response = aws.into_response();
@@ -235,24 +410,13 @@ impl Proxy {
         }
     }
 
-    /// Makes the outcome durable; `Err` is the refusal to send instead of the answer.
-    async fn audit_outcome(
-        &self,
-        exchange: &Exchange,
-        answered: &Answered,
-        peer: SocketAddr,
-        started: Instant,
-    ) -> Result<(), ProxyError> {
-        let Some(log) = &self.audit else {
-            return Ok(());
-        };
-        let response = &answered.response;
-        let record = Record {
+    /// The audit record of this exchange, without its outcome.
+    fn audit_record(&self, event: Event, exchange: &Exchange) -> Record {
+        Record {
             time: audit::record::now(),
-            event: Event::Outcome,
+            event,
             mode: Some(self.mode.as_str().to_owned()),
-            source: Some(answered.source),
-            client: Some(peer.to_string()),
+            client: Some(exchange.peer.to_string()),
             access_key_id: exchange.caller.access_key_id.clone(),
             region: Some(
                 exchange
@@ -263,17 +427,45 @@ impl Proxy {
             ),
             window_id: exchange.window_id.clone(),
             window_task_id: exchange.window_task_id.clone(),
-            status: Some(response.status().as_u16()),
-            error_type: answered.error_type.clone(),
-            request_id: response
-                .headers()
-                .get(headers::X_AMZN_REQUEST_ID)
-                .map(|v| printable(&String::from_utf8_lossy(v.as_bytes()), 64)),
-            latency_us: Some(started.elapsed().as_micros() as u64),
             cassette: exchange.cassette.as_ref().map(ToString::to_string),
-            interaction: exchange.interaction,
             ..Record::default()
+        }
+    }
+
+    /// Makes the attempt durable before the call leaves; `Err` refuses to forward it.
+    async fn audit_attempt(&self, exchange: &Exchange) -> Result<(), ProxyError> {
+        let Some(log) = &self.audit else {
+            return Ok(());
         };
+        let mut record = self.audit_record(Event::Attempt, exchange);
+        record.source = Some(Source::Upstream);
+        self.durable(log, record).await
+    }
+
+    /// Makes the outcome durable; `Err` is the refusal to send instead of the answer.
+    async fn audit_outcome(
+        &self,
+        exchange: &Exchange,
+        answered: &Answered,
+    ) -> Result<(), ProxyError> {
+        let Some(log) = &self.audit else {
+            return Ok(());
+        };
+        let response = &answered.response;
+        let mut record = self.audit_record(Event::Outcome, exchange);
+        record.source = Some(answered.source);
+        record.status = Some(response.status().as_u16());
+        record.error_type.clone_from(&answered.error_type);
+        record.request_id = response
+            .headers()
+            .get(headers::X_AMZN_REQUEST_ID)
+            .map(|v| printable(&String::from_utf8_lossy(v.as_bytes()), 64));
+        record.latency_us = Some(exchange.started.elapsed().as_micros() as u64);
+        record.interaction = exchange.interaction;
+        self.durable(log, record).await
+    }
+
+    async fn durable(&self, log: &AuditLog, record: Record) -> Result<(), ProxyError> {
         match log.append(record).await {
             Ok(_) => Ok(()),
             Err(failed) => {
@@ -285,6 +477,10 @@ impl Proxy {
             }
         }
     }
+}
+
+fn is_audited(operation: Option<&Operation>) -> bool {
+    operation.is_some_and(|op| op.as_str() == AUDITED_OPERATION)
 }
 
 /// An id member as sent, safe to store: strings made printable and bounded, other JSON values

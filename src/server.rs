@@ -110,6 +110,7 @@ pub async fn serve(
             "grace period elapsed; dropping open connections"
         );
     }
+    proxy.shutdown();
     Ok(())
 }
 

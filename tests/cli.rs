@@ -228,14 +228,3 @@ fn serve_refuses_to_start_without_its_default_cassette() {
          no cassette file at cassettes/does-not-exist.json\n"
     );
 }
-
-#[test]
-fn serve_says_which_modes_are_not_available_yet() {
-    let audit = tempfile::tempdir().unwrap();
-    let output = serve(&audit, &["--mode", "record"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        text(&output.stderr)
-            .starts_with("error: invalid configuration: mode: 'record' is not available")
-    );
-}

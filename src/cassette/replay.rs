@@ -234,7 +234,7 @@ impl Tape {
 
 /// The error shape of an error answer as botocore reads it: `x-amzn-errortype` (up to a `:`),
 /// else the body's `__type` (after a `#`).
-fn error_type(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Option<String> {
+pub fn error_type(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Option<String> {
     if status.as_u16() < 400 {
         return None;
     }

@@ -1,9 +1,16 @@
-//! The cassette folder: cassettes loaded by name on first use and kept for the life of the
-//! process, so their replay queues advance across requests.
+//! The cassette folder: cassettes opened by name on first use, as the mode needs them, and
+//! kept for the life of the process, so replay queues advance across requests and recordings
+//! accumulate.
 //!
-//! Loading reads the disk on the blocking pool, never on a runtime thread. A cassette that
-//! fails to load is not remembered, so fixing the file and retrying works without a restart.
-//! This module does not write cassettes.
+//! | mode | replays from | records into |
+//! |---|---|---|
+//! | replay | the file (must exist) | — |
+//! | record | — | a fresh cassette, replacing the file at the first write |
+//! | auto | the file as it was (or nothing) | the file, appended |
+//! | passthrough | — | — |
+//!
+//! Opening reads the disk on the blocking pool, never on a runtime thread. A cassette that
+//! fails to open is not remembered, so fixing the file and retrying works without a restart.
 
 use std::collections::HashMap;
 use std::io;
@@ -12,9 +19,20 @@ use std::sync::{Arc, RwLock};
 
 use super::format::{Cassette, FormatError};
 use super::matching::IgnoreRules;
+use super::recorder::Recorder;
 use super::replay::{Tape, WhenExhausted};
 use crate::aws::envelope::CassetteName;
+use crate::config::Mode;
 use crate::error::ProxyError;
+
+/// One cassette as the mode uses it.
+#[derive(Debug)]
+pub struct Session {
+    /// Recorded answers to replay (replay and auto modes).
+    pub tape: Option<Tape>,
+    /// Where new interactions go (record and auto modes).
+    pub recorder: Option<Recorder>,
+}
 
 /// Why a cassette file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -67,25 +85,28 @@ pub fn read_cassette(path: &Path) -> Result<Cassette, LoadError> {
 pub struct Library {
     dir: PathBuf,
     default: CassetteName,
+    mode: Mode,
     rules: IgnoreRules,
     when_exhausted: WhenExhausted,
-    tapes: RwLock<HashMap<CassetteName, Arc<Tape>>>,
+    sessions: RwLock<HashMap<CassetteName, Arc<Session>>>,
 }
 
 impl Library {
-    /// A library over `dir`, where `/` selects `default`.
+    /// A library over `dir` for `mode`, where `/` selects `default`.
     pub fn new(
         dir: PathBuf,
         default: CassetteName,
+        mode: Mode,
         rules: IgnoreRules,
         when_exhausted: WhenExhausted,
     ) -> Self {
         Self {
             dir,
             default,
+            mode,
             rules,
             when_exhausted,
-            tapes: RwLock::default(),
+            sessions: RwLock::default(),
         }
     }
 
@@ -99,55 +120,97 @@ impl Library {
         &self.default
     }
 
-    /// Loads the default cassette now, so that a broken setup fails at start-up, not on the
+    /// Opens the default cassette now, so that a broken setup fails at start-up, not on the
     /// first request.
-    pub fn preload_default(&self) -> Result<Arc<Tape>, LoadError> {
-        self.load(&self.default.clone())
+    pub fn preload_default(&self) -> Result<Arc<Session>, LoadError> {
+        self.open(&self.default.clone())
     }
 
-    /// The named cassette, or the default one, loading it on first use.
-    pub async fn tape(
+    /// The named cassette, or the default one, opened on first use.
+    pub async fn session(
         self: &Arc<Self>,
         name: Option<&CassetteName>,
-    ) -> Result<Arc<Tape>, ProxyError> {
+    ) -> Result<Arc<Session>, ProxyError> {
         let name = name.unwrap_or(&self.default);
-        if let Some(tape) = self
-            .tapes
+        if let Some(session) = self
+            .sessions
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
         {
-            return Ok(Arc::clone(tape));
+            return Ok(Arc::clone(session));
         }
         let library = Arc::clone(self);
         let owned = name.clone();
-        let loaded = tokio::task::spawn_blocking(move || library.load(&owned))
+        let opened = tokio::task::spawn_blocking(move || library.open(&owned))
             .await
             .map_err(|e| ProxyError::CassetteUnavailable {
                 name: name.to_string(),
-                reason: format!("loading was interrupted: {e}"),
+                reason: format!("opening was interrupted: {e}"),
             })?;
-        loaded.map_err(|e| ProxyError::CassetteUnavailable {
+        opened.map_err(|e| ProxyError::CassetteUnavailable {
             name: name.to_string(),
             reason: e.to_string(),
         })
     }
 
-    fn load(&self, name: &CassetteName) -> Result<Arc<Tape>, LoadError> {
+    fn open(&self, name: &CassetteName) -> Result<Arc<Session>, LoadError> {
         let path = self.path_of(name);
-        let cassette = read_cassette(&path)?;
-        let tape = Tape::new(
-            name.as_str(),
-            path.clone(),
-            cassette,
-            self.rules.clone(),
-            self.when_exhausted,
-        )
-        .map_err(|source| LoadError::Format { path, source })?;
-        let mut tapes = self.tapes.write().unwrap_or_else(|e| e.into_inner());
-        // Two first requests may load the same file at once; the first one in keeps its queues.
+        let tape = |cassette: Cassette| {
+            Tape::new(
+                name.as_str(),
+                path.clone(),
+                cassette,
+                self.rules.clone(),
+                self.when_exhausted,
+            )
+            .map_err(|source| LoadError::Format {
+                path: path.clone(),
+                source,
+            })
+        };
+        let session = match self.mode {
+            Mode::Replay => Session {
+                tape: Some(tape(read_cassette(&path)?)?),
+                recorder: None,
+            },
+            Mode::Record => Session {
+                tape: None,
+                recorder: Some(Recorder::new(path.clone(), recorded_cassette())),
+            },
+            Mode::Auto => {
+                let cassette = match read_cassette(&path) {
+                    Ok(cassette) => cassette,
+                    Err(LoadError::NotFound { .. }) => recorded_cassette(),
+                    Err(e) => return Err(e),
+                };
+                Session {
+                    tape: Some(tape(cassette.clone())?),
+                    recorder: Some(Recorder::new(path.clone(), cassette)),
+                }
+            }
+            Mode::Passthrough => Session {
+                tape: None,
+                recorder: None,
+            },
+        };
+        let mut sessions = self.sessions.write().unwrap_or_else(|e| e.into_inner());
+        // Two first requests may open the same file at once; the first one in is kept.
         Ok(Arc::clone(
-            tapes.entry(name.clone()).or_insert_with(|| Arc::new(tape)),
+            sessions
+                .entry(name.clone())
+                .or_insert_with(|| Arc::new(session)),
         ))
+    }
+}
+
+/// A new cassette that says where it came from.
+fn recorded_cassette() -> Cassette {
+    Cassette {
+        note: Some(format!(
+            "Recorded by ssm-vcr {}.",
+            env!("CARGO_PKG_VERSION")
+        )),
+        ..Cassette::new()
     }
 }

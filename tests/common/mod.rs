@@ -55,8 +55,16 @@ pub struct TestProxy {
 
 impl TestProxy {
     pub async fn start(config: Config) -> Self {
+        Self::start_with_signer(config, None).await
+    }
+
+    /// A proxy whose forwarding modes sign with `signer` (never the environment's credentials).
+    pub async fn start_with_signer(
+        config: Config,
+        signer: Option<ssm_vcr::aws::sigv4::Signer>,
+    ) -> Self {
         let config = config.validate().expect("test configuration is valid");
-        let proxy = Arc::new(Proxy::new(&config).expect("default cassette loads"));
+        let proxy = Arc::new(Proxy::with_signer(&config, signer).expect("the proxy starts"));
         let listener = TcpListener::bind(config.listen)
             .await
             .expect("bind 127.0.0.1:0");

@@ -1,0 +1,149 @@
+//! The small JSON-path syntax of the configuration, shared by matching (`ignore_paths`) and
+//! redaction (`redact_paths`).
+//!
+//! Dotted member names from the top of a body, `*` for any member or array element, `[*]` as a
+//! synonym of `.*`, an optional leading `$.`: `ClientToken`, `Targets[*].Values`,
+//! `$.Parameters.*`. This module only finds values; what to do with them is the caller's.
+
+use serde_json::Value;
+
+/// A parsed path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonPath {
+    segments: Vec<String>,
+}
+
+impl JsonPath {
+    /// Parses a path, or says what a path looks like.
+    pub fn parse(path: &str) -> Result<Self, String> {
+        let trimmed = path.strip_prefix("$.").unwrap_or(path);
+        let normalized = trimmed.replace("[*]", ".*");
+        let segments: Vec<String> = normalized.split('.').map(str::to_owned).collect();
+        if trimmed.is_empty() || segments.iter().any(String::is_empty) {
+            return Err(format!(
+                "'{path}' is not a JSON path such as 'ClientToken' or 'Targets[*].Values'"
+            ));
+        }
+        Ok(Self { segments })
+    }
+
+    /// Calls `on_leaf` with each object or array holding the path's last segment, and that
+    /// segment; returns how many calls said they changed something.
+    fn visit(&self, value: &mut Value, on_leaf: &mut dyn FnMut(&mut Value, &str) -> bool) -> usize {
+        fn walk(
+            value: &mut Value,
+            path: &[String],
+            on_leaf: &mut dyn FnMut(&mut Value, &str) -> bool,
+        ) -> usize {
+            let Some((first, rest)) = path.split_first() else {
+                return 0;
+            };
+            if rest.is_empty() {
+                return usize::from(on_leaf(value, first));
+            }
+            match value {
+                Value::Object(map) if first == "*" => {
+                    map.values_mut().map(|v| walk(v, rest, on_leaf)).sum()
+                }
+                Value::Object(map) => map.get_mut(first).map_or(0, |v| walk(v, rest, on_leaf)),
+                Value::Array(items) if first == "*" => {
+                    items.iter_mut().map(|v| walk(v, rest, on_leaf)).sum()
+                }
+                _ => 0,
+            }
+        }
+        walk(value, &self.segments, on_leaf)
+    }
+
+    /// Removes every value the path reaches.
+    pub fn remove(&self, value: &mut Value) {
+        self.visit(value, &mut |parent, last| match parent {
+            Value::Object(map) if last == "*" => {
+                let any = !map.is_empty();
+                map.clear();
+                any
+            }
+            Value::Object(map) => map.remove(last).is_some(),
+            Value::Array(items) if last == "*" => {
+                let any = !items.is_empty();
+                items.clear();
+                any
+            }
+            _ => false,
+        });
+    }
+
+    /// Replaces every value the path reaches with `with`; returns how many were replaced.
+    pub fn replace(&self, value: &mut Value, with: &Value) -> usize {
+        self.visit(value, &mut |parent, last| {
+            let mut replaced = false;
+            match parent {
+                Value::Object(map) if last == "*" => {
+                    for v in map.values_mut() {
+                        *v = with.clone();
+                        replaced = true;
+                    }
+                }
+                Value::Object(map) => {
+                    if let Some(v) = map.get_mut(last) {
+                        *v = with.clone();
+                        replaced = true;
+                    }
+                }
+                Value::Array(items) if last == "*" => {
+                    for v in items.iter_mut() {
+                        *v = with.clone();
+                        replaced = true;
+                    }
+                }
+                _ => {}
+            }
+            replaced
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    mod replace {
+        use super::*;
+
+        #[test]
+        fn reaches_members_inside_arrays() {
+            let mut body =
+                json!({"Parameters": [{"Name": "a", "Value": "s1"}, {"Name": "b", "Value": "s2"}]});
+            let path = JsonPath::parse("Parameters[*].Value").unwrap();
+            assert_eq!(path.replace(&mut body, &json!("REDACTED")), 2);
+            assert_eq!(
+                body,
+                json!({"Parameters": [{"Name": "a", "Value": "REDACTED"}, {"Name": "b", "Value": "REDACTED"}]})
+            );
+        }
+    }
+
+    mod remove {
+        use super::*;
+
+        #[test]
+        fn removes_a_top_level_member_with_or_without_dollar() {
+            for path in ["ClientToken", "$.ClientToken"] {
+                let mut body = json!({"ClientToken": "t", "Name": "n"});
+                JsonPath::parse(path).unwrap().remove(&mut body);
+                assert_eq!(body, json!({"Name": "n"}));
+            }
+        }
+    }
+
+    mod parse {
+        use super::*;
+
+        #[test]
+        fn refuses_empty_segments() {
+            assert!(JsonPath::parse("a..b").is_err());
+            assert!(JsonPath::parse("").is_err());
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Writing a cassette while recording: each new interaction is durable before its response is
+//! sent, a crash never leaves a truncated file, and concurrent recordings never lose or
+//! interleave interactions.
+//!
+//! The whole cassette is kept in memory and written again for every interaction: to a
+//! temporary file in the same folder, fsynced, then renamed over the cassette, and the folder
+//! fsynced. One lock serialises the writers of one cassette. Before any byte is written, the
+//! secret scan of `redact.rs` must pass. This module does not decide what is recorded
+//! (`proxy.rs`).
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::format::{Cassette, Interaction};
+use super::redact::{SecretFound, scan};
+
+/// Distinguishes temporary files of concurrent writers in one process.
+static TEMPORARY_FILES: AtomicU64 = AtomicU64::new(0);
+
+/// Appends interactions to one cassette file.
+#[derive(Debug)]
+pub struct Recorder {
+    path: PathBuf,
+    cassette: Mutex<Cassette>,
+}
+
+/// An interaction was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The secret scan refused the write.
+    #[error("refused to write {}: {source}; redact the value with cassettes.redact_paths", path.display())]
+    Secret {
+        /// The cassette file.
+        path: PathBuf,
+        /// What was found.
+        #[source]
+        source: SecretFound,
+    },
+    /// The file system refused the write.
+    #[error("cannot write {}", path.display())]
+    Io {
+        /// The cassette file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Recorder {
+    /// A recorder that continues `start` (empty in record mode, the file's content in auto mode).
+    pub fn new(path: PathBuf, start: Cassette) -> Self {
+        Self {
+            path,
+            cassette: Mutex::new(start),
+        }
+    }
+
+    /// Appends and makes the cassette durable; returns the interaction's index. Blocking: call
+    /// it from the blocking pool. On failure the interaction is not kept.
+    pub fn append(
+        &self,
+        interaction: Interaction,
+        live_secrets: &[String],
+    ) -> Result<usize, RecordError> {
+        let mut cassette = self.cassette.lock().unwrap_or_else(|e| e.into_inner());
+        cassette.interactions.push(interaction);
+        let index = cassette.interactions.len() - 1;
+        let bytes = cassette.to_json();
+        let written = scan(&bytes, live_secrets)
+            .map_err(|source| RecordError::Secret {
+                path: self.path.clone(),
+                source,
+            })
+            .and_then(|()| {
+                write_atomically(&self.path, &bytes).map_err(|source| RecordError::Io {
+                    path: self.path.clone(),
+                    source,
+                })
+            });
+        if written.is_err() {
+            cassette.interactions.pop();
+        }
+        written.map(|()| index)
+    }
+}
+
+/// Temporary file, fsync, rename, fsync of the folder: readers see the old file or the new
+/// one, never a part of either.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("cassette");
+    let temporary = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        TEMPORARY_FILES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    result
+}
