@@ -3,12 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream as StdStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 
+use common::process::{call, spawn_serve};
 use common::{DEREGISTER, TASK_1, TASK_2, TestProxy, WINDOW, config_with_audit, deregister_body};
 use serde_json::Value;
 use ssm_vcr::audit::verify::{chain_of, verify};
@@ -404,53 +404,8 @@ async fn audit_show_filters_deregistrations_by_window() {
     }
 }
 
-/// `ssm-vcr serve` as a child process, auditing to `log`, wrapped in `bash` for limits.
 fn spawn_proxy(log: &Path, shell_prefix: &str) -> (std::process::Child, String) {
-    let bin = env!("CARGO_BIN_EXE_ssm-vcr");
-    let script = format!(
-        "{shell_prefix} exec '{bin}' serve --listen 127.0.0.1:0 --audit-log '{}'",
-        log.display()
-    );
-    let mut child = Command::new("bash")
-        .args(["-c", &script])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .expect("serve started")
-        .to_owned();
-    (child, address)
-}
-
-/// One request on its own connection; the response's status and request id, or `None` once the
-/// proxy is gone.
-fn call(address: &str, operation: &str, body: &str) -> Option<(u16, String)> {
-    let mut stream = StdStream::connect(address).ok()?;
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nhost: ssm\r\nx-amz-target: AmazonSSM.{operation}\r\n\
-         content-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.get(9..12)?.parse().ok()?;
-    let request_id = response.lines().find_map(|l| {
-        l.to_ascii_lowercase()
-            .strip_prefix("x-amzn-requestid: ")
-            .map(str::to_owned)
-    })?;
-    Some((status, request_id))
+    spawn_serve(shell_prefix, &["--audit-log", log.to_str().unwrap()], &[])
 }
 
 #[test]
@@ -464,7 +419,7 @@ fn sigkill_under_16_clients_loses_no_acknowledged_record() {
             let (address, acknowledged) = (address.clone(), acknowledged.clone());
             std::thread::spawn(move || {
                 // Invalid calls: each answer carries a fresh request id to look for in the log.
-                while let Some((400, request_id)) = call(&address, DEREGISTER, "{}") {
+                while let Some((400, request_id, _)) = call(&address, DEREGISTER, "{}") {
                     if acknowledged.send(request_id).is_err() {
                         break;
                     }

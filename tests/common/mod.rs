@@ -2,6 +2,9 @@
 //! speaks exactly what botocore sends.
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part of the harness
 
+pub mod fake_ssm;
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,698 @@
+//! Recording against an upstream: the fake SSM here stands in for AWS, checks every signature
+//! with its own SigV4 implementation, and is the only network peer (127.0.0.1).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use bytes::Bytes;
+use common::fake_ssm::{
+    FakeSsm, PROXY_KEY_ID, PROXY_SECRET, PROXY_SESSION_TOKEN, check_signature, test_tls,
+    verify_sigv4,
+};
+use common::process::{call, spawn_serve};
+use common::{DEREGISTER, Reply, TestProxy, config, config_with_audit};
+use http::HeaderMap;
+use serde_json::{Value, json};
+use ssm_vcr::aws::sigv4::Signer;
+use ssm_vcr::cassette::format::Cassette;
+use ssm_vcr::config::{Config, Mode};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+async fn signer(with_session_token: bool) -> Signer {
+    let token = with_session_token.then(|| PROXY_SESSION_TOKEN.to_owned());
+    let credentials = Credentials::new(PROXY_KEY_ID, PROXY_SECRET, token, None, "test");
+    Signer::with_provider(SharedCredentialsProvider::new(credentials))
+        .await
+        .unwrap()
+}
+
+fn forwarding_config(dir: &Path, mode: Mode, upstream: &str) -> Config {
+    let mut config = config();
+    config.mode = mode;
+    config.upstream = Some(upstream.to_owned());
+    config.cassettes.dir = dir.to_owned();
+    config.cassettes.default = "flow".to_owned();
+    config
+}
+
+async fn forwarding_proxy(config: Config) -> TestProxy {
+    TestProxy::start_with_signer(config, Some(signer(true).await)).await
+}
+
+/// What a client can see of a reply: status, the headers that matter, body bytes.
+fn seen(reply: &Reply) -> (u16, Vec<(String, String)>, Bytes) {
+    let headers = ["content-type", "x-amzn-requestid", "x-amzn-errortype"]
+        .iter()
+        .filter_map(|name| {
+            Some((
+                (*name).to_owned(),
+                reply.headers.get(*name)?.to_str().ok()?.to_owned(),
+            ))
+        })
+        .collect();
+    (reply.status.as_u16(), headers, reply.body.clone())
+}
+
+/// Create a window, register two tasks, describe, deregister the first twice, describe.
+async fn workflow(proxy: &TestProxy, run: &str) -> Vec<(u16, Vec<(String, String)>, Bytes)> {
+    let mut replies = Vec::new();
+    let create = json!({"Name": "nightly", "Schedule": "cron(0 2 ? * SUN *)", "Duration": 2, "Cutoff": 1,
+                        "AllowUnassociatedTargets": false, "ClientToken": format!("{run}-create")});
+    let reply = proxy
+        .ssm("/", "CreateMaintenanceWindow", &create.to_string())
+        .await;
+    let window = reply.json()["WindowId"].as_str().unwrap().to_owned();
+    replies.push(seen(&reply));
+    let mut tasks = Vec::new();
+    for arn in ["AWS-RunPatchBaseline", "AWS-RunShellScript"] {
+        let register = json!({"WindowId": window, "TaskArn": arn, "TaskType": "RUN_COMMAND", "ClientToken": format!("{run}-{arn}")});
+        let reply = proxy
+            .ssm(
+                "/",
+                "RegisterTaskWithMaintenanceWindow",
+                &register.to_string(),
+            )
+            .await;
+        tasks.push(reply.json()["WindowTaskId"].as_str().unwrap().to_owned());
+        replies.push(seen(&reply));
+    }
+    let describe = json!({"WindowId": window}).to_string();
+    replies.push(seen(
+        &proxy
+            .ssm("/", "DescribeMaintenanceWindowTasks", &describe)
+            .await,
+    ));
+    let deregister = json!({"WindowId": window, "WindowTaskId": tasks[0]}).to_string();
+    replies.push(seen(&proxy.ssm("/", DEREGISTER, &deregister).await));
+    replies.push(seen(&proxy.ssm("/", DEREGISTER, &deregister).await));
+    replies.push(seen(
+        &proxy
+            .ssm("/", "DescribeMaintenanceWindowTasks", &describe)
+            .await,
+    ));
+    replies
+}
+
+#[tokio::test]
+async fn a_recorded_workflow_replays_offline_identically_and_resaves_byte_equal() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
+    let recorded = workflow(&proxy, "first").await;
+    proxy.stop().await;
+    assert_eq!(recorded[4].0, 200);
+    assert_eq!(recorded[5].0, 400);
+    assert_eq!(fake.received().len(), 7);
+    let connections = fake.connections();
+
+    let proxy = TestProxy::start(forwarding_config(dir.path(), Mode::Replay, &fake.url)).await;
+    let replayed = workflow(&proxy, "second").await;
+    proxy.stop().await;
+    assert_eq!(replayed, recorded);
+    assert_eq!(
+        fake.connections(),
+        connections,
+        "replay contacted the upstream"
+    );
+
+    let file = dir.path().join("flow.json");
+    let bytes = std::fs::read(&file).unwrap();
+    let cassette = Cassette::from_json(&bytes).unwrap();
+    assert_eq!(cassette.interactions.len(), 7);
+    assert_eq!(
+        cassette.to_json(),
+        bytes,
+        "re-saving the cassette changed its bytes"
+    );
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(
+        !text.contains("x-fake-header"),
+        "a response header outside the allow-list was recorded"
+    );
+    // Tokens stay in the file for reviewers; matching ignores them (the replay above used others).
+    assert!(text.contains(r#""ClientToken": "first-create""#));
+}
+
+#[tokio::test]
+async fn every_forwarded_request_is_signed_by_the_proxy_over_exactly_the_forwarded_headers() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Passthrough, &fake.url)).await;
+    let reply = proxy
+        .send(
+            "/cassette/anything/",
+            &[
+                ("x-amz-target", "AmazonSSM.CreateMaintenanceWindow"),
+                ("content-type", "application/x-amz-json-1.1"),
+                ("authorization", &common::authorization("us-east-1")),
+                ("x-amz-security-token", "client-session-token"),
+                ("cookie", "session=client-cookie"),
+                ("x-custom", "not forwarded"),
+            ],
+            br#"{"Name":"n"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    proxy.stop().await;
+
+    let received = fake.received();
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert_eq!(request.signature, Ok(()));
+    let authorization = request.headers["authorization"].to_str().unwrap();
+    assert!(
+        authorization.starts_with(&format!("AWS4-HMAC-SHA256 Credential={PROXY_KEY_ID}/")),
+        "{authorization}"
+    );
+    assert!(
+        authorization.contains("/us-east-1/ssm/aws4_request"),
+        "{authorization}"
+    );
+    assert_eq!(request.headers["x-amz-security-token"], PROXY_SESSION_TOKEN);
+    for header in ["cookie", "x-custom"] {
+        assert!(
+            !request.headers.contains_key(header),
+            "{header} was forwarded"
+        );
+    }
+    assert_eq!(request.headers["host"], fake.addr.to_string());
+    assert!(
+        !dir.path().join("anything.json").exists(),
+        "passthrough wrote a cassette"
+    );
+}
+
+#[test]
+fn the_signature_check_agrees_with_aws_and_rejects_a_tampered_header() {
+    // AWS's published SigV4 test-suite case `get-vanilla`.
+    let mut vanilla = HeaderMap::new();
+    vanilla.insert("host", "example.amazonaws.com".parse().unwrap());
+    vanilla.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
+    vanilla.insert(
+        "authorization",
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+            .parse()
+            .unwrap(),
+    );
+    let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    assert_eq!(check_signature("GET", "/", &vanilla, b"", secret), Ok(()));
+    let mut tampered = vanilla.clone();
+    tampered.insert("host", "example2.amazonaws.com".parse().unwrap());
+    assert!(check_signature("GET", "/", &tampered, b"", secret).is_err());
+    assert!(check_signature("GET", "/", &vanilla, b"x", secret).is_err());
+}
+
+#[tokio::test]
+async fn the_fake_rejects_a_signed_request_whose_target_was_changed_in_transit() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Passthrough, &fake.url)).await;
+    proxy
+        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"n"}"#)
+        .await;
+    proxy.stop().await;
+    let request = &fake.received()[0];
+    let mut headers = request.headers.clone();
+    assert_eq!(
+        verify_sigv4("POST", "/", &headers, &request.body, PROXY_SECRET),
+        Ok(())
+    );
+    headers.insert(
+        "x-amz-target",
+        "AmazonSSM.DeleteMaintenanceWindow".parse().unwrap(),
+    );
+    assert_eq!(
+        verify_sigv4("POST", "/", &headers, &request.body, PROXY_SECRET),
+        Err(
+            "The request signature we calculated does not match the signature you provided."
+                .to_owned()
+        )
+    );
+}
+
+#[tokio::test]
+async fn recording_over_tls_trusts_the_extra_ca_and_nothing_else() {
+    let (acceptor, ca_pem) = test_tls();
+    let fake = FakeSsm::start_tls(acceptor).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let refused = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
+    let reply = refused
+        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"n"}"#)
+        .await;
+    let message = reply.aws_error(502, "UpstreamUnavailableException");
+    assert!(message.contains("invalid peer certificate"), "{message}");
+    refused.stop().await;
+    assert!(fake.received().is_empty());
+    assert!(
+        !dir.path().join("flow.json").exists(),
+        "a transport failure was recorded"
+    );
+
+    let ca_file = dir.path().join("test-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let mut config = forwarding_config(dir.path(), Mode::Record, &fake.url);
+    config.forward.ca_file = Some(ca_file);
+    let trusting = forwarding_proxy(config).await;
+    let recorded = workflow(&trusting, "tls").await;
+    trusting.stop().await;
+    assert_eq!(recorded[4].0, 200);
+    assert!(fake.received().iter().all(|r| r.signature.is_ok()));
+
+    let replaying = TestProxy::start(forwarding_config(dir.path(), Mode::Replay, &fake.url)).await;
+    assert_eq!(workflow(&replaying, "again").await, recorded);
+    replaying.stop().await;
+}
+
+#[tokio::test]
+async fn no_cassette_or_audit_record_holds_a_credential() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = forwarding_config(dir.path(), Mode::Record, &fake.url);
+    config.audit.enabled = true;
+    config.audit.file = dir.path().join("audit.jsonl");
+    let proxy = forwarding_proxy(config).await;
+    workflow(&proxy, "secret-check").await;
+    proxy.stop().await;
+    let cassette = std::fs::read_to_string(dir.path().join("flow.json")).unwrap();
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    for (name, text) in [("cassette", &cassette), ("audit log", &audit)] {
+        let lower = text.to_lowercase();
+        for secret in [PROXY_KEY_ID, PROXY_SECRET, PROXY_SESSION_TOKEN] {
+            assert!(!text.contains(secret), "{name} holds {secret}");
+        }
+        for header in [
+            "authorization",
+            "x-amz-date",
+            "x-amz-security-token",
+            "signature=",
+        ] {
+            assert!(!lower.contains(header), "{name} holds {header}");
+        }
+    }
+    assert!(
+        !cassette.contains("AKIDEXAMPLE"),
+        "the client's key id is not part of a cassette"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_carrying_a_credential_is_answered_but_never_written() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
+    // The fake echoes WindowId back, so the answer holds an access key id.
+    let reply = proxy
+        .ssm(
+            "/",
+            "GetMaintenanceWindow",
+            r#"{"WindowId":"AKIAIOSFODNN7EXAMPLE"}"#,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "the client still gets its answer");
+    proxy.stop().await;
+    assert!(
+        !dir.path().join("flow.json").exists(),
+        "the cassette was written"
+    );
+
+    let mut config = forwarding_config(dir.path(), Mode::Record, &fake.url);
+    config.cassettes.redact_paths = vec!["WindowId".to_owned()];
+    let proxy = forwarding_proxy(config).await;
+    proxy
+        .ssm(
+            "/",
+            "GetMaintenanceWindow",
+            r#"{"WindowId":"AKIAIOSFODNN7EXAMPLE"}"#,
+        )
+        .await;
+    proxy.stop().await;
+    let text = std::fs::read_to_string(dir.path().join("flow.json")).unwrap();
+    assert!(text.contains(r#""WindowId": "REDACTED""#), "{text}");
+    assert!(
+        text.contains(r#"{\"Name\":\"n\",\"WindowId\":\"REDACTED\"}"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_calls_are_refused_and_never_forwarded() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
+    proxy
+        .ssm("/", DEREGISTER, r#"{"WindowId":"mw-123"}"#)
+        .await
+        .aws_error(400, "ValidationException");
+    proxy.stop().await;
+    assert_eq!(fake.connections(), 0);
+}
+
+#[tokio::test]
+async fn auto_mode_replays_what_it_has_and_appends_what_it_lacks() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
+    let first = proxy
+        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"one"}"#)
+        .await;
+    proxy.stop().await;
+
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Auto, &fake.url)).await;
+    let replayed = proxy
+        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"one"}"#)
+        .await;
+    let forwarded = proxy
+        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"two"}"#)
+        .await;
+    proxy.stop().await;
+    assert_eq!(replayed.body, first.body);
+    assert_eq!(
+        fake.received().len(),
+        2,
+        "only the miss reached the upstream"
+    );
+    assert_eq!(forwarded.status, 200);
+    let cassette =
+        Cassette::from_json(&std::fs::read(dir.path().join("flow.json")).unwrap()).unwrap();
+    let names: Vec<&Value> = cassette
+        .interactions
+        .iter()
+        .map(|i| &i.request.body["Name"])
+        .collect();
+    assert_eq!(names, [&json!("one"), &json!("two")]);
+}
+
+#[tokio::test]
+async fn a_server_error_and_its_retry_replay_as_the_same_sequence() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
+    fake.fail_next("GetMaintenanceWindow");
+    let body = r#"{"WindowId":"mw-0123456789abcdef0"}"#;
+    let statuses = [
+        proxy
+            .ssm("/", "GetMaintenanceWindow", body)
+            .await
+            .status
+            .as_u16(),
+        proxy
+            .ssm("/", "GetMaintenanceWindow", body)
+            .await
+            .status
+            .as_u16(),
+    ];
+    proxy.stop().await;
+    assert_eq!(statuses, [500, 200]);
+    let proxy = TestProxy::start(forwarding_config(dir.path(), Mode::Replay, &fake.url)).await;
+    let replayed = [
+        proxy
+            .ssm("/", "GetMaintenanceWindow", body)
+            .await
+            .status
+            .as_u16(),
+        proxy
+            .ssm("/", "GetMaintenanceWindow", body)
+            .await
+            .status
+            .as_u16(),
+    ];
+    proxy.stop().await;
+    assert_eq!(replayed, statuses);
+
+    let mut config = forwarding_config(dir.path(), Mode::Record, &fake.url);
+    config.cassettes.record_server_errors = false;
+    let proxy = forwarding_proxy(config).await;
+    fake.fail_next("GetMaintenanceWindow");
+    proxy.ssm("/", "GetMaintenanceWindow", body).await;
+    proxy.ssm("/", "GetMaintenanceWindow", body).await;
+    proxy.stop().await;
+    let cassette =
+        Cassette::from_json(&std::fs::read(dir.path().join("flow.json")).unwrap()).unwrap();
+    let recorded: Vec<u16> = cassette
+        .interactions
+        .iter()
+        .map(|i| i.response.status)
+        .collect();
+    assert_eq!(recorded, [200]);
+}
+
+/// Upstreams that fail in each way a network can.
+async fn faulty_upstream(kind: &str) -> (String, Option<tokio::task::JoinHandle<()>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let kind = kind.to_owned();
+    if kind == "refused" {
+        drop(listener);
+        return (format!("http://{addr}"), None);
+    }
+    let scheme = if kind == "tls" { "https" } else { "http" };
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            match kind.as_str() {
+                "reset" => {
+                    // A zero linger turns the close into a TCP reset, which is the point here.
+                    #[allow(deprecated)]
+                    let _ = stream.set_linger(Some(Duration::ZERO));
+                    drop(stream);
+                }
+                "garbage" | "tls" => {
+                    let _ = stream
+                        .write_all(b"garbage that is not HTTP or TLS\r\n\r\n")
+                        .await;
+                    drop(stream);
+                }
+                _ => held.push(stream), // stall: accept and never answer
+            }
+        }
+    });
+    (format!("{scheme}://{addr}"), Some(task))
+}
+
+#[tokio::test]
+async fn transport_failures_are_answered_502_or_504_audited_and_never_recorded() {
+    for (kind, status, error_type, words) in [
+        (
+            "refused",
+            502,
+            "UpstreamUnavailableException",
+            "Connection refused",
+        ),
+        (
+            "reset",
+            502,
+            "UpstreamUnavailableException",
+            "ssm-vcr could not forward the call",
+        ),
+        (
+            "garbage",
+            502,
+            "UpstreamUnavailableException",
+            "ssm-vcr could not forward the call",
+        ),
+        (
+            "tls",
+            502,
+            "UpstreamUnavailableException",
+            "cannot connect to https://",
+        ),
+        (
+            "stall",
+            504,
+            "UpstreamTimeoutException",
+            "did not answer within 300 ms",
+        ),
+    ] {
+        let (url, task) = faulty_upstream(kind).await;
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.jsonl");
+        let mut config = config_with_audit(&audit);
+        config.mode = Mode::Record;
+        config.upstream = Some(url);
+        config.cassettes.dir = dir.path().to_owned();
+        config.cassettes.default = "flow".to_owned();
+        config.forward.timeout_ms = 300;
+        let proxy = forwarding_proxy(config).await;
+        let started = Instant::now();
+        let reply = proxy
+            .ssm(
+                "/",
+                DEREGISTER,
+                &common::deregister_body(common::WINDOW, common::TASK_1),
+            )
+            .await;
+        let elapsed = started.elapsed();
+        proxy.stop().await;
+        let message = reply.aws_error(status, error_type);
+        assert!(message.contains(words), "{kind}: {message}");
+        assert!(
+            elapsed < Duration::from_secs(10),
+            "{kind}: took {elapsed:?}"
+        );
+        assert!(
+            !dir.path().join("flow.json").exists(),
+            "{kind}: a transport failure was recorded"
+        );
+        let records: Vec<Value> = std::fs::read_to_string(&audit)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let events: Vec<&str> = records
+            .iter()
+            .map(|r| r["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(events, ["start", "attempt", "outcome"], "{kind}");
+        assert_eq!(records[2]["status"], status, "{kind}");
+        assert_eq!(records[2]["source"], "proxy", "{kind}");
+        assert_eq!(records[2]["error_type"], error_type, "{kind}");
+        if let Some(task) = task {
+            task.abort();
+        }
+    }
+}
+
+#[test]
+fn record_mode_without_credentials_fails_at_start_saying_how_to_provide_them() {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ssm-vcr"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") {
+            command.env_remove(key);
+        }
+    }
+    let output = command
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args([
+            "serve",
+            "--mode",
+            "record",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:9",
+        ])
+        .arg("--audit-log")
+        .arg(home.path().join("audit.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("\nerror: cannot start: mode 'record' forwards to AWS and re-signs every request: no AWS credentials found"), "{stderr}");
+    assert!(
+        stderr.contains("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_8_clients_record_leaves_a_whole_cassette_with_every_answered_call() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette_dir = dir.path().to_str().unwrap().to_owned();
+    let audit = dir.path().join("audit.jsonl");
+    let (mut child, address) = spawn_serve(
+        "",
+        &[
+            "--mode",
+            "record",
+            "--upstream",
+            &fake.url,
+            "--cassette-dir",
+            &cassette_dir,
+            "--cassette",
+            "crash",
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", PROXY_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", PROXY_SECRET),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent/config"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"),
+        ],
+    );
+    let (answered, answers) = std::sync::mpsc::channel::<String>();
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let (address, answered) = (address.clone(), answered.clone());
+            std::thread::spawn(move || {
+                for n in 0.. {
+                    let name = format!("client-{client}-call-{n}");
+                    let body = format!(r#"{{"Name":"{name}"}}"#);
+                    match call(&address, "CreateMaintenanceWindow", &body) {
+                        Some((200, _, _)) if answered.send(name).is_ok() => {}
+                        _ => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(answered);
+    let mut acknowledged = tokio::task::spawn_blocking(move || {
+        let first: Vec<String> = answers.iter().take(120).collect();
+        (first, answers)
+    })
+    .await
+    .unwrap();
+    child.kill().unwrap(); // SIGKILL while the clients are still recording
+    child.wait().unwrap();
+    let acknowledged_names = tokio::task::spawn_blocking(move || {
+        for client in clients {
+            client.join().unwrap();
+        }
+        acknowledged.0.extend(acknowledged.1.try_iter());
+        acknowledged.0
+    })
+    .await
+    .unwrap();
+
+    let bytes = std::fs::read(dir.path().join("crash.json")).unwrap();
+    let cassette = Cassette::from_json(&bytes).expect("the cassette parses after SIGKILL");
+    let recorded: std::collections::HashSet<String> = cassette
+        .interactions
+        .iter()
+        .filter_map(|i| i.request.body["Name"].as_str().map(str::to_owned))
+        .collect();
+    let missing: Vec<&String> = acknowledged_names
+        .iter()
+        .filter(|n| !recorded.contains(*n))
+        .collect();
+    assert!(acknowledged_names.len() >= 120);
+    assert!(
+        missing.is_empty(),
+        "{} answered calls missing from the cassette: {missing:?}",
+        missing.len()
+    );
+    assert_eq!(
+        recorded.len(),
+        cassette.interactions.len(),
+        "an interaction was recorded twice"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.len() <= 1,
+        "temporary files left behind: {leftovers:?}"
+    );
+}
