@@ -68,6 +68,11 @@ impl Mode {
             Self::Passthrough => "passthrough",
         }
     }
+
+    /// Whether this mode sends requests to AWS (and so needs credentials).
+    pub fn forwards(self) -> bool {
+        !matches!(self, Self::Replay)
+    }
 }
 
 /// `[cassettes]`.

@@ -109,13 +109,6 @@ struct Answered {
     error_type: Option<String>,
 }
 
-impl Mode {
-    /// Whether this mode sends requests to AWS.
-    pub fn forwards(self) -> bool {
-        !matches!(self, Self::Replay)
-    }
-}
-
 impl Proxy {
     /// A proxy for a validated configuration. The default cassette and the audit log are opened
     /// now, and in forwarding modes credentials are resolved from the standard AWS chain, so
