@@ -696,3 +696,66 @@ async fn sigkill_while_8_clients_record_leaves_a_whole_cassette_with_every_answe
         "temporary files left behind: {leftovers:?}"
     );
 }
+
+#[tokio::test]
+async fn a_forwarded_deregistration_is_audited_as_an_attempt_then_its_outcome() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let mut config = forwarding_config(dir.path(), Mode::Passthrough, &fake.url);
+    config.audit.enabled = true;
+    config.audit.file = audit.clone();
+    let proxy = forwarding_proxy(config).await;
+    let window = proxy
+        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"n"}"#)
+        .await
+        .json()["WindowId"]
+        .clone();
+    let register =
+        json!({"WindowId": window, "TaskArn": "AWS-RunShellScript", "TaskType": "RUN_COMMAND"});
+    let task = proxy
+        .ssm(
+            "/",
+            "RegisterTaskWithMaintenanceWindow",
+            &register.to_string(),
+        )
+        .await
+        .json()["WindowTaskId"]
+        .clone();
+    let body = json!({"WindowId": window, "WindowTaskId": task}).to_string();
+    let reply = proxy.ssm("/", DEREGISTER, &body).await;
+    proxy.stop().await;
+
+    let records: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3, "start, attempt, outcome: {records:#?}");
+    let (attempt, outcome) = (&records[1], &records[2]);
+    for record in [attempt, outcome] {
+        assert_eq!(record["mode"], "passthrough");
+        assert_eq!(
+            record["access_key_id"], "AKIDEXAMPLE",
+            "the caller, not the proxy's signing key"
+        );
+        assert_eq!(record["region"], "us-east-1");
+        assert_eq!(record["window_id"], window);
+        assert_eq!(record["window_task_id"], task);
+        assert_eq!(record["source"], "upstream");
+    }
+    assert_eq!(attempt["event"], "attempt");
+    assert!(attempt.get("status").is_none());
+    assert_eq!(outcome["event"], "outcome");
+    assert_eq!(outcome["status"], 200);
+    assert_eq!(
+        outcome["request_id"],
+        reply.headers["x-amzn-requestid"].to_str().unwrap()
+    );
+    assert!(outcome.get("error_type").is_none());
+    assert!(
+        outcome.get("interaction").is_none(),
+        "passthrough records no interaction"
+    );
+    assert_eq!(outcome["prev"], attempt["hash"]);
+}
