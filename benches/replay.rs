@@ -162,10 +162,13 @@ async fn drive(addr: SocketAddr, connections: usize, duration: Duration) -> Figu
 }
 
 fn main() {
+    // `cargo test --all-targets` runs this binary too, without `--bench`: then it only checks
+    // that every scenario still answers, briefly, instead of measuring.
+    let measuring = std::env::args().any(|arg| arg == "--bench");
     let seconds: f64 = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
+        .unwrap_or(if measuring { 3.0 } else { 0.1 });
     let duration = Duration::from_secs_f64(seconds);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -186,8 +189,13 @@ fn main() {
             ("replay, audit on (fsync)", on),
         ];
 
+        let purpose = if measuring {
+            "replay benchmark"
+        } else {
+            "smoke run (cargo bench measures)"
+        };
         println!(
-            "replay benchmark: {seconds} s per scenario, {} cores, loopback",
+            "{purpose}: {seconds} s per scenario, {} cores, loopback",
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
         println!(
@@ -205,8 +213,12 @@ fn main() {
         for connections in [1, 32] {
             let mut baseline: Option<Figures> = None;
             for (name, addr) in scenarios {
-                let _ = drive(addr, connections, Duration::from_millis(300)).await; // warm-up
+                let _ = drive(addr, connections, Duration::from_millis(300).min(duration)).await; // warm-up
                 let figures = drive(addr, connections, duration).await;
+                assert!(
+                    figures.requests > 0 && figures.errors == 0,
+                    "{name} failed to answer"
+                );
                 let (rate_ratio, p99_ratio) = baseline.as_ref().map_or((1.0, 1.0), |b| {
                     (
                         figures.rate() / b.rate(),
