@@ -210,16 +210,21 @@ impl ProxyError {
     }
 }
 
-/// The cause of an upstream failure, with its own causes, for the client's message.
-fn self_text(error: &ProxyError) -> String {
-    let mut text = String::new();
-    let mut cause = std::error::Error::source(error);
+/// An error and its causes, `: `-separated: `cannot connect to …: connection refused`.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
     while let Some(inner) = cause {
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
+        text.push_str(": ");
         text.push_str(&inner.to_string());
         cause = inner.source();
     }
     text
+}
+
+/// The causes of an error (not the error itself), for the client's message.
+fn self_text(error: &ProxyError) -> String {
+    std::error::Error::source(error)
+        .map(chain)
+        .unwrap_or_default()
 }

@@ -390,6 +390,19 @@ async fn auto_mode_replays_what_it_has_and_appends_what_it_lacks() {
     assert_eq!(names, [&json!("one"), &json!("two")]);
 }
 
+/// The statuses of a call and its retry.
+async fn two_calls(proxy: &TestProxy, body: &str) -> [u16; 2] {
+    let mut statuses = [0; 2];
+    for status in &mut statuses {
+        *status = proxy
+            .ssm("/", "GetMaintenanceWindow", body)
+            .await
+            .status
+            .as_u16();
+    }
+    statuses
+}
+
 #[tokio::test]
 async fn a_server_error_and_its_retry_replay_as_the_same_sequence() {
     let fake = FakeSsm::start().await;
@@ -397,33 +410,11 @@ async fn a_server_error_and_its_retry_replay_as_the_same_sequence() {
     let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
     fake.fail_next("GetMaintenanceWindow");
     let body = r#"{"WindowId":"mw-0123456789abcdef0"}"#;
-    let statuses = [
-        proxy
-            .ssm("/", "GetMaintenanceWindow", body)
-            .await
-            .status
-            .as_u16(),
-        proxy
-            .ssm("/", "GetMaintenanceWindow", body)
-            .await
-            .status
-            .as_u16(),
-    ];
+    let statuses = two_calls(&proxy, body).await;
     proxy.stop().await;
     assert_eq!(statuses, [500, 200]);
     let proxy = TestProxy::start(forwarding_config(dir.path(), Mode::Replay, &fake.url)).await;
-    let replayed = [
-        proxy
-            .ssm("/", "GetMaintenanceWindow", body)
-            .await
-            .status
-            .as_u16(),
-        proxy
-            .ssm("/", "GetMaintenanceWindow", body)
-            .await
-            .status
-            .as_u16(),
-    ];
+    let replayed = two_calls(&proxy, body).await;
     proxy.stop().await;
     assert_eq!(replayed, statuses);
 

@@ -152,17 +152,6 @@ async fn resolve(provider: &SharedCredentialsProvider) -> Result<Credentials, No
         .provide_credentials()
         .await
         .map_err(|e| NoCredentials {
-            reason: error_chain(&e),
+            reason: crate::error::chain(&e),
         })
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -1,0 +1,120 @@
+//! How cassette cost grows with size: load time, memory and lookup time for cassettes of 1k,
+//! 10k and 100k interactions.
+//!
+//! ```text
+//! cargo bench --bench cassette_scale
+//! ```
+//!
+//! Each cassette holds distinct deregistrations (one per task id), written to a temporary
+//! folder in the real format and opened the way `serve` opens its default cassette. Lookups
+//! replay random recorded requests, building the matching key each time as a request does.
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use ssm_vcr::aws::envelope::CassetteName;
+use ssm_vcr::cassette::format::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
+use ssm_vcr::cassette::matching::IgnoreRules;
+use ssm_vcr::cassette::replay::WhenExhausted;
+use ssm_vcr::cassette::store::Library;
+use ssm_vcr::config::Mode;
+
+const WINDOW: &str = "mw-0c50858d01e8a7b6f";
+
+fn task(i: usize) -> String {
+    format!("{i:08x}-0000-4000-8000-{i:012x}")
+}
+
+fn interaction(i: usize) -> Interaction {
+    let body = json!({"WindowId": WINDOW, "WindowTaskId": task(i)});
+    Interaction {
+        operation: "DeregisterTaskFromMaintenanceWindow".to_owned(),
+        region: "us-east-1".to_owned(),
+        recorded_at: "2026-11-25T09:00:00Z".to_owned(),
+        response: RecordedResponse {
+            status: 200,
+            headers: [
+                (
+                    "content-type".to_owned(),
+                    "application/x-amz-json-1.1".to_owned(),
+                ),
+                (
+                    "x-amzn-requestid".to_owned(),
+                    format!("00000000-0000-4000-8000-{i:012x}"),
+                ),
+            ]
+            .into(),
+            body: Body::Utf8(body.to_string()),
+        },
+        request: RecordedRequest { body },
+    }
+}
+
+fn rss_kb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let measuring = std::env::args().any(|arg| arg == "--bench");
+    let sizes: &[usize] = if measuring {
+        &[1_000, 10_000, 100_000]
+    } else {
+        &[1_000]
+    };
+    let lookups = if measuring { 200_000 } else { 1_000 };
+    let dir = tempfile::tempdir().unwrap();
+    println!(
+        "{:>13} {:>10} {:>11} {:>12} {:>15}",
+        "interactions", "file MB", "load ms", "memory MB", "lookup µs"
+    );
+    for &size in sizes {
+        let name = format!("scale-{size}");
+        let mut cassette = Cassette::new();
+        cassette.interactions = (0..size).map(interaction).collect();
+        let bytes = cassette.to_json();
+        std::fs::write(dir.path().join(format!("{name}.json")), &bytes).unwrap();
+        drop(cassette);
+
+        let before = rss_kb();
+        let started = Instant::now();
+        let library = Library::new(
+            dir.path().to_owned(),
+            CassetteName::parse(&name).unwrap(),
+            Mode::Replay,
+            IgnoreRules::new::<&str>(&[]).unwrap(),
+            WhenExhausted::RepeatLast,
+        );
+        let session = library.preload_default().unwrap();
+        let load = started.elapsed();
+        let memory = (rss_kb() - before) / 1024.0;
+        let tape = session.tape.as_ref().unwrap();
+
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let started = Instant::now();
+        for _ in 0..lookups {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let i = (state % size as u64) as usize;
+            let body: Value = json!({"WindowId": WINDOW, "WindowTaskId": task(i)});
+            let played = tape
+                .play("DeregisterTaskFromMaintenanceWindow", "us-east-1", &body)
+                .unwrap();
+            assert_eq!(played.index, i);
+        }
+        let lookup = started.elapsed().as_secs_f64() * 1e6 / f64::from(lookups);
+        println!(
+            "{size:>13} {:>10.1} {:>11.1} {memory:>12.1} {lookup:>15.2}",
+            bytes.len() as f64 / 1e6,
+            load.as_secs_f64() * 1e3
+        );
+    }
+}
