@@ -47,6 +47,9 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed once ready).
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+    /// Allow a non-loopback --listen address (anyone who reaches it can use the proxy).
+    #[arg(long)]
+    pub allow_remote: bool,
     /// Cassette folder.
     #[arg(long, value_name = "DIR")]
     pub cassette_dir: Option<PathBuf>,

@@ -27,6 +27,9 @@ pub struct Config {
     pub mode: Mode,
     /// The address to listen on.
     pub listen: SocketAddr,
+    /// Allow a non-loopback `listen` address: anyone who reaches it can use the proxy (and, in
+    /// forwarding modes, the credentials it signs with).
+    pub allow_remote: bool,
     /// The region used for requests that carry no SigV4 credential scope.
     pub region: String,
     /// The upstream endpoint (default `https://ssm.<region>.amazonaws.com`); never contacted
@@ -106,6 +109,9 @@ pub struct ForwardSettings {
     pub timeout_ms: u64,
     /// Largest answer accepted from the upstream.
     pub max_response_bytes: usize,
+    /// SSM operations that may be forwarded (re-signed with your credentials); `"*"` is every
+    /// `AmazonSSM.*` operation. Others are refused, never forwarded.
+    pub allowed_operations: Vec<String>,
 }
 
 /// `[limits]`.
@@ -173,6 +179,7 @@ impl Default for Config {
         Self {
             mode: Mode::Replay,
             listen: SocketAddr::from(([127, 0, 0, 1], 4590)),
+            allow_remote: false,
             region: "us-east-1".to_owned(),
             upstream: None,
             forward: ForwardSettings::default(),
@@ -204,6 +211,7 @@ impl Default for ForwardSettings {
             connect_timeout_ms: 5_000,
             timeout_ms: 30_000,
             max_response_bytes: 16 * 1024 * 1024,
+            allowed_operations: vec!["*".to_owned()],
         }
     }
 }
@@ -339,6 +347,9 @@ impl Config {
         if let Some(listen) = flags.listen {
             self.listen = listen;
         }
+        if flags.allow_remote {
+            self.allow_remote = true;
+        }
         if let Some(region) = &flags.region {
             self.region.clone_from(region);
         }
@@ -379,6 +390,27 @@ impl Config {
             key,
             reason: reason.to_owned(),
         };
+        if !self.listen.ip().is_loopback() && !self.allow_remote {
+            return Err(ConfigError::Invalid {
+                key: "listen",
+                reason: format!(
+                    "{} is not a loopback address, and a re-signing proxy on an open port lends your AWS \
+                     credentials to anyone who reaches it; set allow_remote = true (or --allow-remote) to \
+                     bind it anyway",
+                    self.listen
+                ),
+            });
+        }
+        for operation in &self.forward.allowed_operations {
+            if operation != "*" && crate::aws::envelope::Operation::parse(operation).is_none() {
+                return Err(ConfigError::Invalid {
+                    key: "forward.allowed_operations",
+                    reason: format!(
+                        "'{operation}' is not an operation name (or \"*\" for every SSM operation)"
+                    ),
+                });
+            }
+        }
         let region_ok = !self.region.is_empty()
             && self.region.len() <= 64
             && self

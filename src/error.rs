@@ -71,6 +71,12 @@ pub enum ProxyError {
     /// No recorded answer is left for this request.
     #[error("no recorded answer in the cassette")]
     ReplayMiss(Box<ReplayMiss>),
+    /// The operation is not in `forward.allowed_operations`, so it is not re-signed and sent.
+    #[error("operation {operation} may not be forwarded")]
+    NotForwarded {
+        /// The operation.
+        operation: String,
+    },
     /// No answer came back from the upstream (never recorded).
     #[error("the upstream gave no answer")]
     Upstream(#[source] UpstreamError),
@@ -153,6 +159,13 @@ impl ProxyError {
                 (S::BAD_REQUEST, "ValidationException", message.clone())
             }
             Self::ReplayMiss(miss) => (S::BAD_REQUEST, "ReplayMissException", miss.to_string()),
+            Self::NotForwarded { operation } => (
+                S::BAD_REQUEST,
+                "AccessDeniedException",
+                format!(
+                    "ssm-vcr does not forward AmazonSSM.{operation} to AWS: it is not in forward.allowed_operations"
+                ),
+            ),
             Self::Upstream(UpstreamError::Timeout { .. }) => (
                 S::GATEWAY_TIMEOUT,
                 "UpstreamTimeoutException",

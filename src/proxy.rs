@@ -57,6 +57,8 @@ pub struct Proxy {
     upstream: Option<Upstream>,
     redaction: Redaction,
     record_server_errors: bool,
+    /// Operations that may be forwarded; `None` means every SSM operation.
+    forwardable: Option<std::collections::HashSet<String>>,
     audit: Option<AuditLog>,
     on_audit_failure: OnAuditFailure,
 }
@@ -179,6 +181,7 @@ impl Proxy {
             upstream,
             redaction: config.redaction(),
             record_server_errors: config.cassettes.record_server_errors,
+            forwardable: forwardable(&config.forward.allowed_operations),
             audit,
             on_audit_failure: config.audit.on_failure,
         })
@@ -309,6 +312,15 @@ impl Proxy {
             }
         };
 
+        if self
+            .forwardable
+            .as_ref()
+            .is_some_and(|allowed| !allowed.contains(operation.as_str()))
+        {
+            return Err(ProxyError::NotForwarded {
+                operation: operation.to_string(),
+            });
+        }
         if is_audited(Some(&operation)) {
             self.audit_attempt(exchange).await?;
         }
@@ -469,6 +481,15 @@ impl Proxy {
                 }
             }
         }
+    }
+}
+
+/// The allow-list as a set, or `None` when `"*"` allows every SSM operation.
+fn forwardable(allowed: &[String]) -> Option<std::collections::HashSet<String>> {
+    if allowed.iter().any(|op| op == "*") {
+        None
+    } else {
+        Some(allowed.iter().cloned().collect())
     }
 }
 

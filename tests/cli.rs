@@ -228,3 +228,27 @@ fn serve_refuses_to_start_without_its_default_cassette() {
          no cassette file at cassettes/does-not-exist.json\n"
     );
 }
+
+#[test]
+fn serve_refuses_a_non_loopback_address_unless_allowed() {
+    let audit = tempfile::tempdir().unwrap();
+    let mut command = ssm_vcr();
+    let log = audit.path().join("audit.jsonl");
+    let output = command
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--audit-log",
+            log.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        "error: invalid configuration: listen: 0.0.0.0:0 is not a loopback address, and a re-signing proxy \
+         on an open port lends your AWS credentials to anyone who reaches it; set allow_remote = true (or \
+         --allow-remote) to bind it anyway\n"
+    );
+}

@@ -750,3 +750,94 @@ async fn a_forwarded_deregistration_is_audited_as_an_attempt_then_its_outcome() 
     );
     assert_eq!(outcome["prev"], attempt["hash"]);
 }
+
+#[tokio::test]
+async fn only_allowed_operations_are_forwarded() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = forwarding_config(dir.path(), Mode::Passthrough, &fake.url);
+    config.forward.allowed_operations = vec!["DescribeMaintenanceWindowTasks".to_owned()];
+    let proxy = forwarding_proxy(config).await;
+    let refused = proxy
+        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"n"}"#)
+        .await;
+    assert_eq!(
+        refused.aws_error(400, "AccessDeniedException"),
+        "ssm-vcr does not forward AmazonSSM.CreateMaintenanceWindow to AWS: it is not in forward.allowed_operations"
+    );
+    assert_eq!(fake.connections(), 0);
+    let allowed = proxy
+        .ssm(
+            "/",
+            "DescribeMaintenanceWindowTasks",
+            r#"{"WindowId":"mw-0123456789abcdef0"}"#,
+        )
+        .await;
+    assert_eq!(
+        allowed.json()["__type"],
+        "DoesNotExistException",
+        "forwarded, answered by the fake"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_operational_log_even_at_trace_level() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_ssm-vcr");
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mode",
+            "record",
+            "--upstream",
+            &fake.url,
+            "--no-audit",
+        ])
+        .arg("--cassette-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "trace")
+        .env("AWS_ACCESS_KEY_ID", PROXY_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", PROXY_SECRET)
+        .env("AWS_SESSION_TOKEN", PROXY_SESSION_TOKEN)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+    let body = common::deregister_body(common::WINDOW, common::TASK_1);
+    let answered = tokio::task::spawn_blocking(move || call(&address, DEREGISTER, &body))
+        .await
+        .unwrap();
+    assert!(answered.is_some());
+    let _ = std::process::Command::new("bash")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status();
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        log.contains("ssm_vcr::access"),
+        "the log ran at trace level: {}",
+        &log[..log.len().min(500)]
+    );
+    for secret in [PROXY_SECRET, PROXY_SESSION_TOKEN] {
+        assert!(!log.contains(secret), "the operational log holds a secret");
+    }
+    assert!(fake.received().iter().all(|r| r.signature.is_ok()));
+}
