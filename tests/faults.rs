@@ -1,0 +1,190 @@
+//! Faults around the proxy: shutdown with a call in flight, and a disk that refuses cassette
+//! writes. (Upstream faults are in record.rs, audit disk faults in audit.rs.)
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+
+use common::fake_ssm::{FakeSsm, PROXY_KEY_ID, PROXY_SECRET};
+use common::process::{call, spawn_serve};
+use common::{DEREGISTER, TASK_1, WINDOW, deregister_body};
+use serde_json::Value;
+use ssm_vcr::cassette::format::Cassette;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const PROXY_ENV: [(&str, &str); 5] = [
+    ("AWS_ACCESS_KEY_ID", PROXY_KEY_ID),
+    ("AWS_SECRET_ACCESS_KEY", PROXY_SECRET),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+    ("AWS_CONFIG_FILE", "/nonexistent/config"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"),
+];
+
+/// An upstream that holds its one answer until released, and says when a request arrived.
+async fn gated_upstream() -> (String, oneshot::Receiver<()>, oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (arrived, arrival) = oneshot::channel();
+    let (release, released) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buffer = [0_u8; 4096];
+        while !String::from_utf8_lossy(&request).contains("\r\n\r\n") {
+            let n = stream.read(&mut buffer).await.unwrap();
+            request.extend_from_slice(&buffer[..n]);
+        }
+        let _ = arrived.send(());
+        let _ = released.await;
+        let body = format!(r#"{{"WindowId":"{WINDOW}","WindowTaskId":"{TASK_1}"}}"#);
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: gated-1\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(answer.as_bytes()).await.unwrap();
+    });
+    (url, arrival, release)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_call_finish_then_exits_0_with_the_audit_whole() {
+    let (upstream, arrival, release) = gated_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mode",
+            "passthrough",
+            "--upstream",
+            &upstream,
+        ])
+        .arg("--audit-log")
+        .arg(&audit)
+        .envs(PROXY_ENV)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+
+    let in_flight = tokio::task::spawn_blocking(move || {
+        call(&address, DEREGISTER, &deregister_body(WINDOW, TASK_1))
+    });
+    arrival.await.unwrap(); // the call has reached the upstream and waits there
+    let killed = Command::new("bash")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    release.send(()).unwrap();
+    let (status, request_id, _) = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight call is answered");
+    assert_eq!((status, request_id.as_str()), (200, "gated-1"));
+    let exit = child.wait().unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(exit.success(), "{exit:?}: {log}");
+    assert!(
+        log.contains("shutting down: finishing in-flight requests"),
+        "{log}"
+    );
+
+    let records: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = records
+        .iter()
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["start", "attempt", "outcome"]);
+    assert_eq!(records[2]["request_id"], "gated-1");
+    assert_eq!(ssm_vcr::audit::verify::verify(&[&audit]).broken, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_under_the_cassettes_loses_recordings_not_answers() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassettes = dir.path().to_str().unwrap().to_owned();
+    // Files may not grow past 3 KiB: the cassette stops growing after a few interactions.
+    let (mut child, address) = spawn_serve(
+        "trap '' XFSZ; ulimit -f 3;",
+        &[
+            "--mode",
+            "record",
+            "--upstream",
+            &fake.url,
+            "--cassette-dir",
+            &cassettes,
+            "--cassette",
+            "full",
+            "--no-audit",
+        ],
+        &PROXY_ENV,
+    );
+    let statuses = tokio::task::spawn_blocking(move || {
+        (0..30)
+            .map(|n| {
+                call(
+                    &address,
+                    "CreateMaintenanceWindow",
+                    &format!(r#"{{"Name":"window-{n}"}}"#),
+                )
+                .map(|r| r.0)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        statuses.iter().all(|s| *s == Some(200)),
+        "every client got its answer: {statuses:?}"
+    );
+    assert_eq!(fake.received().len(), 30);
+    let cassette = Cassette::from_json(&std::fs::read(dir.path().join("full.json")).unwrap())
+        .expect("the cassette on disk is still whole");
+    assert!(
+        !cassette.interactions.is_empty() && cassette.interactions.len() < 30,
+        "{}",
+        cassette.interactions.len()
+    );
+    let leftovers = std::fs::read_dir(dir.path()).unwrap().filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp")
+    });
+    assert_eq!(
+        leftovers.count(),
+        0,
+        "a failed write left its temporary file"
+    );
+}
