@@ -1,0 +1,19 @@
+//! The cassette loader: any bytes either fail with a FormatError or load, index for replay, and
+//! serialise back to a cassette that loads to the same value.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use ssm_vcr::cassette::format::Cassette;
+use ssm_vcr::cassette::matching::IgnoreRules;
+use ssm_vcr::cassette::replay::{Tape, WhenExhausted};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(cassette) = Cassette::from_json(data) else { return };
+    let again = Cassette::from_json(&cassette.to_json()).expect("a saved cassette loads");
+    assert_eq!(again, cassette);
+    let tape = Tape::new("fuzz", "fuzz.json".into(), cassette.clone(), IgnoreRules::default(), WhenExhausted::Miss)
+        .expect("a loaded cassette indexes");
+    for interaction in &cassette.interactions {
+        let _ = tape.play(&interaction.operation, &interaction.region, &interaction.request.body);
+    }
+});

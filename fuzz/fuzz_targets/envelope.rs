@@ -1,0 +1,25 @@
+//! The envelope: path → cassette, `X-Amz-Target` → operation, `Content-Type`, body → JSON object,
+//! and the caller from `Authorization`. The input is split on the first three NUL bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use ssm_vcr::aws::envelope::{self, Caller, Operation};
+
+fuzz_target!(|data: &[u8]| {
+    let mut parts = data.splitn(4, |&b| b == 0);
+    let (Some(path), Some(target), Some(header), Some(body)) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return;
+    };
+    let _ = envelope::route(&String::from_utf8_lossy(path));
+    let _ = Operation::parse(&String::from_utf8_lossy(target));
+    let mut headers = http::HeaderMap::new();
+    if let Ok(value) = http::HeaderValue::from_bytes(header) {
+        headers.insert(http::header::CONTENT_TYPE, value.clone());
+        headers.insert(http::header::AUTHORIZATION, value);
+    }
+    let _ = envelope::check_content_type(&headers);
+    let _ = Caller::from_headers(&headers);
+    let _ = envelope::input(body);
+    let _ = envelope::printable(&String::from_utf8_lossy(body), 80);
+});
