@@ -1,9 +1,13 @@
 //! The `ssm-vcr` binary as scripts use it: exact output, exit codes and signals.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+use common::process::{sigterm, start};
 
 fn ssm_vcr() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"));
@@ -46,19 +50,8 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn serve_prints_its_address_answers_and_exits_0_on_sigterm() {
     let audit = tempfile::tempdir().unwrap();
-    let mut child = serve(&audit, &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("a first line");
-    let address = line
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .trim()
-        .to_owned();
+    // `start` reads the first line and insists it is exactly `listening on http://ADDR:PORT`.
+    let (mut child, address) = start(serve(&audit, &[]).stderr(std::process::Stdio::piped()));
     assert!(
         address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
         "{address}"
@@ -78,11 +71,7 @@ fn serve_prints_its_address_answers_and_exits_0_on_sigterm() {
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     assert!(response.ends_with(body), "{response}");
 
-    let status = Command::new("bash")
-        .args(["-c", &format!("kill -TERM {}", child.id())])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigterm(&child);
     let exit = child.wait().unwrap();
     assert!(exit.success(), "serve exited with {exit:?}");
     let mut log = String::new();
@@ -102,20 +91,8 @@ fn serve_prints_its_address_answers_and_exits_0_on_sigterm() {
 #[test]
 fn json_logs_carry_one_object_per_request() {
     let audit = tempfile::tempdir().unwrap();
-    let mut child = serve(&audit, &["--log-format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .to_owned();
+    let (mut child, address) =
+        start(serve(&audit, &["--log-format", "json"]).stderr(std::process::Stdio::piped()));
     let mut stream = TcpStream::connect(&address).unwrap();
     write!(
         stream,

@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::Read;
+use std::process::Command;
 
 use common::fake_ssm::{FakeSsm, PROXY_KEY_ID, PROXY_SECRET};
-use common::process::{call, spawn_serve};
+use common::process::{call, sigterm, spawn_serve, start};
 use common::{DEREGISTER, TASK_1, WINDOW, deregister_body};
 use serde_json::Value;
 use ssm_vcr::cassette::format::Cassette;
@@ -55,43 +55,29 @@ async fn sigterm_lets_an_in_flight_call_finish_then_exits_0_with_the_audit_whole
     let (upstream, arrival, release) = gated_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--mode",
-            "passthrough",
-            "--upstream",
-            &upstream,
-        ])
-        .arg("--audit-log")
-        .arg(&audit)
-        .envs(PROXY_ENV)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .to_owned();
+    let (mut child, address) = start(
+        Command::new(env!("CARGO_BIN_EXE_ssm-vcr"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--mode",
+                "passthrough",
+                "--upstream",
+                &upstream,
+            ])
+            .arg("--audit-log")
+            .arg(&audit)
+            .envs(PROXY_ENV)
+            .env_remove("RUST_LOG")
+            .stderr(std::process::Stdio::piped()),
+    );
 
     let in_flight = tokio::task::spawn_blocking(move || {
         call(&address, DEREGISTER, &deregister_body(WINDOW, TASK_1))
     });
     arrival.await.unwrap(); // the call has reached the upstream and waits there
-    let killed = Command::new("bash")
-        .args(["-c", &format!("kill -TERM {}", child.id())])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    sigterm(&child);
     release.send(()).unwrap();
     let (status, request_id, _) = in_flight
         .await

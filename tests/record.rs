@@ -14,7 +14,7 @@ use common::fake_ssm::{
     FakeSsm, PROXY_KEY_ID, PROXY_SECRET, PROXY_SESSION_TOKEN, check_signature, test_tls,
     verify_sigv4,
 };
-use common::process::{call, spawn_serve};
+use common::process::{call, sigterm, spawn_serve, start};
 use common::{DEREGISTER, Reply, TestProxy, config, config_with_audit};
 use http::HeaderMap;
 use serde_json::{Value, json};
@@ -786,49 +786,35 @@ async fn no_secret_reaches_the_operational_log_even_at_trace_level() {
     let fake = FakeSsm::start().await;
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_ssm-vcr");
-    let mut child = std::process::Command::new(bin)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--mode",
-            "record",
-            "--upstream",
-            &fake.url,
-            "--no-audit",
-        ])
-        .arg("--cassette-dir")
-        .arg(dir.path())
-        .env("RUST_LOG", "trace")
-        .env("AWS_ACCESS_KEY_ID", PROXY_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", PROXY_SECRET)
-        .env("AWS_SESSION_TOKEN", PROXY_SESSION_TOKEN)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .to_owned();
+    let (child, address) = start(
+        std::process::Command::new(bin)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--mode",
+                "record",
+                "--upstream",
+                &fake.url,
+                "--no-audit",
+            ])
+            .arg("--cassette-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "trace")
+            .env("AWS_ACCESS_KEY_ID", PROXY_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", PROXY_SECRET)
+            .env("AWS_SESSION_TOKEN", PROXY_SESSION_TOKEN)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent/config")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+            .stderr(std::process::Stdio::piped()),
+    );
     let body = common::deregister_body(common::WINDOW, common::TASK_1);
     let answered = tokio::task::spawn_blocking(move || call(&address, DEREGISTER, &body))
         .await
         .unwrap();
     assert!(answered.is_some());
-    let _ = std::process::Command::new("bash")
-        .args(["-c", &format!("kill -TERM {}", child.id())])
-        .status();
+    sigterm(&child);
     let output = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(

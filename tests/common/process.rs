@@ -24,7 +24,13 @@ pub fn spawn_serve(shell_prefix: &str, args: &[&str], env: &[(&str, &str)]) -> (
     for (key, value) in env {
         command.env(key, value);
     }
-    let mut child = command.spawn().unwrap();
+    start(&mut command)
+}
+
+/// Spawns a prepared `ssm-vcr serve …` command and waits for its `listening on` line; returns
+/// the child and the address it listens on.
+pub fn start(command: &mut Command) -> (Child, String) {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -35,6 +41,15 @@ pub fn spawn_serve(shell_prefix: &str, args: &[&str], env: &[(&str, &str)]) -> (
         .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
         .to_owned();
     (child, address)
+}
+
+/// Sends SIGTERM, as `kill` or a supervisor would.
+pub fn sigterm(child: &Child) {
+    let sent = Command::new("bash")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(sent.success());
 }
 
 /// One SSM call on its own connection: status, request id and body, or `None` once the proxy
