@@ -205,6 +205,40 @@ async fn hostile_input_is_refused_without_panics_and_the_proxy_keeps_answering()
         );
     }
 
+    // Duplicate members: the last one wins, as in most JSON parsers; it is validated as such.
+    let duplicate =
+        format!(r#"{{"WindowId":"mw-123","WindowId":"{WINDOW}","WindowTaskId":"{TASK_1}"}}"#);
+    assert_eq!(
+        proxy.ssm("/", DEREGISTER, &duplicate).await.status,
+        200,
+        "the valid last WindowId is used"
+    );
+    let duplicate =
+        format!(r#"{{"WindowId":"{WINDOW}","WindowId":"mw-123","WindowTaskId":"{TASK_1}"}}"#);
+    proxy
+        .ssm("/", DEREGISTER, &duplicate)
+        .await
+        .aws_error(400, "ValidationException");
+
+    // Control characters in a missed request come back escaped in the miss message.
+    let miss = proxy
+        .ssm(
+            "/",
+            "ListDocuments",
+            "{\"Filter\":\"\\u0000\\u001b[2J\\r\\nInjected: header\"}",
+        )
+        .await;
+    let message = miss.aws_error(400, "ReplayMissException");
+    assert!(
+        message
+            .contains(r#"$.Filter: sent "\u0000\u001b[2J\r\nInjected: header", recorded (absent)"#),
+        "{message}"
+    );
+    assert!(
+        !message.contains('\u{0}') && !message.contains('\u{1b}'),
+        "{message:?}"
+    );
+
     // Control characters in ids come back escaped, in the answer and in the audit log.
     let reply = proxy
         .ssm(

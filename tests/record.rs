@@ -458,6 +458,18 @@ async fn faulty_upstream(kind: &str) -> (String, Option<tokio::task::JoinHandle<
                     let _ = stream.set_linger(Some(Duration::ZERO));
                     drop(stream);
                 }
+                "reset mid-body" | "short body" => {
+                    // Promise 100 bytes, send 10, then reset or close.
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: 100\r\n\r\n";
+                    let _ = stream
+                        .write_all(format!("{head}{{\"Window\":").as_bytes())
+                        .await;
+                    if kind == "reset mid-body" {
+                        #[allow(deprecated)]
+                        let _ = stream.set_linger(Some(Duration::ZERO));
+                    }
+                    drop(stream);
+                }
                 "garbage" | "tls" => {
                     let _ = stream
                         .write_all(b"garbage that is not HTTP or TLS\r\n\r\n")
@@ -482,6 +494,18 @@ async fn transport_failures_are_answered_502_or_504_audited_and_never_recorded()
         ),
         (
             "reset",
+            502,
+            "UpstreamUnavailableException",
+            "ssm-vcr could not forward the call",
+        ),
+        (
+            "reset mid-body",
+            502,
+            "UpstreamUnavailableException",
+            "ssm-vcr could not forward the call",
+        ),
+        (
+            "short body",
             502,
             "UpstreamUnavailableException",
             "ssm-vcr could not forward the call",
