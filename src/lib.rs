@@ -11,7 +11,10 @@
 //! Every deregistration call, whatever its fate, is written to a durable, hash-chained audit
 //! log ([`audit`]) before its response leaves.
 //!
-//! This version replays only: it never opens an outbound connection.
+//! In record, auto and passthrough modes the answer comes from AWS instead ([`upstream`]):
+//! each call is re-signed with SigV4 from the standard credential chain ([`aws::sigv4`]) and
+//! recorded crash-safely without secrets ([`cassette::recorder`]). Replay mode never opens an
+//! outbound connection.
 
 #![forbid(unsafe_code)]
 
