@@ -198,14 +198,13 @@ fn main() {
         println!("  {n:>9}  {kind}");
     }
     println!("  RSS: start {rss_start:.1} MB, middle {rss_middle:.1} MB, end {rss_end:.1} MB");
-    let records = std::fs::read_to_string(&audit).unwrap();
-    let outcomes = records
-        .lines()
-        .filter(|l| l.contains(r#""event":"outcome""#))
-        .count() as u64;
-    let report = ssm_vcr::audit::verify::verify(&[&audit]);
+    // The log rotates at 64 MiB: count and verify the whole chain, rotated files included.
+    let files = ssm_vcr::audit::verify::chain_of(&audit);
+    let report = ssm_vcr::audit::verify::verify(&files);
+    let outcomes = report.summary.deregistrations;
     println!(
-        "  audit: {outcomes} outcome records for {deregistrations} deregistrations sent; chain {}",
+        "  audit: {outcomes} outcome records for {deregistrations} deregistrations sent, in {} file(s); chain {}",
+        files.len(),
         report
             .broken
             .as_ref()
