@@ -9,18 +9,12 @@ use std::process::Command;
 use std::sync::mpsc;
 
 use common::process::{call, spawn_serve};
-use common::{DEREGISTER, TASK_1, TASK_2, TestProxy, WINDOW, config_with_audit, deregister_body};
+use common::{
+    DEREGISTER, TASK_1, TASK_2, TestProxy, WINDOW, audit_records as records, config_with_audit,
+    deregister_body,
+};
 use serde_json::Value;
 use ssm_vcr::audit::verify::{chain_of, verify};
-
-/// The audit file's records as plain JSON, read without the crate's own code.
-fn records(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
 
 fn assert_verifies<P: AsRef<Path>>(files: &[P]) -> ssm_vcr::audit::verify::Summary {
     let report = verify(files);

@@ -98,11 +98,7 @@ async fn sigterm_lets_an_in_flight_call_finish_then_exits_0_with_the_audit_whole
         "{log}"
     );
 
-    let records: Vec<Value> = std::fs::read_to_string(&audit)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records: Vec<Value> = common::audit_records(&audit);
     let events: Vec<&str> = records
         .iter()
         .map(|r| r["event"].as_str().unwrap())

@@ -559,11 +559,7 @@ async fn transport_failures_are_answered_502_or_504_audited_and_never_recorded()
             !dir.path().join("flow.json").exists(),
             "{kind}: a transport failure was recorded"
         );
-        let records: Vec<Value> = std::fs::read_to_string(&audit)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let records: Vec<Value> = common::audit_records(&audit);
         let events: Vec<&str> = records
             .iter()
             .map(|r| r["event"].as_str().unwrap())
@@ -741,11 +737,7 @@ async fn a_forwarded_deregistration_is_audited_as_an_attempt_then_its_outcome() 
     let reply = proxy.ssm("/", DEREGISTER, &body).await;
     proxy.stop().await;
 
-    let records: Vec<Value> = std::fs::read_to_string(&audit)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records: Vec<Value> = common::audit_records(&audit);
     assert_eq!(records.len(), 3, "start, attempt, outcome: {records:#?}");
     let (attempt, outcome) = (&records[1], &records[2]);
     for record in [attempt, outcome] {
