@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tracing::warn;
 
 use crate::audit::show::{Filter, table};
-use crate::audit::verify::{chain_of, verify};
+use crate::audit::verify::{files_to_read, verify};
 use crate::aws::model::Model;
 use crate::cassette::check::check_file;
 use crate::cli::ServeArgs;
@@ -165,10 +165,7 @@ async fn shutdown_signal() {
 /// `ssm-vcr audit verify`: one file is checked with its rotated predecessors; several files
 /// are checked as one chain, in the order given.
 pub fn audit_verify(files: &[PathBuf]) -> Result<(), Failure> {
-    let files = match files {
-        [one] => chain_of(one),
-        many => many.to_vec(),
-    };
+    let files = files_to_read(files);
     let report = verify(&files);
     match report.broken {
         None => {
@@ -186,10 +183,7 @@ pub fn audit_verify(files: &[PathBuf]) -> Result<(), Failure> {
 
 /// `ssm-vcr audit show`: the deregistrations as a table.
 pub fn audit_show(files: &[PathBuf], filter: &Filter) -> Result<(), Failure> {
-    let files = match files {
-        [one] => chain_of(one),
-        many => many.to_vec(),
-    };
+    let files = files_to_read(files);
     let table = table(&files, filter).map_err(Failure::CheckFailed)?;
     print!("{table}");
     Ok(())

@@ -146,12 +146,13 @@ impl Proxy {
             when_exhausted,
         );
         library.preload_default().map_err(StartError::Cassette)?;
-        let upstream = match signer.filter(|_| config.mode.forwards()) {
-            Some(signer) => Some(
+        let upstream = match (config.mode.forwards(), signer) {
+            (false, _) => None,
+            (true, Some(signer)) => Some(
                 Upstream::new(config.upstream_uri(), &config.forward, signer)
                     .map_err(StartError::CaFile)?,
             ),
-            None if config.mode.forwards() => {
+            (true, None) => {
                 return Err(StartError::Credentials {
                     mode: config.mode.as_str(),
                     source: NoCredentials {
@@ -159,7 +160,6 @@ impl Proxy {
                     },
                 });
             }
-            None => None,
         };
         let audit = if config.audit.enabled {
             let log = AuditLog::open(
@@ -390,14 +390,11 @@ impl Proxy {
     }
 
     fn answer_error(&self, error: &ProxyError) -> Answered {
-        match error.source() {
-            Some(cause) => {
-                tracing::debug!(error = %error, cause = %cause, "answered with an error")
-            }
-            None => tracing::debug!(error = %error, "answered with an error"),
-        }
+        let chain = crate::error::chain(error);
         if matches!(error, ProxyError::Upstream(_)) {
-            tracing::warn!(error = %error, cause = ?error.source().map(ToString::to_string), "the upstream gave no answer");
+            tracing::warn!(error = %chain, "the upstream gave no answer");
+        } else {
+            tracing::debug!(error = %chain, "answered with an error");
         }
         let aws = error.to_aws();
         let error_type = Some(aws.error_type.to_owned());

@@ -246,27 +246,24 @@ impl Upstream {
 }
 
 fn classify(endpoint: &str, error: &hyper_util::client::legacy::Error) -> UpstreamError {
-    let reason = innermost(error);
-    if error.is_connect() {
-        let timed_out = source_chain(error).any(|e| {
-            e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        });
-        if timed_out {
-            return UpstreamError::Connect {
-                endpoint: endpoint.to_owned(),
-                reason: "connection timed out".to_owned(),
-            };
-        }
-        return UpstreamError::Connect {
-            endpoint: endpoint.to_owned(),
-            reason,
+    let endpoint = endpoint.to_owned();
+    if !error.is_connect() {
+        return UpstreamError::Exchange {
+            endpoint,
+            reason: innermost(error),
         };
     }
-    UpstreamError::Exchange {
-        endpoint: endpoint.to_owned(),
-        reason,
-    }
+    // The connect timeout surfaces as a bare io::ErrorKind::TimedOut; name it plainly.
+    let timed_out = source_chain(error).any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    });
+    let reason = if timed_out {
+        "connection timed out".to_owned()
+    } else {
+        innermost(error)
+    };
+    UpstreamError::Connect { endpoint, reason }
 }
 
 fn source_chain<'a>(

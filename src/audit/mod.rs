@@ -60,11 +60,6 @@ impl AuditLog {
         })
     }
 
-    /// The audit file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends a record and waits until it is on disk; returns its sequence number.
     pub async fn append(&self, record: Record) -> Result<u64, AuditFailed> {
         let failed = |kind| AuditFailed {

@@ -72,6 +72,15 @@ pub fn chain_of(path: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The files `audit verify` and `audit show` read: one file with its rotated predecessors, or
+/// several files as given (the caller's order is the chain's order).
+pub fn files_to_read(files: &[PathBuf]) -> Vec<PathBuf> {
+    match files {
+        [one] => chain_of(one),
+        many => many.to_vec(),
+    }
+}
+
 /// The outcome of a check: what verified, and where the chain breaks, if it does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {

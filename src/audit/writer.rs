@@ -67,9 +67,21 @@ impl Writer {
             path: path.to_owned(),
         })?;
         let head = read_head(&mut file).map_err(|e| OpenError::io(path, e))?;
+        if let Head::Last {
+            whole_len,
+            torn_bytes,
+            ..
+        } = head
+            && torn_bytes > 0
+        {
+            // The torn record was never acknowledged (its fsync never returned): drop it.
+            file.set_len(whole_len)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| OpenError::io(path, e))?;
+        }
         let (seq, prev, detail) = match head {
             Head::Empty => {
-                let history = latest_rotated(path);
+                let history = rotated(path).pop().map(|(_, file)| file);
                 match history.as_deref().map(last_record_of) {
                     Some(Ok((seq, hash))) => (
                         seq,
@@ -84,6 +96,7 @@ impl Writer {
                 seq,
                 hash,
                 torn_bytes: 0,
+                ..
             } => (
                 seq,
                 hash,
@@ -93,6 +106,7 @@ impl Writer {
                 seq,
                 hash,
                 torn_bytes,
+                ..
             } => (
                 seq,
                 hash,
@@ -167,7 +181,7 @@ impl Writer {
         if self.len < self.max_file_bytes {
             return Ok(());
         }
-        let number = latest_rotated_number(&self.path).map_or(1, |n| n + 1);
+        let number = rotated(&self.path).last().map_or(1, |(n, _)| n + 1);
         let rotated = rotated_name(&self.path, number);
         fs::rename(&self.path, &rotated)?;
         let file = OpenOptions::new()
@@ -274,11 +288,14 @@ impl OpenError {
     }
 }
 
+/// What the end of an audit file holds.
 enum Head {
     Empty,
+    /// The last whole record, where whole lines end, and how many bytes of a torn line follow.
     Last {
         seq: u64,
         hash: String,
+        whole_len: u64,
         torn_bytes: u64,
     },
     Broken {
@@ -286,7 +303,7 @@ enum Head {
     },
 }
 
-/// Finds the last whole record and cuts off a torn tail after it.
+/// Finds the last whole record from the file's tail; changes nothing.
 fn read_head(file: &mut File) -> io::Result<Head> {
     let len = file.seek(SeekFrom::End(0))?;
     if len == 0 {
@@ -306,10 +323,6 @@ fn read_head(file: &mut File) -> io::Result<Head> {
         }
     };
     let torn_bytes = (tail.len() - complete) as u64;
-    if torn_bytes > 0 {
-        file.set_len(start + complete as u64)?;
-        file.sync_data()?;
-    }
     let lines = &tail[..complete];
     let Some(last) = lines[..lines.len().saturating_sub(1)]
         .split(|&b| b == b'\n')
@@ -328,6 +341,7 @@ fn read_head(file: &mut File) -> io::Result<Head> {
         Ok((record, hash)) => Head::Last {
             seq: record.seq,
             hash,
+            whole_len: start + complete as u64,
             torn_bytes,
         },
         Err(e) => Head::Broken {
@@ -336,21 +350,24 @@ fn read_head(file: &mut File) -> io::Result<Head> {
     })
 }
 
+/// The sequence number and hash of a rotated file's last record; it must end on a whole one.
 fn last_record_of(path: &Path) -> Result<(u64, String), OpenError> {
-    let mut file = File::open(path).map_err(|e| OpenError::io(path, e))?;
-    let broken = |reason: String| OpenError::Broken {
+    let broken = |reason: &str| OpenError::Broken {
         path: path.to_owned(),
-        reason,
+        reason: reason.to_owned(),
     };
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .map_err(|e| OpenError::io(path, e))?;
-    let last = bytes
-        .strip_suffix(b"\n")
-        .and_then(|b| b.split(|&c| c == b'\n').next_back())
-        .ok_or_else(|| broken("it does not end with a whole record".to_owned()))?;
-    let (record, hash) = unseal(last).map_err(|e| broken(e.to_string()))?;
-    Ok((record.seq, hash))
+    let mut file = File::open(path).map_err(|e| OpenError::io(path, e))?;
+    match read_head(&mut file).map_err(|e| OpenError::io(path, e))? {
+        Head::Last {
+            seq,
+            hash,
+            torn_bytes: 0,
+            ..
+        } => Ok((seq, hash)),
+        Head::Last { .. } => Err(broken("it does not end with a whole record")),
+        Head::Empty => Err(broken("it holds no record")),
+        Head::Broken { reason } => Err(broken(&reason)),
+    }
 }
 
 /// `<file>.<n>`: the name of the n-th rotated file (1 is the oldest).
@@ -362,6 +379,11 @@ pub fn rotated_name(path: &Path, number: u64) -> PathBuf {
 
 /// Rotated siblings of `path`, oldest first.
 pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
+    rotated(path).into_iter().map(|(_, file)| file).collect()
+}
+
+/// Rotated siblings of `path` with their numbers, oldest first.
+fn rotated(path: &Path) -> Vec<(u64, PathBuf)> {
     let (Some(dir), Some(stem)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return Vec::new();
     };
@@ -383,14 +405,5 @@ pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
         })
         .collect();
     numbered.sort();
-    numbered.into_iter().map(|(_, p)| p).collect()
-}
-
-fn latest_rotated_number(path: &Path) -> Option<u64> {
-    let latest = rotated_files(path).pop()?;
-    latest.extension()?.to_str()?.parse().ok()
-}
-
-fn latest_rotated(path: &Path) -> Option<PathBuf> {
-    rotated_files(path).pop()
+    numbered
 }

@@ -113,11 +113,6 @@ impl Model {
         }
     }
 
-    /// Whether `operation` is modeled (and so validated).
-    pub fn is_modeled(&self, operation: &str) -> bool {
-        self.operations.contains_key(operation)
-    }
-
     /// Checks `input` against the operation's model, as AWS does: members of the wrong JSON
     /// type are a `SerializationException` (AWS fails to deserialize before it validates);
     /// otherwise every failed constraint is reported, in model order, in one

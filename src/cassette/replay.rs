@@ -145,21 +145,6 @@ impl Tape {
         })
     }
 
-    /// The cassette name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// How many interactions the cassette holds.
-    pub fn len(&self) -> usize {
-        self.tracks.len()
-    }
-
-    /// Whether the cassette holds no interaction.
-    pub fn is_empty(&self) -> bool {
-        self.tracks.is_empty()
-    }
-
     /// The next recorded answer for this request, or a miss explaining why there is none.
     pub fn play(
         &self,
