@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use common::process::{sigterm, start};
+use common::process::{finish, sigterm, start};
 
 fn ssm_vcr() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"));
@@ -35,6 +35,16 @@ fn serve(audit: &tempfile::TempDir, extra: &[&str]) -> Command {
 
 fn run(args: &[&str]) -> Output {
     ssm_vcr().args(args).output().expect("the binary runs")
+}
+
+/// `ssm-vcr config check --config tests/fixtures/<path>`.
+fn config_check(path: &str) -> Output {
+    run(&[
+        "config",
+        "check",
+        "--config",
+        fixture(path).to_str().unwrap(),
+    ])
 }
 
 fn fixture(path: &str) -> PathBuf {
@@ -72,15 +82,8 @@ fn serve_prints_its_address_answers_and_exits_0_on_sigterm() {
     assert!(response.ends_with(body), "{response}");
 
     sigterm(&child);
-    let exit = child.wait().unwrap();
+    let (exit, log) = finish(&mut child);
     assert!(exit.success(), "serve exited with {exit:?}");
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
     assert!(
         log.contains("ssm_target=\"DeregisterTaskFromMaintenanceWindow\""),
         "{log}"
@@ -104,14 +107,8 @@ fn json_logs_carry_one_object_per_request() {
         .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
         .unwrap();
-    assert!(child.wait().unwrap().success());
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let (exit, log) = finish(&mut child);
+    assert!(exit.success());
     let access: serde_json::Value = log
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -134,23 +131,13 @@ fn config_check_accepts_the_shipped_config() {
 
 #[test]
 fn config_check_names_unknown_keys_and_bad_values() {
-    let output = run(&[
-        "config",
-        "check",
-        "--config",
-        fixture("configs/unknown-key.toml").to_str().unwrap(),
-    ]);
+    let output = config_check("configs/unknown-key.toml");
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
     assert!(stderr.contains("unknown field `max_body`"), "{stderr}");
     assert!(stderr.contains("line 4"), "{stderr}");
 
-    let output = run(&[
-        "config",
-        "check",
-        "--config",
-        fixture("configs/bad-value.toml").to_str().unwrap(),
-    ]);
+    let output = config_check("configs/bad-value.toml");
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         text(&output.stderr),

@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::io::Read;
 use std::process::Command;
 
 use common::fake_ssm::{FakeSsm, PROXY_KEY_ID, PROXY_SECRET};
-use common::process::{call, sigterm, spawn_serve, start};
+use common::process::{call, finish, sigterm, spawn_serve, start};
 use common::{DEREGISTER, TASK_1, WINDOW, deregister_body};
 use serde_json::Value;
 use ssm_vcr::cassette::format::Cassette;
@@ -84,14 +83,7 @@ async fn sigterm_lets_an_in_flight_call_finish_then_exits_0_with_the_audit_whole
         .unwrap()
         .expect("the in-flight call is answered");
     assert_eq!((status, request_id.as_str()), (200, "gated-1"));
-    let exit = child.wait().unwrap();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let (exit, log) = finish(&mut child);
     assert!(exit.success(), "{exit:?}: {log}");
     assert!(
         log.contains("shutting down: finishing in-flight requests"),

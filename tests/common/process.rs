@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
 /// `ssm-vcr serve --listen 127.0.0.1:0 ARGS…` run by `bash -c` after `shell_prefix` (limits,
 /// traps), with `env` set; returns the child and its address once it listens.
@@ -73,4 +73,17 @@ pub fn call(address: &str, operation: &str, body: &str) -> Option<(u16, String, 
             .map(str::to_owned)
     })?;
     Some((status, request_id, body.to_owned()))
+}
+
+/// Waits for the child to exit; its status and everything it wrote to its (piped) stderr.
+pub fn finish(child: &mut Child) -> (ExitStatus, String) {
+    let exit = child.wait().unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    (exit, log)
 }
