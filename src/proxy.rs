@@ -17,10 +17,11 @@
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -272,19 +273,21 @@ impl Proxy {
         envelope::check_content_type(&parts.headers)?;
         let bytes = read_body(&parts.headers, body, self.max_body_bytes).await?;
         let input = envelope::input(&bytes)?;
-        exchange.window_id = audited_id(&input, "WindowId");
-        exchange.window_task_id = audited_id(&input, "WindowTaskId");
+        if self.audit.is_some() && is_audited(Some(&operation)) {
+            exchange.window_id = audited_id(&input, "WindowId");
+            exchange.window_task_id = audited_id(&input, "WindowTaskId");
+        }
         self.model.validate(operation.as_str(), &input)?;
 
         let region = exchange
             .caller
             .region
-            .clone()
-            .unwrap_or_else(|| self.default_region.clone());
+            .as_deref()
+            .unwrap_or(&self.default_region);
         let input = Value::Object(input);
         let session = self.library.session(cassette.as_ref()).await?;
         let miss = match &session.tape {
-            Some(tape) => match tape.play(operation.as_str(), &region, &input) {
+            Some(tape) => match tape.play(operation.as_str(), region, &input) {
                 Ok(played) => {
                     exchange.interaction = Some(played.index);
                     exchange.source = Some(Source::Cassette);
@@ -325,7 +328,7 @@ impl Proxy {
             self.audit_attempt(exchange).await?;
         }
         let forwarded = upstream
-            .forward(&parts.headers, bytes, &region)
+            .forward(&parts.headers, bytes, region)
             .await
             .map_err(ProxyError::Upstream)?;
         exchange.source = Some(Source::Upstream);
@@ -334,7 +337,7 @@ impl Proxy {
         let wanted = forwarded.status.as_u16() < 500 || self.record_server_errors;
         if session.recorder.is_some() && wanted {
             exchange.interaction = self
-                .record(&session, upstream, &operation, &region, &input, &forwarded)
+                .record(&session, upstream, &operation, region, &input, &forwarded)
                 .await;
         }
         let mut response = Response::new(Full::new(forwarded.body));
@@ -516,9 +519,31 @@ where
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ProxyError::BodyTooLarge { limit });
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(ProxyError::BodyTooLarge { limit }),
-        Err(e) => Err(ProxyError::BodyRead(e)),
+    let mut body = pin!(Limited::new(body, limit));
+    // A body nearly always arrives as one data frame: it is kept as it is, and copied only
+    // when it comes in pieces.
+    let mut first = Bytes::new();
+    let mut pieces: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                ProxyError::BodyTooLarge { limit }
+            } else {
+                ProxyError::BodyRead(e)
+            }
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers carry nothing an SSM call needs
+        };
+        match &mut pieces {
+            None if first.is_empty() => first = data,
+            None => {
+                let mut joined = BytesMut::from(first.as_ref());
+                joined.extend_from_slice(&data);
+                pieces = Some(joined);
+            }
+            Some(joined) => joined.extend_from_slice(&data),
+        }
     }
+    Ok(pieces.map_or(first, BytesMut::freeze))
 }

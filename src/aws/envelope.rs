@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use http::{HeaderMap, Method, header, request::Parts};
+use http::{HeaderMap, HeaderValue, Method, header, request::Parts};
 use serde_json::{Map, Value};
 
 use super::error::{JSON_1_1, headers};
@@ -29,10 +29,10 @@ impl Operation {
     ///
     /// Names are `[A-Za-z][A-Za-z0-9]*`, the shape of every Smithy operation id.
     pub fn parse(name: &str) -> Option<Self> {
-        let mut chars = name.chars();
-        let first = chars.next()?;
+        let mut bytes = name.bytes();
+        let first = bytes.next()?;
         let well_formed = first.is_ascii_alphabetic()
-            && chars.all(|c| c.is_ascii_alphanumeric())
+            && bytes.all(|b| b.is_ascii_alphanumeric())
             && name.len() <= 128;
         well_formed.then(|| Self(name.to_owned()))
     }
@@ -103,22 +103,23 @@ impl Caller {
     pub fn from_headers(headers: &HeaderMap) -> Self {
         headers
             .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(Self::from_authorization)
+            .and_then(|value| Self::from_authorization(value.as_bytes()))
             .unwrap_or_default()
     }
 
-    fn from_authorization(value: &str) -> Option<Self> {
+    fn from_authorization(value: &[u8]) -> Option<Self> {
         let credential = value
-            .strip_prefix("AWS4-HMAC-SHA256")?
-            .split(',')
-            .find_map(|part| part.trim().strip_prefix("Credential="))?;
-        let mut scope = credential.split('/');
-        let token = |s: &str| {
+            .strip_prefix(b"AWS4-HMAC-SHA256")?
+            .split(|&b| b == b',')
+            .find_map(|part| part.trim_ascii().strip_prefix(b"Credential="))?;
+        let mut scope = credential.split(|&b| b == b'/');
+        // Only short ASCII tokens are kept, so a hostile header cannot smuggle anything into
+        // an audit record.
+        let token = |s: &[u8]| {
             let ok = !s.is_empty()
                 && s.len() <= 128
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-            ok.then(|| s.to_owned())
+                && s.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-');
+            ok.then(|| String::from_utf8_lossy(s).into_owned())
         };
         let access_key_id = scope.next().and_then(token);
         let date = scope.next().and_then(token);
@@ -155,30 +156,30 @@ pub fn operation(parts: &Parts) -> Result<Operation, ProxyError> {
             method: printable(parts.method.as_str(), 20),
         });
     }
-    let target = match parts.headers.get(headers::X_AMZ_TARGET) {
-        None => return Err(ProxyError::UnknownOperation { target: None }),
-        Some(value) => String::from_utf8_lossy(value.as_bytes()),
+    let Some(target) = parts.headers.get(headers::X_AMZ_TARGET) else {
+        return Err(ProxyError::UnknownOperation { target: None });
     };
     target
-        .strip_prefix(SSM_TARGET_PREFIX)
+        .to_str()
+        .ok()
+        .and_then(|target| target.strip_prefix(SSM_TARGET_PREFIX))
         .and_then(Operation::parse)
         .ok_or_else(|| ProxyError::UnknownOperation {
-            target: Some(printable(&target, 120)),
+            target: Some(printable(&String::from_utf8_lossy(target.as_bytes()), 120)),
         })
 }
 
 /// Accepts `application/x-amz-json-1.1`, with parameters such as `; charset=utf-8` ignored.
 pub fn check_content_type(headers: &HeaderMap) -> Result<(), ProxyError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()));
-    let media_type = content_type
-        .as_deref()
-        .map(|ct| ct.split(';').next().unwrap_or("").trim());
+    let content_type = headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
+    let media_type = content_type.map(|ct| {
+        let end = ct.iter().position(|&b| b == b';').unwrap_or(ct.len());
+        ct[..end].trim_ascii()
+    });
     match media_type {
-        Some(media_type) if media_type.eq_ignore_ascii_case(JSON_1_1) => Ok(()),
+        Some(media_type) if media_type.eq_ignore_ascii_case(JSON_1_1.as_bytes()) => Ok(()),
         _ => Err(ProxyError::UnsupportedMediaType {
-            content_type: content_type.map(|ct| printable(&ct, 80)),
+            content_type: content_type.map(|ct| printable(&String::from_utf8_lossy(ct), 80)),
         }),
     }
 }
@@ -217,6 +218,10 @@ pub fn json_kind(value: &Value) -> &'static str {
 /// Client-supplied text made safe to echo into a message or a log line: control characters
 /// escaped, and cut to `max` characters.
 pub fn printable(text: &str, max: usize) -> String {
+    // Nearly every id is short printable ASCII, which is kept as it is.
+    if text.len() <= max && text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(text.len().min(max + 3));
     for (i, c) in text.chars().enumerate() {
         if i == max {
@@ -285,7 +290,7 @@ mod tests {
         #[test]
         fn reads_the_credential_scope() {
             let caller = Caller::from_authorization(
-                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240225/us-east-2/ssm/aws4_request, \
+                b"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240225/us-east-2/ssm/aws4_request, \
                  SignedHeaders=content-type;host, Signature=abc",
             )
             .unwrap();
@@ -296,12 +301,19 @@ mod tests {
 
         #[test]
         fn ignores_other_schemes_and_hostile_scopes() {
-            assert_eq!(Caller::from_authorization("Basic abc"), None);
+            assert_eq!(Caller::from_authorization(b"Basic abc"), None);
             let caller =
-                Caller::from_authorization("AWS4-HMAC-SHA256 Credential=AK\"ID/x/us east/ssm")
+                Caller::from_authorization(b"AWS4-HMAC-SHA256 Credential=AK\"ID/x/us east/ssm")
                     .unwrap();
             assert_eq!(caller.access_key_id, None);
             assert_eq!(caller.region, None);
+            let caller = Caller::from_authorization(
+                b"AWS4-HMAC-SHA256 SignedHeaders=host, XCredential=AKID/d/us-east-1/ssm, \
+                  Credential=AK\xffID/d/eu-west-1/ssm",
+            )
+            .unwrap();
+            assert_eq!(caller.access_key_id, None);
+            assert_eq!(caller.region.as_deref(), Some("eu-west-1"));
         }
     }
 
@@ -327,6 +339,15 @@ mod tests {
         fn escapes_controls_and_truncates() {
             assert_eq!(super::printable("a\u{0}b\nc", 10), "a\\u{0}b\\nc");
             assert_eq!(super::printable("abcdef", 3), "abc…");
+        }
+
+        #[test]
+        fn keeps_printable_text_up_to_the_limit_and_counts_characters() {
+            assert_eq!(super::printable("abc", 3), "abc");
+            assert_eq!(super::printable("a\u{7f}", 5), "a\\u{7f}");
+            assert_eq!(super::printable("\u{85}x", 5), "\\u{85}x");
+            assert_eq!(super::printable("ééé", 3), "ééé");
+            assert_eq!(super::printable("éééé", 3), "ééé…");
         }
     }
 }

@@ -5,7 +5,7 @@
 //! Operations that are not modeled are passed through unvalidated (they are still proxied,
 //! recorded and replayed). This module does not parse envelopes or build responses.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::fmt::Write as _;
 
 use regex::Regex;
@@ -78,8 +78,13 @@ pub const OPERATIONS: &[OperationShape] = &[OperationShape {
 /// The model with its patterns compiled once.
 #[derive(Debug)]
 pub struct Model {
-    operations: HashMap<&'static str, &'static OperationShape>,
-    patterns: HashMap<&'static str, Regex>,
+    operations: HashMap<&'static str, CompiledOperation>,
+}
+
+/// An operation's members, each beside its compiled pattern (if any), in model order.
+#[derive(Debug)]
+struct CompiledOperation {
+    members: Vec<(&'static MemberShape, Option<Regex>)>,
 }
 
 impl Model {
@@ -94,23 +99,21 @@ impl Model {
     /// If a modeled pattern is not a valid regular expression: the model is static data, so
     /// this is caught by the unit tests, never by a request.
     pub fn new(operations: &'static [OperationShape]) -> Self {
-        let mut patterns = HashMap::new();
-        for member in operations.iter().flat_map(|op| op.members) {
-            let Shape::String {
-                pattern: Some(pattern),
-                ..
-            } = member.shape
-            else {
-                continue;
-            };
-            let regex =
-                Regex::new(pattern).expect("modeled patterns are valid regular expressions");
-            patterns.insert(pattern, regex);
-        }
-        Self {
-            operations: operations.iter().map(|op| (op.name, op)).collect(),
-            patterns,
-        }
+        let compile = |member: &'static MemberShape| {
+            let Shape::String { pattern, .. } = member.shape;
+            let regex = pattern.map(|pattern| {
+                Regex::new(pattern).expect("modeled patterns are valid regular expressions")
+            });
+            (member, regex)
+        };
+        let operations = operations
+            .iter()
+            .map(|op| {
+                let members = op.members.iter().map(compile).collect();
+                (op.name, CompiledOperation { members })
+            })
+            .collect();
+        Self { operations }
     }
 
     /// Checks `input` against the operation's model, as AWS does: members of the wrong JSON
@@ -118,11 +121,11 @@ impl Model {
     /// otherwise every failed constraint is reported, in model order, in one
     /// `ValidationException`. Unmodeled operations and unknown members pass.
     pub fn validate(&self, operation: &str, input: &Input) -> Result<(), ProxyError> {
-        let Some(shape) = self.operations.get(operation) else {
+        let Some(compiled) = self.operations.get(operation) else {
             return Ok(());
         };
         let mut failures = Vec::new();
-        for member in shape.members {
+        for (member, regex) in &compiled.members {
             let value = input.get(member.name).unwrap_or(&Value::Null);
             match (&member.shape, value) {
                 (_, Value::Null) => {
@@ -147,8 +150,8 @@ impl Model {
                             lower_camel(member.name)
                         )
                     };
-                    if let Some(pattern) = pattern
-                        && !self.patterns[pattern].is_match(text)
+                    if let (Some(pattern), Some(regex)) = (pattern, regex)
+                        && !regex.is_match(text)
                     {
                         failures.push(failed(&format!(
                             "Member must satisfy regular expression pattern: {pattern}"

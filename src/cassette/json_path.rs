@@ -55,6 +55,27 @@ impl JsonPath {
         walk(value, &self.segments, on_leaf)
     }
 
+    /// Whether the path reaches any value, that is whether [`Self::remove`] would change
+    /// `value`. Reads only, so callers can skip copying a value that has nothing to remove.
+    pub fn reaches(&self, value: &Value) -> bool {
+        fn walk(value: &Value, path: &[String]) -> bool {
+            let Some((first, rest)) = path.split_first() else {
+                return false;
+            };
+            match value {
+                Value::Object(map) if first == "*" && rest.is_empty() => !map.is_empty(),
+                Value::Object(map) if first == "*" => map.values().any(|v| walk(v, rest)),
+                Value::Object(map) => map
+                    .get(first)
+                    .is_some_and(|v| rest.is_empty() || walk(v, rest)),
+                Value::Array(items) if first == "*" && rest.is_empty() => !items.is_empty(),
+                Value::Array(items) if first == "*" => items.iter().any(|v| walk(v, rest)),
+                _ => false,
+            }
+        }
+        walk(value, &self.segments)
+    }
+
     /// Removes every value the path reaches.
     pub fn remove(&self, value: &mut Value) {
         self.visit(value, &mut |parent, last| match parent {
@@ -133,6 +154,39 @@ mod tests {
                 let mut body = json!({"ClientToken": "t", "Name": "n"});
                 JsonPath::parse(path).unwrap().remove(&mut body);
                 assert_eq!(body, json!({"Name": "n"}));
+            }
+        }
+    }
+
+    mod reaches {
+        use super::*;
+
+        #[test]
+        fn says_exactly_when_remove_would_change_the_body() {
+            let bodies = [
+                json!({}),
+                json!({"ClientToken": "t"}),
+                json!({"Targets": []}),
+                json!({"Targets": [{"Key": "k"}]}),
+                json!({"Targets": [{"Key": "k", "Values": ["v"]}]}),
+                json!({"Tags": {}}),
+                json!({"Tags": {"a": {"Value": 1}}}),
+                json!({"Tags": {"a": {"Key": 1}}}),
+                json!({"Targets": "not an array", "Tags": [1]}),
+            ];
+            let paths = [
+                "ClientToken",
+                "Targets[*].Values",
+                "Targets.*",
+                "$.Tags.*.Value",
+                "Tags.*",
+            ];
+            for path in paths.map(|p| JsonPath::parse(p).unwrap()) {
+                for body in &bodies {
+                    let mut removed = body.clone();
+                    path.remove(&mut removed);
+                    assert_eq!(path.reaches(body), &removed != body, "{path:?} on {body}");
+                }
             }
         }
     }

@@ -5,6 +5,7 @@
 //! gone, ignored paths removed). Signatures, dates, tokens, user agents and every header stay
 //! out of it: they change on every run. This module does not hold replay state (`replay.rs`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -34,36 +35,59 @@ impl IgnoreRules {
         Ok(Self { paths })
     }
 
-    /// `body` with every ignored path removed.
-    fn strip(&self, body: &Value) -> Value {
-        let mut body = body.clone();
+    /// `body` with every ignored path removed; borrowed when no ignored path is present, as in
+    /// most requests, so the common case copies nothing.
+    fn strip<'a>(&self, body: &'a Value) -> Cow<'a, Value> {
+        let mut body = Cow::Borrowed(body);
         for path in &self.paths {
-            path.remove(&mut body);
+            if path.reaches(&body) {
+                path.remove(body.to_mut());
+            }
         }
         body
     }
 }
 
-/// What a request is matched on.
+/// What a request is matched on: operation, region and the canonical JSON of the body.
+///
+/// The three live in one string, so that building a key is one allocation and a lookup hashes
+/// one slice; the lengths keep the parts apart whatever characters they hold.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MatchKey {
-    /// The SSM operation.
-    pub operation: String,
-    /// The caller's region.
-    pub region: String,
-    /// Canonical JSON of the body, ignored paths removed.
-    pub body: String,
+    text: String,
+    operation_end: usize,
+    region_end: usize,
 }
 
 impl MatchKey {
     /// The key of a request.
     pub fn new(operation: &str, region: &str, body: &Value, rules: &IgnoreRules) -> Self {
-        // serde_json's map is ordered by key, so `to_string` is already canonical.
+        let mut text = Vec::with_capacity(operation.len() + region.len() + 128);
+        text.extend_from_slice(operation.as_bytes());
+        text.extend_from_slice(region.as_bytes());
+        // serde_json's map is ordered by key, so its compact form is already canonical.
+        serde_json::to_writer(&mut text, rules.strip(body).as_ref())
+            .expect("a JSON value always serialises into memory");
         Self {
-            operation: operation.to_owned(),
-            region: region.to_owned(),
-            body: rules.strip(body).to_string(),
+            text: String::from_utf8(text).expect("serde_json writes UTF-8"),
+            operation_end: operation.len(),
+            region_end: operation.len() + region.len(),
         }
+    }
+
+    /// The SSM operation.
+    pub fn operation(&self) -> &str {
+        &self.text[..self.operation_end]
+    }
+
+    /// The caller's region.
+    pub fn region(&self) -> &str {
+        &self.text[self.operation_end..self.region_end]
+    }
+
+    /// The canonical JSON of the body, ignored paths removed.
+    pub fn body(&self) -> &str {
+        &self.text[self.region_end..]
     }
 }
 
@@ -102,14 +126,14 @@ pub fn differences(
 ) -> Vec<Difference> {
     let mut out = Vec::new();
     for (path, a, b) in [
-        ("operation", &sent.operation, &recorded.operation),
-        ("region", &sent.region, &recorded.region),
+        ("operation", sent.operation(), recorded.operation()),
+        ("region", sent.region(), recorded.region()),
     ] {
         if a != b {
             out.push(Difference {
                 path: path.to_owned(),
-                sent: Some(a.clone()),
-                recorded: Some(b.clone()),
+                sent: Some(a.to_owned()),
+                recorded: Some(b.to_owned()),
             });
         }
     }
@@ -205,6 +229,20 @@ mod tests {
             assert_ne!(
                 MatchKey::new("A", "r", &body, &rules),
                 MatchKey::new("B", "r", &body, &rules)
+            );
+        }
+
+        #[test]
+        fn parts_stay_apart_and_read_back() {
+            let rules = IgnoreRules::default();
+            let body = json!({"b": [1, "x"], "a": null});
+            let key = MatchKey::new("Op", "eu-west-1", &body, &rules);
+            assert_eq!(key.operation(), "Op");
+            assert_eq!(key.region(), "eu-west-1");
+            assert_eq!(key.body(), r#"{"a":null,"b":[1,"x"]}"#);
+            assert_ne!(
+                MatchKey::new("Opa", "b", &body, &rules),
+                MatchKey::new("Op", "ab", &body, &rules)
             );
         }
     }

@@ -4,7 +4,7 @@
 //! Queues advance with an atomic counter, so concurrent requests never take a lock here and two
 //! identical requests never get the same answer. Loading files is `store.rs`'s job.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -106,7 +106,7 @@ impl Tape {
         when_exhausted: WhenExhausted,
     ) -> Result<Self, FormatError> {
         let mut tracks = Vec::with_capacity(cassette.interactions.len());
-        let mut queues: HashMap<MatchKey, Queue> = HashMap::new();
+        let mut queues: HashMap<MatchKey, Queue> = HashMap::default();
         for (index, interaction) in cassette.interactions.into_iter().enumerate() {
             let bad = |reason: String| FormatError::Interaction { index, reason };
             let response = &interaction.response;
@@ -190,7 +190,7 @@ impl Tape {
             .map(|(index, track)| {
                 let diffs = differences(key, body, &track.key, &track.request_body, &self.rules);
                 let weight = diffs.len()
-                    + if track.key.operation == key.operation {
+                    + if track.key.operation() == key.operation() {
                         0
                     } else {
                         1000
@@ -200,8 +200,8 @@ impl Tape {
             .min_by_key(|(weight, index, _)| (*weight, *index))
             .map(|(_, index, differences)| Closest {
                 index,
-                operation: self.tracks[index].key.operation.clone(),
-                region: self.tracks[index].key.region.clone(),
+                operation: self.tracks[index].key.operation().to_owned(),
+                region: self.tracks[index].key.region().to_owned(),
                 differences,
             })
     }
@@ -210,8 +210,8 @@ impl Tape {
         Box::new(ReplayMiss {
             cassette: self.name.clone(),
             path: self.path.clone(),
-            operation: key.operation.clone(),
-            region: key.region.clone(),
+            operation: key.operation().to_owned(),
+            region: key.region().to_owned(),
             kind,
         })
     }

@@ -12,7 +12,7 @@
 //! Opening reads the disk on the blocking pool, never on a runtime thread. A cassette that
 //! fails to open is not remembered, so fixing the file and retrying works without a restart.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
