@@ -6,7 +6,6 @@
 //! means any changed byte is detected, even one that leaves the JSON meaning unchanged. This
 //! module neither writes nor reads files.
 
-use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -166,12 +165,7 @@ pub fn unseal(line: &[u8]) -> Result<(Record, String), LineError> {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    format!("{:x}", Sha256::digest(bytes))
 }
 
 #[cfg(test)]
@@ -192,6 +186,15 @@ mod tests {
 
     mod seal {
         use super::*;
+
+        #[test]
+        fn hashes_are_lowercase_hex_sha256() {
+            // FIPS 180-2's "abc" vector: logs written by any version must keep verifying.
+            assert_eq!(
+                sha256_hex(b"abc"),
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            );
+        }
 
         #[test]
         fn round_trips_through_unseal() {
