@@ -7,6 +7,7 @@
 //! identification only.
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, header, request::Parts};
 use serde_json::{Map, Value};
@@ -52,9 +53,9 @@ impl fmt::Display for Operation {
 /// A cassette name selected by the path `/cassette/<name>/`.
 ///
 /// Names are `[A-Za-z0-9._-]+` and may not start with a dot, so `.`, `..` and hidden files are
-/// refused and a name can never leave the cassette folder.
+/// refused and a name can never leave the cassette folder. Shared, as every request names one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CassetteName(String);
+pub struct CassetteName(Arc<str>);
 
 impl CassetteName {
     /// Parses a cassette name, or explains why it is refused.
@@ -69,7 +70,7 @@ impl CassetteName {
                 name: printable(name, 80),
             });
         }
-        Ok(Self(name.to_owned()))
+        Ok(Self(name.into()))
     }
 
     /// The cassette name.
@@ -89,8 +90,6 @@ impl fmt::Display for CassetteName {
 pub struct Caller {
     /// The access key id of the credential scope.
     pub access_key_id: Option<String>,
-    /// The signing date (`YYYYMMDD`).
-    pub date: Option<String>,
     /// The signing region, e.g. `us-east-2`.
     pub region: Option<String>,
 }
@@ -112,6 +111,7 @@ impl Caller {
             .strip_prefix(b"AWS4-HMAC-SHA256")?
             .split(|&b| b == b',')
             .find_map(|part| part.trim_ascii().strip_prefix(b"Credential="))?;
+        // AKID/DATE/REGION/SERVICE/aws4_request; the date and service are not kept.
         let mut scope = credential.split(|&b| b == b'/');
         // Only short ASCII tokens are kept, so a hostile header cannot smuggle anything into
         // an audit record.
@@ -119,14 +119,13 @@ impl Caller {
             let ok = !s.is_empty()
                 && s.len() <= 128
                 && s.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-');
-            ok.then(|| String::from_utf8_lossy(s).into_owned())
+            ok.then(|| std::str::from_utf8(s).ok().map(str::to_owned))
+                .flatten()
         };
         let access_key_id = scope.next().and_then(token);
-        let date = scope.next().and_then(token);
-        let region = scope.next().and_then(token);
+        let region = scope.nth(1).and_then(token);
         Some(Self {
             access_key_id,
-            date,
             region,
         })
     }
@@ -295,7 +294,6 @@ mod tests {
             )
             .unwrap();
             assert_eq!(caller.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
-            assert_eq!(caller.date.as_deref(), Some("20240225"));
             assert_eq!(caller.region.as_deref(), Some("us-east-2"));
         }
 
