@@ -126,12 +126,11 @@ impl Library {
         self.open(&self.default.clone())
     }
 
-    /// The named cassette, or the default one, opened on first use.
+    /// The named cassette, opened on first use.
     pub async fn session(
         self: &Arc<Self>,
-        name: Option<&CassetteName>,
+        name: &CassetteName,
     ) -> Result<Arc<Session>, ProxyError> {
-        let name = name.unwrap_or(&self.default);
         if let Some(session) = self
             .sessions
             .read()
