@@ -15,6 +15,10 @@
 //!
 //! Scenarios: the baseline; replay with the audit off; replay with the durable audit on;
 //! passthrough forwarding to the baseline server (its added latency is forwarding's cost).
+//!
+//! `× req/s` is the median over rounds of each round's rate divided by the baseline's rate in
+//! the same round; `CPU µs` is the server's own CPU time (user + system, all threads) per
+//! answered request, read from /proc, which is steadier than rates on a shared machine.
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -70,6 +74,28 @@ impl Server {
     fn rss_mb(&self) -> f64 {
         proc_status_kb(self.child.id(), "VmRSS:") / 1024.0
     }
+
+    /// CPU time used so far (user + system, every thread), in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .ok()
+            .and_then(|stat| {
+                // Fields after the command name, which is in parentheses and may hold spaces.
+                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// Clock ticks per second, as `/proc/<pid>/stat` counts them.
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 impl Drop for Server {
@@ -93,6 +119,10 @@ struct Figures {
     errors: usize,
     seconds: f64,
     latencies_us: Vec<u32>,
+    /// Each round's rate divided by the baseline's rate in the same round.
+    round_ratios: Vec<f64>,
+    /// Server CPU used during the rounds, in clock ticks.
+    cpu_ticks: u64,
 }
 
 impl Figures {
@@ -101,6 +131,21 @@ impl Figures {
         self.errors += other.errors;
         self.seconds += other.seconds;
         self.latencies_us.extend(other.latencies_us);
+    }
+
+    /// The median of the per-round ratios: rounds run back to back, so each pair saw the same
+    /// machine, and one disturbed round cannot move the median much.
+    fn median_ratio(&mut self) -> f64 {
+        if self.round_ratios.is_empty() {
+            return f64::NAN;
+        }
+        self.round_ratios.sort_by(f64::total_cmp);
+        let n = self.round_ratios.len();
+        (self.round_ratios[(n - 1) / 2] + self.round_ratios[n / 2]) / 2.0
+    }
+
+    fn cpu_us_per_request(&self, ticks_per_second: f64) -> f64 {
+        self.cpu_ticks as f64 / ticks_per_second * 1e6 / self.requests as f64
     }
 
     fn rate(&self) -> f64 {
@@ -281,8 +326,18 @@ fn main() {
                 .await; // warm-up
             }
             for _ in 0..rounds {
+                let mut base_rate = f64::NAN;
                 for (s, server) in everyone.iter().enumerate() {
-                    figures[s][c].add(drive(server.addr, *connections, slice).await);
+                    let ticks = server.cpu_ticks();
+                    let round = drive(server.addr, *connections, slice).await;
+                    let rate = round.rate();
+                    if s == 0 {
+                        base_rate = rate;
+                    }
+                    let f = &mut figures[s][c];
+                    f.cpu_ticks += server.cpu_ticks() - ticks;
+                    f.round_ratios.push(rate / base_rate);
+                    f.add(round);
                 }
             }
         }
@@ -298,7 +353,7 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:<26} {:>5} {:>9} {:>6} {:>8} {:>8} {:>9} {:>7} {:>7} {:>8}",
+        "{:<26} {:>5} {:>9} {:>6} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7} {:>8}",
         "scenario",
         "conns",
         "req/s",
@@ -308,8 +363,10 @@ fn main() {
         "p99.9 µs",
         "× req/s",
         "× p99",
+        "CPU µs",
         "peak MB"
     );
+    let ticks_per_second = clock_ticks_per_second();
     let names: Vec<&str> = std::iter::once(baseline.name)
         .chain(servers.iter().map(|s| s.name))
         .collect();
@@ -317,7 +374,6 @@ fn main() {
         .chain(servers.iter().map(Server::peak_rss_mb))
         .collect();
     for (c, connections) in CONNECTIONS.iter().enumerate() {
-        let base_rate = figures[0][c].rate();
         let base_p99 = figures[0][c].percentile(0.99);
         for s in 0..names.len() {
             let f = &mut figures[s][c];
@@ -327,8 +383,9 @@ fn main() {
                 names[s]
             );
             let (p50, p99, p999) = (f.percentile(0.5), f.percentile(0.99), f.percentile(0.999));
+            let ratio = f.median_ratio();
             println!(
-                "{:<26} {:>5} {:>9.0} {:>6} {:>8.0} {:>8.0} {:>9.0} {:>7.2} {:>7.2} {:>8.1}",
+                "{:<26} {:>5} {:>9.0} {:>6} {:>8.0} {:>8.0} {:>9.0} {:>7.2} {:>7.2} {:>7.1} {:>8.1}",
                 names[s],
                 connections,
                 f.rate(),
@@ -336,8 +393,9 @@ fn main() {
                 p50,
                 p99,
                 p999,
-                f.rate() / base_rate,
+                ratio,
                 p99 / base_p99,
+                f.cpu_us_per_request(ticks_per_second),
                 peaks[s]
             );
         }
