@@ -56,6 +56,37 @@ async fn a_chunked_body_over_the_limit_is_refused_and_the_proxy_keeps_answering(
 }
 
 #[tokio::test]
+async fn a_body_sent_in_chunks_is_answered_from_the_whole_body() {
+    let proxy = TestProxy::start(config()).await;
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nhost: ssm\r\nx-amz-target: AmazonSSM.{DEREGISTER}\r\n\
+         content-type: application/x-amz-json-1.1\r\nauthorization: {}\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+        authorization("us-east-1")
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let body = deregister_body(WINDOW, TASK_1);
+    let (first, rest) = body.split_at(body.len() / 3);
+    let (second, third) = rest.split_at(rest.len() / 2);
+    for piece in [first, second, third] {
+        let chunk = format!("{:x}\r\n{piece}\r\n", piece.len());
+        stream.write_all(chunk.as_bytes()).await.unwrap();
+        stream.flush().await.unwrap();
+    }
+    stream.write_all(b"0\r\n\r\n").await.unwrap();
+    let response = String::from_utf8_lossy(&read_until_closed(&mut stream).await).into_owned();
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+    assert!(
+        response.ends_with(&format!(
+            r#"{{"WindowId":"{WINDOW}","WindowTaskId":"{TASK_1}"}}"#
+        )),
+        "{response}"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn a_slow_header_client_is_cut_off_without_blocking_others() {
     let mut config = config();
     config.limits.header_read_timeout_ms = 200;
