@@ -119,8 +119,9 @@ impl Caller {
             let ok = !s.is_empty()
                 && s.len() <= 128
                 && s.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-');
-            ok.then(|| std::str::from_utf8(s).ok().map(str::to_owned))
-                .flatten()
+            ok.then_some(s)
+                .and_then(|s| std::str::from_utf8(s).ok())
+                .map(str::to_owned)
         };
         let access_key_id = scope.next().and_then(token);
         let region = scope.nth(1).and_then(token);
