@@ -91,8 +91,9 @@ fn main() {
             Mode::Replay,
             IgnoreRules::new::<&str>(&[]).unwrap(),
             WhenExhausted::RepeatLast,
-        );
-        let session = library.preload_default().unwrap();
+        )
+        .unwrap();
+        let session = library.default_session();
         let load = started.elapsed();
         let memory = (rss_kb() - before) / 1024.0;
         let tape = session.tape.as_ref().unwrap();

@@ -55,9 +55,6 @@ pub struct Proxy {
     max_body_bytes: usize,
     model: Model,
     library: Arc<Library>,
-    /// The default cassette's session, held here so that calls to `/` take no lock and touch
-    /// no shared reference count.
-    default_session: Arc<Session>,
     upstream: Option<Upstream>,
     redaction: Redaction,
     record_server_errors: bool,
@@ -148,8 +145,8 @@ impl Proxy {
             config.mode,
             config.ignore_rules(),
             when_exhausted,
-        );
-        let default_session = library.preload_default().map_err(StartError::Cassette)?;
+        )
+        .map_err(StartError::Cassette)?;
         let upstream = match (config.mode.forwards(), signer) {
             (false, _) => None,
             (true, Some(signer)) => Some(
@@ -182,7 +179,6 @@ impl Proxy {
             max_body_bytes: config.limits.max_body_bytes,
             model: Model::builtin(),
             library: Arc::new(library),
-            default_session,
             upstream,
             redaction: config.redaction(),
             record_server_errors: config.cassettes.record_server_errors,
@@ -289,14 +285,7 @@ impl Proxy {
             .as_deref()
             .unwrap_or(&self.default_region);
         let input = Value::Object(input);
-        let named;
-        let session = match &cassette {
-            None => &self.default_session,
-            Some(name) => {
-                named = self.library.session(name).await?;
-                &named
-            }
-        };
+        let session = self.library.session(cassette.as_ref()).await?;
         let miss = match &session.tape {
             Some(tape) => match tape.play(operation.as_str(), region, &input) {
                 Ok(played) => {
@@ -348,7 +337,7 @@ impl Proxy {
         let wanted = forwarded.status.as_u16() < 500 || self.record_server_errors;
         if session.recorder.is_some() && wanted {
             exchange.interaction = self
-                .record(session, upstream, &operation, region, &input, &forwarded)
+                .record(&session, upstream, &operation, region, &input, &forwarded)
                 .await;
         }
         let mut response = Response::new(Full::new(forwarded.body));

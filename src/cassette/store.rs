@@ -80,11 +80,13 @@ pub fn read_cassette(path: &Path) -> Result<Cassette, LoadError> {
     })
 }
 
-/// Cassettes of one folder, by name.
+/// Cassettes of one folder, by name: the default one opened at start, the others on first use.
 #[derive(Debug)]
 pub struct Library {
     dir: PathBuf,
     default: CassetteName,
+    /// Held apart from `sessions`, so that calls to `/` take no lock.
+    default_session: Arc<Session>,
     mode: Mode,
     rules: IgnoreRules,
     when_exhausted: WhenExhausted,
@@ -92,27 +94,27 @@ pub struct Library {
 }
 
 impl Library {
-    /// A library over `dir` for `mode`, where `/` selects `default`.
+    /// A library over `dir` for `mode`, where `/` selects `default`. The default cassette is
+    /// opened now, so that a broken setup fails at start-up, not on the first request.
     pub fn new(
         dir: PathBuf,
         default: CassetteName,
         mode: Mode,
         rules: IgnoreRules,
         when_exhausted: WhenExhausted,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, LoadError> {
+        let path = cassette_path(&dir, &default);
+        let default_session = Arc::new(load_session(&default, path, mode, &rules, when_exhausted)?);
+        let sessions = HashMap::from_iter([(default.clone(), Arc::clone(&default_session))]);
+        Ok(Self {
             dir,
             default,
+            default_session,
             mode,
             rules,
             when_exhausted,
-            sessions: RwLock::default(),
-        }
-    }
-
-    /// The file of a cassette name.
-    pub fn path_of(&self, name: &CassetteName) -> PathBuf {
-        self.dir.join(format!("{name}.json"))
+            sessions: RwLock::new(sessions),
+        })
     }
 
     /// The default cassette's name.
@@ -120,17 +122,19 @@ impl Library {
         &self.default
     }
 
-    /// Opens the default cassette now, so that a broken setup fails at start-up, not on the
-    /// first request.
-    pub fn preload_default(&self) -> Result<Arc<Session>, LoadError> {
-        self.open(&self.default.clone())
+    /// The default cassette's session.
+    pub fn default_session(&self) -> &Arc<Session> {
+        &self.default_session
     }
 
-    /// The named cassette, opened on first use.
+    /// The named cassette, opened on first use, or the default one.
     pub async fn session(
         self: &Arc<Self>,
-        name: &CassetteName,
+        name: Option<&CassetteName>,
     ) -> Result<Arc<Session>, ProxyError> {
+        let Some(name) = name else {
+            return Ok(Arc::clone(&self.default_session));
+        };
         if let Some(session) = self
             .sessions
             .read()
@@ -154,45 +158,13 @@ impl Library {
     }
 
     fn open(&self, name: &CassetteName) -> Result<Arc<Session>, LoadError> {
-        let path = self.path_of(name);
-        let tape = |cassette: Cassette| {
-            Tape::new(
-                name.as_str(),
-                path.clone(),
-                cassette,
-                self.rules.clone(),
-                self.when_exhausted,
-            )
-            .map_err(|source| LoadError::Format {
-                path: path.clone(),
-                source,
-            })
-        };
-        let session = match self.mode {
-            Mode::Replay => Session {
-                tape: Some(tape(read_cassette(&path)?)?),
-                recorder: None,
-            },
-            Mode::Record => Session {
-                tape: None,
-                recorder: Some(Recorder::new(path.clone(), recorded_cassette())),
-            },
-            Mode::Auto => {
-                let cassette = match read_cassette(&path) {
-                    Ok(cassette) => cassette,
-                    Err(LoadError::NotFound { .. }) => recorded_cassette(),
-                    Err(e) => return Err(e),
-                };
-                Session {
-                    tape: Some(tape(cassette.clone())?),
-                    recorder: Some(Recorder::new(path.clone(), cassette)),
-                }
-            }
-            Mode::Passthrough => Session {
-                tape: None,
-                recorder: None,
-            },
-        };
+        let session = load_session(
+            name,
+            cassette_path(&self.dir, name),
+            self.mode,
+            &self.rules,
+            self.when_exhausted,
+        )?;
         let mut sessions = self.sessions.write().unwrap_or_else(|e| e.into_inner());
         // Two first requests may open the same file at once; the first one in is kept.
         Ok(Arc::clone(
@@ -201,6 +173,59 @@ impl Library {
                 .or_insert_with(|| Arc::new(session)),
         ))
     }
+}
+
+/// The file of a cassette name in `dir`.
+fn cassette_path(dir: &Path, name: &CassetteName) -> PathBuf {
+    dir.join(format!("{name}.json"))
+}
+
+/// Reads (or, for recording, prepares) the cassette at `path` for `mode`.
+fn load_session(
+    name: &CassetteName,
+    path: PathBuf,
+    mode: Mode,
+    rules: &IgnoreRules,
+    when_exhausted: WhenExhausted,
+) -> Result<Session, LoadError> {
+    let tape = |cassette: Cassette| {
+        Tape::new(
+            name.as_str(),
+            path.clone(),
+            cassette,
+            rules.clone(),
+            when_exhausted,
+        )
+        .map_err(|source| LoadError::Format {
+            path: path.clone(),
+            source,
+        })
+    };
+    Ok(match mode {
+        Mode::Replay => Session {
+            tape: Some(tape(read_cassette(&path)?)?),
+            recorder: None,
+        },
+        Mode::Record => Session {
+            tape: None,
+            recorder: Some(Recorder::new(path.clone(), recorded_cassette())),
+        },
+        Mode::Auto => {
+            let cassette = match read_cassette(&path) {
+                Ok(cassette) => cassette,
+                Err(LoadError::NotFound { .. }) => recorded_cassette(),
+                Err(e) => return Err(e),
+            };
+            Session {
+                tape: Some(tape(cassette.clone())?),
+                recorder: Some(Recorder::new(path.clone(), cassette)),
+            }
+        }
+        Mode::Passthrough => Session {
+            tape: None,
+            recorder: None,
+        },
+    })
 }
 
 /// A new cassette that says where it came from.
