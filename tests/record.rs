@@ -843,3 +843,128 @@ async fn no_secret_reaches_the_operational_log_even_at_trace_level() {
     }
     assert!(fake.received().iter().all(|r| r.signature.is_ok()));
 }
+
+#[tokio::test]
+async fn sequential_forwarded_calls_share_one_upstream_connection() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Passthrough, &fake.url)).await;
+    for _ in 0..5 {
+        let reply = proxy
+            .ssm(
+                "/",
+                "GetMaintenanceWindow",
+                r#"{"WindowId":"mw-0123456789abcdef0"}"#,
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    proxy.stop().await;
+    assert_eq!(fake.received().len(), 5);
+    assert_eq!(fake.connections(), 1, "each call opened its own connection");
+}
+
+/// An upstream that answers one request per connection, then closes it without saying so
+/// (no `Connection: close`) when told to, as a server timing out an idle keep-alive
+/// connection does. Each close is confirmed, so a test can call again once it is done.
+struct ClosingUpstream {
+    url: String,
+    close: tokio::sync::mpsc::UnboundedSender<()>,
+    closed: tokio::sync::mpsc::UnboundedReceiver<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ClosingUpstream {
+    async fn start() -> Self {
+        use tokio::io::AsyncReadExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (close, mut close_orders) = tokio::sync::mpsc::unbounded_channel();
+        let (closed_tx, closed) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                // Headers, then as many body bytes as content-length says.
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !whole_request(&request) {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let body = r#"{"WindowId":"mw-0123456789abcdef0","Name":"nightly"}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                     x-amzn-requestid: 11111111-2222-3333-4444-555555555555\r\n\
+                     content-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+                if close_orders.recv().await.is_none() {
+                    return;
+                }
+                drop(stream);
+                let _ = closed_tx.send(());
+            }
+        });
+        Self {
+            url,
+            close,
+            closed,
+            task,
+        }
+    }
+
+    /// Closes the connection that carried the last answer, and returns once it is closed.
+    async fn close_idle_connection(&mut self) {
+        self.close.send(()).unwrap();
+        self.closed.recv().await.unwrap();
+    }
+}
+
+fn whole_request(request: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(request);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    let length = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    body.len() >= length
+}
+
+#[tokio::test]
+async fn an_upstream_closing_a_kept_alive_connection_costs_no_call() {
+    let mut upstream = ClosingUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = forwarding_proxy(forwarding_config(
+        dir.path(),
+        Mode::Passthrough,
+        &upstream.url,
+    ))
+    .await;
+    for call in 0..4 {
+        if call > 0 {
+            upstream.close_idle_connection().await;
+        }
+        let reply = proxy
+            .ssm(
+                "/",
+                "GetMaintenanceWindow",
+                r#"{"WindowId":"mw-0123456789abcdef0"}"#,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "call {call}: {:?}", reply.body);
+        assert_eq!(reply.json()["Name"], "nightly");
+    }
+    proxy.stop().await;
+    upstream.task.abort();
+}
