@@ -1,9 +1,11 @@
 //! Which recorded request a live request is: the matching key, the ignore rules, and the
 //! difference between two requests for replay-miss messages.
 //!
-//! The key is operation + region + canonical JSON of the body (object keys sorted, whitespace
-//! gone, ignored paths removed). Signatures, dates, tokens, user agents and every header stay
-//! out of it: they change on every run. This module does not hold replay state (`replay.rs`).
+//! The key is operation + region + the body as a JSON value with ignored paths removed, so key
+//! order and whitespace never matter. Signatures, dates, tokens, user agents and every header
+//! stay out of it: they change on every run. A live request is looked up through [`KeyRef`],
+//! which borrows the parsed body, so matching serialises and copies nothing. This module does
+//! not hold replay state (`replay.rs`).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -37,7 +39,7 @@ impl IgnoreRules {
 
     /// `body` with every ignored path removed; borrowed when no ignored path is present, as in
     /// most requests, so the common case copies nothing.
-    fn strip<'a>(&self, body: &'a Value) -> Cow<'a, Value> {
+    pub fn strip<'a>(&self, body: &'a Value) -> Cow<'a, Value> {
         let mut body = Cow::Borrowed(body);
         for path in &self.paths {
             if path.reaches(&body) {
@@ -48,47 +50,61 @@ impl IgnoreRules {
     }
 }
 
-/// What a request is matched on: operation, region and the canonical JSON of the body.
-///
-/// The three live in one string, so that building a key is one allocation and a lookup hashes
-/// one slice; the lengths keep the parts apart whatever characters they hold.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What a recorded request is matched on: operation, region, and the body with ignored paths
+/// removed. Bodies compare as JSON values (serde_json's maps are ordered by key).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MatchKey {
-    text: String,
-    operation_end: usize,
-    region_end: usize,
+    operation: String,
+    region: String,
+    body: Value,
 }
 
 impl MatchKey {
     /// The key of a request.
     pub fn new(operation: &str, region: &str, body: &Value, rules: &IgnoreRules) -> Self {
-        let mut text = Vec::with_capacity(operation.len() + region.len() + 128);
-        text.extend_from_slice(operation.as_bytes());
-        text.extend_from_slice(region.as_bytes());
-        // serde_json's map is ordered by key, so its compact form is already canonical.
-        serde_json::to_writer(&mut text, rules.strip(body).as_ref())
-            .expect("a JSON value always serialises into memory");
         Self {
-            text: String::from_utf8(text).expect("serde_json writes UTF-8"),
-            operation_end: operation.len(),
-            region_end: operation.len() + region.len(),
+            operation: operation.to_owned(),
+            region: region.to_owned(),
+            body: rules.strip(body).into_owned(),
+        }
+    }
+
+    /// The key as a [`KeyRef`], to hash or compare with a live request's.
+    pub fn as_ref(&self) -> KeyRef<'_> {
+        KeyRef {
+            operation: &self.operation,
+            region: &self.region,
+            body: &self.body,
         }
     }
 
     /// The SSM operation.
     pub fn operation(&self) -> &str {
-        &self.text[..self.operation_end]
+        &self.operation
     }
 
     /// The caller's region.
     pub fn region(&self) -> &str {
-        &self.text[self.operation_end..self.region_end]
+        &self.region
     }
 
-    /// The canonical JSON of the body, ignored paths removed.
-    pub fn body(&self) -> &str {
-        &self.text[self.region_end..]
+    /// The body, ignored paths removed.
+    pub fn body(&self) -> &Value {
+        &self.body
     }
+}
+
+/// A matching key that borrows its parts: a live request's, built without copying its body
+/// (strip it with [`IgnoreRules::strip`] first). Equal keys hash alike, whichever form they
+/// come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyRef<'a> {
+    /// The SSM operation.
+    pub operation: &'a str,
+    /// The caller's region.
+    pub region: &'a str,
+    /// The body, ignored paths removed.
+    pub body: &'a Value,
 }
 
 /// How a live request differs from a recorded one, path by path.
@@ -117,13 +133,7 @@ impl fmt::Display for Difference {
 
 /// Every difference between a live request and a recorded one, ignored paths left out,
 /// operation and region first, then JSON paths in order.
-pub fn differences(
-    sent: &MatchKey,
-    sent_body: &Value,
-    recorded: &MatchKey,
-    recorded_body: &Value,
-    rules: &IgnoreRules,
-) -> Vec<Difference> {
+pub fn differences(sent: &MatchKey, recorded: &MatchKey) -> Vec<Difference> {
     let mut out = Vec::new();
     for (path, a, b) in [
         ("operation", sent.operation(), recorded.operation()),
@@ -137,8 +147,8 @@ pub fn differences(
             });
         }
     }
-    let sent_leaves = leaves(&rules.strip(sent_body));
-    let recorded_leaves = leaves(&rules.strip(recorded_body));
+    let sent_leaves = leaves(sent.body());
+    let recorded_leaves = leaves(recorded.body());
     let mut paths: Vec<&String> = sent_leaves.keys().chain(recorded_leaves.keys()).collect();
     paths.sort();
     paths.dedup();
@@ -233,17 +243,62 @@ mod tests {
         }
 
         #[test]
-        fn parts_stay_apart_and_read_back() {
-            let rules = IgnoreRules::default();
-            let body = json!({"b": [1, "x"], "a": null});
+        fn parts_read_back_with_ignored_paths_gone() {
+            let rules = IgnoreRules::new::<&str>(&[]).unwrap();
+            let body = json!({"b": [1, "x"], "a": null, "ClientToken": "t"});
             let key = MatchKey::new("Op", "eu-west-1", &body, &rules);
             assert_eq!(key.operation(), "Op");
             assert_eq!(key.region(), "eu-west-1");
-            assert_eq!(key.body(), r#"{"a":null,"b":[1,"x"]}"#);
+            assert_eq!(key.body(), &json!({"a": null, "b": [1, "x"]}));
             assert_ne!(
                 MatchKey::new("Opa", "b", &body, &rules),
                 MatchKey::new("Op", "ab", &body, &rules)
             );
+        }
+    }
+
+    mod key_ref {
+        use super::*;
+        use std::hash::BuildHasher;
+
+        #[test]
+        fn a_live_request_hashes_and_compares_like_its_recorded_key() {
+            let rules = IgnoreRules::new::<&str>(&[]).unwrap();
+            let recorded: Value = serde_json::from_str(
+                r#"{"B": 1.5, "A": {"y": [2], "x": "é"}, "ClientToken": "t1"}"#,
+            )
+            .unwrap();
+            let live: Value =
+                serde_json::from_str(r#"{"A":{"x":"\u00e9","y":[2]},"ClientToken":"t2","B":1.5}"#)
+                    .unwrap();
+            let key = MatchKey::new("Op", "r", &recorded, &rules);
+            let stripped = rules.strip(&live);
+            let live = KeyRef {
+                operation: "Op",
+                region: "r",
+                body: &stripped,
+            };
+            let hasher = foldhash::fast::RandomState::default();
+            assert_eq!(key.as_ref(), live);
+            assert_eq!(hasher.hash_one(key.as_ref()), hasher.hash_one(live));
+        }
+
+        #[test]
+        fn operation_and_region_cannot_trade_characters() {
+            let body = json!({});
+            let a = KeyRef {
+                operation: "Opa",
+                region: "b",
+                body: &body,
+            };
+            let b = KeyRef {
+                operation: "Op",
+                region: "ab",
+                body: &body,
+            };
+            let hasher = foldhash::fast::RandomState::default();
+            assert_ne!(a, b);
+            assert_ne!(hasher.hash_one(a), hasher.hash_one(b));
         }
     }
 
@@ -257,10 +312,7 @@ mod tests {
             let recorded = json!({"WindowId": "mw-2", "WindowTaskId": "t"});
             let diffs = differences(
                 &MatchKey::new("Op", "us-east-1", &sent, &rules),
-                &sent,
                 &MatchKey::new("Op", "us-east-2", &recorded, &rules),
-                &recorded,
-                &rules,
             );
             let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
             assert_eq!(

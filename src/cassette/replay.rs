@@ -1,11 +1,13 @@
 //! Replay state of one loaded cassette: a FIFO queue of recorded answers per matching key, and
 //! the miss diagnostic naming the closest recorded request.
 //!
-//! Queues advance with an atomic counter, so concurrent requests never take a lock here and two
-//! identical requests never get the same answer. Loading files is `store.rs`'s job.
+//! Queues are found by the hash of their key, computed on the parsed body in place, and advance
+//! with an atomic counter, so concurrent requests never take a lock here and two identical
+//! requests never get the same answer. Loading files is `store.rs`'s job.
 
 use foldhash::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,7 +17,7 @@ use http_body_util::Full;
 use serde_json::Value;
 
 use super::format::{Cassette, FormatError};
-use super::matching::{Difference, IgnoreRules, MatchKey, differences};
+use super::matching::{Difference, IgnoreRules, KeyRef, MatchKey, differences};
 use crate::aws::error::headers::X_AMZN_ERROR_TYPE;
 
 /// A recorded answer, ready to send.
@@ -55,10 +57,10 @@ impl Answer {
 #[derive(Debug)]
 struct Track {
     key: MatchKey,
-    request_body: Value,
     answer: Answer,
 }
 
+/// The recorded answers to one key, in recorded order; the key is its first track's.
 #[derive(Debug)]
 struct Queue {
     tracks: Vec<usize>,
@@ -82,7 +84,9 @@ pub struct Tape {
     name: String,
     path: PathBuf,
     tracks: Vec<Track>,
-    queues: HashMap<MatchKey, Queue>,
+    /// Queues by the hash of their key; keys whose hashes collide share a bucket.
+    queues: HashMap<u64, Vec<Queue>>,
+    key_hasher: foldhash::fast::RandomState,
     when_exhausted: WhenExhausted,
     rules: IgnoreRules,
 }
@@ -105,8 +109,9 @@ impl Tape {
         rules: IgnoreRules,
         when_exhausted: WhenExhausted,
     ) -> Result<Self, FormatError> {
-        let mut tracks = Vec::with_capacity(cassette.interactions.len());
-        let mut queues: HashMap<MatchKey, Queue> = HashMap::default();
+        let mut tracks: Vec<Track> = Vec::with_capacity(cassette.interactions.len());
+        let mut queues: HashMap<u64, Vec<Queue>> = HashMap::default();
+        let key_hasher = foldhash::fast::RandomState::default();
         for (index, interaction) in cassette.interactions.into_iter().enumerate() {
             let bad = |reason: String| FormatError::Interaction { index, reason };
             let response = &interaction.response;
@@ -121,25 +126,25 @@ impl Tape {
                 &interaction.request.body,
                 &rules,
             );
-            queues
-                .entry(key.clone())
-                .or_insert_with(|| Queue {
-                    tracks: Vec::new(),
+            let bucket = queues.entry(key_hasher.hash_one(key.as_ref())).or_default();
+            match bucket
+                .iter_mut()
+                .find(|queue| tracks[queue.tracks[0]].key == key)
+            {
+                Some(queue) => queue.tracks.push(index),
+                None => bucket.push(Queue {
+                    tracks: vec![index],
                     next: AtomicUsize::new(0),
-                })
-                .tracks
-                .push(index);
-            tracks.push(Track {
-                key,
-                request_body: interaction.request.body,
-                answer,
-            });
+                }),
+            }
+            tracks.push(Track { key, answer });
         }
         Ok(Self {
             name: name.to_owned(),
             path,
             tracks,
             queues,
+            key_hasher,
             when_exhausted,
             rules,
         })
@@ -152,14 +157,16 @@ impl Tape {
         region: &str,
         body: &Value,
     ) -> Result<Played<'_>, Box<ReplayMiss>> {
-        let key = &MatchKey::new(operation, region, body, &self.rules);
-        let Some(queue) = self.queues.get(key) else {
-            return Err(self.miss(
-                key,
-                MissKind::NotRecorded {
-                    closest: self.closest(key, body),
-                },
-            ));
+        let stripped = self.rules.strip(body);
+        let wanted = KeyRef {
+            operation,
+            region,
+            body: &stripped,
+        };
+        let Some(queue) = self.queue(wanted) else {
+            let key = MatchKey::new(operation, region, body, &self.rules);
+            let closest = self.closest(&key);
+            return Err(self.miss(&key, MissKind::NotRecorded { closest }));
         };
         let turn = queue.next.fetch_add(1, Ordering::Relaxed);
         let position = match (queue.tracks.get(turn), self.when_exhausted) {
@@ -168,12 +175,9 @@ impl Tape {
                 *queue.tracks.last().expect("queues are never empty")
             }
             (None, WhenExhausted::Miss) => {
-                return Err(self.miss(
-                    key,
-                    MissKind::Exhausted {
-                        recorded: queue.tracks.len(),
-                    },
-                ));
+                let recorded = queue.tracks.len();
+                let key = MatchKey::new(operation, region, body, &self.rules);
+                return Err(self.miss(&key, MissKind::Exhausted { recorded }));
             }
         };
         Ok(Played {
@@ -182,13 +186,20 @@ impl Tape {
         })
     }
 
-    fn closest(&self, key: &MatchKey, body: &Value) -> Option<Closest> {
+    fn queue(&self, key: KeyRef<'_>) -> Option<&Queue> {
+        self.queues
+            .get(&self.key_hasher.hash_one(key))?
+            .iter()
+            .find(|queue| self.tracks[queue.tracks[0]].key.as_ref() == key)
+    }
+
+    fn closest(&self, key: &MatchKey) -> Option<Closest> {
         // Fewest differences wins; a different operation weighs more than any body change.
         self.tracks
             .iter()
             .enumerate()
             .map(|(index, track)| {
-                let diffs = differences(key, body, &track.key, &track.request_body, &self.rules);
+                let diffs = differences(key, &track.key);
                 let weight = diffs.len()
                     + if track.key.operation() == key.operation() {
                         0
