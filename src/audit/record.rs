@@ -105,25 +105,20 @@ pub fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-/// A sealed line: the bytes to write (with its final newline) and its hash.
-#[derive(Debug)]
-pub struct Sealed {
-    /// The line, ending in `\n`.
-    pub line: Vec<u8>,
-    /// Hex SHA-256 of the line without its hash member.
-    pub hash: String,
-}
-
 impl Record {
-    /// Serialises the record and appends its hash.
-    pub fn seal(&self) -> Sealed {
-        let mut line = serde_json::to_vec(self).expect("a record always serialises");
-        let hash = sha256_hex(&line);
-        line.pop(); // the closing brace, put back after the hash member
-        line.extend_from_slice(HASH_MEMBER);
-        line.extend_from_slice(hash.as_bytes());
-        line.extend_from_slice(b"\"}\n");
-        Sealed { line, hash }
+    /// Appends the record's sealed line (ending in `\n`) to `out` and returns its hash.
+    ///
+    /// The line is written in place so that a batch of records shares one buffer: no line of
+    /// its own, no copy into the batch.
+    pub fn seal_into(&self, out: &mut Vec<u8>) -> String {
+        let start = out.len();
+        serde_json::to_writer(&mut *out, self).expect("a record always serialises");
+        let hash = sha256_hex(&out[start..]);
+        out.pop(); // the closing brace, put back after the hash member
+        out.extend_from_slice(HASH_MEMBER);
+        out.extend_from_slice(hash.as_bytes());
+        out.extend_from_slice(b"\"}\n");
+        hash
     }
 }
 
@@ -198,17 +193,34 @@ mod tests {
 
         #[test]
         fn round_trips_through_unseal() {
-            let sealed = record().seal();
-            assert!(sealed.line.ends_with(b"\"}\n"));
-            let (parsed, hash) = unseal(&sealed.line[..sealed.line.len() - 1]).unwrap();
+            let mut line = Vec::new();
+            let hash = record().seal_into(&mut line);
+            assert!(line.ends_with(b"\"}\n"));
+            let (parsed, unsealed_hash) = unseal(&line[..line.len() - 1]).unwrap();
             assert_eq!(parsed, record());
-            assert_eq!(hash, sealed.hash);
+            assert_eq!(unsealed_hash, hash);
+        }
+
+        #[test]
+        fn lines_appended_to_a_batch_each_verify_alone() {
+            let mut batch = b"earlier bytes\n".to_vec();
+            let first = record().seal_into(&mut batch);
+            let second = Record {
+                prev: first.clone(),
+                ..record()
+            }
+            .seal_into(&mut batch);
+            let lines: Vec<&[u8]> = batch.split(|&b| b == b'\n').collect();
+            assert_eq!(unseal(lines[1]).unwrap().1, first);
+            assert_eq!(unseal(lines[2]).unwrap().1, second);
+            assert_ne!(first, second);
         }
 
         #[test]
         fn any_changed_byte_is_detected() {
-            let sealed = record().seal();
-            let line = &sealed.line[..sealed.line.len() - 1];
+            let mut sealed = Vec::new();
+            record().seal_into(&mut sealed);
+            let line = &sealed[..sealed.len() - 1];
             for i in 0..line.len() {
                 let mut tampered = line.to_vec();
                 tampered[i] ^= 0x01;

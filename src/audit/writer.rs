@@ -156,9 +156,7 @@ impl Writer {
                 record.time = now();
             }
             record.prev = prev;
-            let sealed = record.seal();
-            buffer.extend_from_slice(&sealed.line);
-            prev = sealed.hash;
+            prev = record.seal_into(&mut buffer);
         }
         let written = self
             .file
