@@ -6,6 +6,7 @@
 //! requests never get the same answer. Loading files is `store.rs`'s job.
 
 use foldhash::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
@@ -54,15 +55,10 @@ impl Answer {
     }
 }
 
-#[derive(Debug)]
-struct Track {
-    key: MatchKey,
-    answer: Answer,
-}
-
-/// The recorded answers to one key, in recorded order; the key is its first track's.
+/// The recorded answers to one key, as positions in the cassette, in recorded order.
 #[derive(Debug)]
 struct Queue {
+    key: MatchKey,
     tracks: Vec<usize>,
     next: AtomicUsize,
 }
@@ -83,9 +79,12 @@ pub enum WhenExhausted {
 pub struct Tape {
     name: String,
     path: PathBuf,
-    tracks: Vec<Track>,
-    /// Queues by the hash of their key; keys whose hashes collide share a bucket.
-    queues: HashMap<u64, Vec<Queue>>,
+    /// Every recorded answer, by position in the cassette.
+    answers: Vec<Answer>,
+    /// Queues by the hash of their key. A key whose hash is already taken by another key (about
+    /// never, with 64 bits) waits in `collided` instead.
+    queues: HashMap<u64, Queue>,
+    collided: Vec<Queue>,
     key_hasher: foldhash::fast::RandomState,
     when_exhausted: WhenExhausted,
     rules: IgnoreRules,
@@ -109,41 +108,48 @@ impl Tape {
         rules: IgnoreRules,
         when_exhausted: WhenExhausted,
     ) -> Result<Self, FormatError> {
-        let mut tracks: Vec<Track> = Vec::with_capacity(cassette.interactions.len());
-        let mut queues: HashMap<u64, Vec<Queue>> = HashMap::default();
+        let mut answers = Vec::with_capacity(cassette.interactions.len());
+        let mut queues: HashMap<u64, Queue> = HashMap::default();
+        let mut collided: Vec<Queue> = Vec::new();
         let key_hasher = foldhash::fast::RandomState::default();
         for (index, interaction) in cassette.interactions.into_iter().enumerate() {
             let bad = |reason: String| FormatError::Interaction { index, reason };
             let response = &interaction.response;
-            let answer = Answer::new(
+            answers.push(Answer::new(
                 response.status().map_err(bad)?,
                 response.header_map().map_err(bad)?,
                 response.body.to_bytes().map_err(bad)?,
-            );
+            ));
             let key = MatchKey::new(
                 &interaction.operation,
                 &interaction.region,
                 &interaction.request.body,
                 &rules,
             );
-            let bucket = queues.entry(key_hasher.hash_one(key.as_ref())).or_default();
-            match bucket
-                .iter_mut()
-                .find(|queue| tracks[queue.tracks[0]].key == key)
-            {
-                Some(queue) => queue.tracks.push(index),
-                None => bucket.push(Queue {
-                    tracks: vec![index],
-                    next: AtomicUsize::new(0),
-                }),
+            let new_queue = |key| Queue {
+                key,
+                tracks: vec![index],
+                next: AtomicUsize::new(0),
+            };
+            match queues.entry(key_hasher.hash_one(key.as_ref())) {
+                Entry::Vacant(slot) => {
+                    slot.insert(new_queue(key));
+                }
+                Entry::Occupied(slot) if slot.get().key == key => {
+                    slot.into_mut().tracks.push(index)
+                }
+                Entry::Occupied(_) => match collided.iter_mut().find(|queue| queue.key == key) {
+                    Some(queue) => queue.tracks.push(index),
+                    None => collided.push(new_queue(key)),
+                },
             }
-            tracks.push(Track { key, answer });
         }
         Ok(Self {
             name: name.to_owned(),
             path,
-            tracks,
+            answers,
             queues,
+            collided,
             key_hasher,
             when_exhausted,
             rules,
@@ -182,37 +188,43 @@ impl Tape {
         };
         Ok(Played {
             index: position,
-            answer: &self.tracks[position].answer,
+            answer: &self.answers[position],
         })
     }
 
     fn queue(&self, key: KeyRef<'_>) -> Option<&Queue> {
-        self.queues
-            .get(&self.key_hasher.hash_one(key))?
-            .iter()
-            .find(|queue| self.tracks[queue.tracks[0]].key.as_ref() == key)
+        let is_it = |queue: &&Queue| queue.key.as_ref() == key;
+        match self
+            .queues
+            .get(&self.key_hasher.hash_one(key))
+            .filter(is_it)
+        {
+            Some(queue) => Some(queue),
+            None => self.collided.iter().find(is_it),
+        }
     }
 
     fn closest(&self, key: &MatchKey) -> Option<Closest> {
         // Fewest differences wins; a different operation weighs more than any body change.
-        self.tracks
-            .iter()
-            .enumerate()
-            .map(|(index, track)| {
-                let diffs = differences(key, &track.key);
+        // A queue stands for its first interaction, the earliest one with its key.
+        self.queues
+            .values()
+            .chain(&self.collided)
+            .map(|queue| {
+                let diffs = differences(key, &queue.key);
                 let weight = diffs.len()
-                    + if track.key.operation() == key.operation() {
+                    + if queue.key.operation() == key.operation() {
                         0
                     } else {
                         1000
                     };
-                (weight, index, diffs)
+                (weight, queue.tracks[0], &queue.key, diffs)
             })
-            .min_by_key(|(weight, index, _)| (*weight, *index))
-            .map(|(_, index, differences)| Closest {
+            .min_by_key(|(weight, index, _, _)| (*weight, *index))
+            .map(|(_, index, recorded, differences)| Closest {
                 index,
-                operation: self.tracks[index].key.operation().to_owned(),
-                region: self.tracks[index].key.region().to_owned(),
+                operation: recorded.operation().to_owned(),
+                region: recorded.region().to_owned(),
                 differences,
             })
     }
@@ -381,6 +393,34 @@ mod tests {
                 let played = tape.play("Deregister", "us-east-1", &body).unwrap();
                 assert_eq!(&played.answer.body[..], expected.as_bytes());
             }
+        }
+
+        #[test]
+        fn keys_whose_hashes_collide_still_replay_in_order() {
+            // Colliding keys are about impossible to make on purpose; move every queue to the
+            // side list they would take.
+            let mut tape = tape(WhenExhausted::Miss);
+            let queues: Vec<Queue> = tape.queues.drain().map(|(_, queue)| queue).collect();
+            tape.collided.extend(queues);
+            let body = json!({"Id": "a"});
+            let play = || tape.play("Deregister", "us-east-1", &body);
+            assert_eq!(&play().unwrap().answer.body[..], b"first");
+            assert_eq!(&play().unwrap().answer.body[..], b"second");
+            assert_eq!(
+                play().unwrap_err().kind,
+                MissKind::Exhausted { recorded: 2 }
+            );
+            let listed = tape.play("Describe", "us-east-1", &json!({})).unwrap();
+            assert_eq!((listed.index, &listed.answer.body[..]), (1, &b"list"[..]));
+            let miss = tape
+                .play("Deregister", "us-east-1", &json!({"Id": "b"}))
+                .unwrap_err();
+            assert!(matches!(
+                miss.kind,
+                MissKind::NotRecorded {
+                    closest: Some(Closest { index: 0, .. })
+                }
+            ));
         }
 
         #[test]
