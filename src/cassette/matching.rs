@@ -284,6 +284,26 @@ mod tests {
         }
 
         #[test]
+        fn numbers_compare_as_parsed() {
+            let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+            fn key(body: &Value) -> KeyRef<'_> {
+                KeyRef {
+                    operation: "Op",
+                    region: "r",
+                    body,
+                }
+            }
+            let hasher = foldhash::fast::RandomState::default();
+            let (zero, negative_zero) = (parse(r#"{"N": 0.0}"#), parse(r#"{"N": -0.0}"#));
+            assert_eq!(key(&zero), key(&negative_zero));
+            assert_eq!(
+                hasher.hash_one(key(&zero)),
+                hasher.hash_one(key(&negative_zero))
+            );
+            assert_ne!(key(&parse(r#"{"N": 1}"#)), key(&parse(r#"{"N": 1.0}"#)));
+        }
+
+        #[test]
         fn operation_and_region_cannot_trade_characters() {
             let body = json!({});
             let a = KeyRef {
