@@ -279,11 +279,7 @@ impl Proxy {
         }
         self.model.validate(operation.as_str(), &input)?;
 
-        let region = exchange
-            .caller
-            .region
-            .as_deref()
-            .unwrap_or(&self.default_region);
+        let region = exchange.caller.region().unwrap_or(&self.default_region);
         let input = Value::Object(input);
         let session = self.library.session(cassette.as_ref()).await?;
         let miss = match &session.tape {
@@ -422,13 +418,13 @@ impl Proxy {
             event,
             mode: Some(self.mode.as_str().to_owned()),
             client: Some(exchange.peer.to_string()),
-            access_key_id: exchange.caller.access_key_id.clone(),
+            access_key_id: exchange.caller.access_key_id().map(str::to_owned),
             region: Some(
                 exchange
                     .caller
-                    .region
-                    .clone()
-                    .unwrap_or_else(|| self.default_region.clone()),
+                    .region()
+                    .unwrap_or(&self.default_region)
+                    .to_owned(),
             ),
             window_id: exchange.window_id.clone(),
             window_task_id: exchange.window_task_id.clone(),

@@ -7,6 +7,7 @@
 //! identification only.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, header, request::Parts};
@@ -21,9 +22,10 @@ pub type Input = Map<String, Value>;
 /// The prefix of every SSM target.
 const SSM_TARGET_PREFIX: &str = "AmazonSSM.";
 
-/// An SSM operation name taken from `X-Amz-Target: AmazonSSM.<Operation>`.
+/// An SSM operation name taken from `X-Amz-Target: AmazonSSM.<Operation>`; shared, as every
+/// stage of a call names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Operation(String);
+pub struct Operation(Arc<str>);
 
 impl Operation {
     /// Parses a bare operation name such as `DeregisterTaskFromMaintenanceWindow`.
@@ -35,7 +37,7 @@ impl Operation {
         let well_formed = first.is_ascii_alphabetic()
             && bytes.all(|b| b.is_ascii_alphanumeric())
             && name.len() <= 128;
-        well_formed.then(|| Self(name.to_owned()))
+        well_formed.then(|| Self(name.into()))
     }
 
     /// The operation name.
@@ -86,12 +88,24 @@ impl fmt::Display for CassetteName {
 }
 
 /// Who made a call, as far as the SigV4 credential scope says; never a secret.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// The access key id and region stay where they were sent, in the shared bytes of the
+/// `Authorization` header: reading a caller copies nothing.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Caller {
-    /// The access key id of the credential scope.
-    pub access_key_id: Option<String>,
-    /// The signing region, e.g. `us-east-2`.
-    pub region: Option<String>,
+    authorization: Option<HeaderValue>,
+    access_key_id: Option<Range<usize>>,
+    region: Option<Range<usize>>,
+}
+
+impl fmt::Debug for Caller {
+    // The header also holds the signature; only the two identifying tokens are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caller")
+            .field("access_key_id", &self.access_key_id())
+            .field("region", &self.region())
+            .finish()
+    }
 }
 
 impl Caller {
@@ -100,36 +114,85 @@ impl Caller {
     /// An unsigned request or an unreadable header yields an anonymous caller: the proxy does
     /// not authenticate, it only records who the client claims to be.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| Self::from_authorization(value.as_bytes()))
-            .unwrap_or_default()
-    }
-
-    fn from_authorization(value: &[u8]) -> Option<Self> {
-        let credential = value
-            .strip_prefix(b"AWS4-HMAC-SHA256")?
-            .split(|&b| b == b',')
-            .find_map(|part| part.trim_ascii().strip_prefix(b"Credential="))?;
-        // AKID/DATE/REGION/SERVICE/aws4_request; the date and service are not kept.
-        let mut scope = credential.split(|&b| b == b'/');
-        // Only short ASCII tokens are kept, so a hostile header cannot smuggle anything into
-        // an audit record.
-        let token = |s: &[u8]| {
-            let ok = !s.is_empty()
-                && s.len() <= 128
-                && s.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-');
-            ok.then_some(s)
-                .and_then(|s| std::str::from_utf8(s).ok())
-                .map(str::to_owned)
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Self::default();
         };
-        let access_key_id = scope.next().and_then(token);
-        let region = scope.nth(1).and_then(token);
-        Some(Self {
+        let Some((access_key_id, region)) = credential_scope(value.as_bytes()) else {
+            return Self::default();
+        };
+        Self {
+            authorization: Some(value.clone()),
             access_key_id,
             region,
-        })
+        }
     }
+
+    /// The access key id of the credential scope.
+    pub fn access_key_id(&self) -> Option<&str> {
+        self.token(self.access_key_id.clone())
+    }
+
+    /// The signing region, e.g. `us-east-2`.
+    pub fn region(&self) -> Option<&str> {
+        self.token(self.region.clone())
+    }
+
+    fn token(&self, range: Option<Range<usize>>) -> Option<&str> {
+        let bytes = self.authorization.as_ref()?.as_bytes().get(range?)?;
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
+/// Where the access key id and the region sit in an `Authorization` header, if it is SigV4.
+fn credential_scope(value: &[u8]) -> Option<(Option<Range<usize>>, Option<Range<usize>>)> {
+    const SCHEME: &[u8] = b"AWS4-HMAC-SHA256";
+    const CREDENTIAL: &[u8] = b"Credential=";
+    if !value.starts_with(SCHEME) {
+        return None;
+    }
+    // Components are `Name=value`, separated by commas and optional whitespace; every SDK sends
+    // `Credential` first.
+    let mut start = SCHEME.len();
+    let credential = loop {
+        let end = value[start..]
+            .iter()
+            .position(|&b| b == b',')
+            .map_or(value.len(), |i| start + i);
+        let component = start
+            + value[start..end]
+                .iter()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+        if value[component..end].starts_with(CREDENTIAL) {
+            break component + CREDENTIAL.len()..end;
+        }
+        if end == value.len() {
+            return None;
+        }
+        start = end + 1;
+    };
+    // AKID/DATE/REGION/SERVICE/aws4_request; the date and service are not kept. Only short
+    // ASCII tokens are kept, so a hostile header cannot smuggle anything into an audit record.
+    let mut parts =
+        value[credential.clone()]
+            .split(|&b| b == b'/')
+            .scan(credential.start, |at, part| {
+                let range = *at..*at + part.len();
+                *at += part.len() + 1;
+                Some(range)
+            });
+    let token = |range: Range<usize>| {
+        let bytes = &value[range.clone()];
+        let ok = !bytes.is_empty()
+            && bytes.len() <= 128
+            && bytes
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-');
+        ok.then_some(range)
+    };
+    let access_key_id = parts.next().and_then(token);
+    let region = parts.nth(1).and_then(token);
+    Some((access_key_id, region))
 }
 
 /// Which cassette the request path selects.
@@ -287,32 +350,63 @@ mod tests {
     mod caller {
         use super::*;
 
+        fn caller(authorization: &[u8]) -> Caller {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::AUTHORIZATION,
+                HeaderValue::from_bytes(authorization).unwrap(),
+            );
+            Caller::from_headers(&headers)
+        }
+
         #[test]
         fn reads_the_credential_scope() {
-            let caller = Caller::from_authorization(
+            let caller = caller(
                 b"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240225/us-east-2/ssm/aws4_request, \
                  SignedHeaders=content-type;host, Signature=abc",
-            )
-            .unwrap();
-            assert_eq!(caller.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
-            assert_eq!(caller.region.as_deref(), Some("us-east-2"));
+            );
+            assert_eq!(caller.access_key_id(), Some("AKIDEXAMPLE"));
+            assert_eq!(caller.region(), Some("us-east-2"));
+        }
+
+        #[test]
+        fn finds_credential_after_other_components() {
+            let caller = caller(
+                b"AWS4-HMAC-SHA256 SignedHeaders=host,Signature=abc,Credential=AKID/d/eu-west-3/ssm",
+            );
+            assert_eq!(caller.access_key_id(), Some("AKID"));
+            assert_eq!(caller.region(), Some("eu-west-3"));
         }
 
         #[test]
         fn ignores_other_schemes_and_hostile_scopes() {
-            assert_eq!(Caller::from_authorization(b"Basic abc"), None);
-            let caller =
-                Caller::from_authorization(b"AWS4-HMAC-SHA256 Credential=AK\"ID/x/us east/ssm")
-                    .unwrap();
-            assert_eq!(caller.access_key_id, None);
-            assert_eq!(caller.region, None);
-            let caller = Caller::from_authorization(
+            assert_eq!(caller(b"Basic abc"), Caller::default());
+            assert_eq!(
+                caller(b"AWS4-HMAC-SHA256 SignedHeaders=host"),
+                Caller::default()
+            );
+            let hostile = caller(b"AWS4-HMAC-SHA256 Credential=AK\"ID/x/us east/ssm");
+            assert_eq!(hostile.access_key_id(), None);
+            assert_eq!(hostile.region(), None);
+            let decoyed = caller(
                 b"AWS4-HMAC-SHA256 SignedHeaders=host, XCredential=AKID/d/us-east-1/ssm, \
                   Credential=AK\xffID/d/eu-west-1/ssm",
-            )
-            .unwrap();
-            assert_eq!(caller.access_key_id, None);
-            assert_eq!(caller.region.as_deref(), Some("eu-west-1"));
+            );
+            assert_eq!(decoyed.access_key_id(), None);
+            assert_eq!(decoyed.region(), Some("eu-west-1"));
+            let short = caller(b"AWS4-HMAC-SHA256 Credential=AKID");
+            assert_eq!(short.access_key_id(), Some("AKID"));
+            assert_eq!(short.region(), None);
+        }
+
+        #[test]
+        fn debug_shows_the_tokens_not_the_signature() {
+            let shown = format!(
+                "{:?}",
+                caller(b"AWS4-HMAC-SHA256 Credential=AKID/d/us-east-1/ssm, Signature=deadbeef")
+            );
+            assert!(shown.contains("AKID") && shown.contains("us-east-1"));
+            assert!(!shown.contains("deadbeef"), "{shown}");
         }
     }
 
