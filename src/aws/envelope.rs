@@ -94,6 +94,12 @@ impl fmt::Display for CassetteName {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Caller {
     authorization: Option<HeaderValue>,
+    scope: Scope,
+}
+
+/// Where the identifying tokens sit in an `Authorization` header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Scope {
     access_key_id: Option<Range<usize>>,
     region: Option<Range<usize>>,
 }
@@ -117,24 +123,23 @@ impl Caller {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Self::default();
         };
-        let Some((access_key_id, region)) = credential_scope(value.as_bytes()) else {
+        let Some(scope) = credential_scope(value.as_bytes()) else {
             return Self::default();
         };
         Self {
             authorization: Some(value.clone()),
-            access_key_id,
-            region,
+            scope,
         }
     }
 
     /// The access key id of the credential scope.
     pub fn access_key_id(&self) -> Option<&str> {
-        self.token(self.access_key_id.clone())
+        self.token(self.scope.access_key_id.clone())
     }
 
     /// The signing region, e.g. `us-east-2`.
     pub fn region(&self) -> Option<&str> {
-        self.token(self.region.clone())
+        self.token(self.scope.region.clone())
     }
 
     fn token(&self, range: Option<Range<usize>>) -> Option<&str> {
@@ -144,7 +149,7 @@ impl Caller {
 }
 
 /// Where the access key id and the region sit in an `Authorization` header, if it is SigV4.
-fn credential_scope(value: &[u8]) -> Option<(Option<Range<usize>>, Option<Range<usize>>)> {
+fn credential_scope(value: &[u8]) -> Option<Scope> {
     const SCHEME: &[u8] = b"AWS4-HMAC-SHA256";
     const CREDENTIAL: &[u8] = b"Credential=";
     if !value.starts_with(SCHEME) {
@@ -192,7 +197,10 @@ fn credential_scope(value: &[u8]) -> Option<(Option<Range<usize>>, Option<Range<
     };
     let access_key_id = parts.next().and_then(token);
     let region = parts.nth(1).and_then(token);
-    Some((access_key_id, region))
+    Some(Scope {
+        access_key_id,
+        region,
+    })
 }
 
 /// Which cassette the request path selects.
