@@ -2,8 +2,9 @@
 //! same run.
 //!
 //! ```text
-//! cargo bench --bench replay                          # 8 interleaved rounds, 0.75 s each
+//! cargo bench --bench replay                          # 16 interleaved rounds, 0.375 s each
 //! BENCH_SECONDS=12 cargo bench --bench replay         # total seconds per scenario
+//! BENCH_ROUNDS=32 cargo bench --bench replay          # more, shorter rounds
 //! ```
 //!
 //! Every server is a child process (so its peak RSS is its own): the bare hyper baseline (this
@@ -17,8 +18,9 @@
 //! passthrough forwarding to the baseline server (its added latency is forwarding's cost).
 //!
 //! `× req/s` is the median over rounds of each round's rate divided by the baseline's rate in
-//! the same round; `CPU µs` is the server's own CPU time (user + system, all threads) per
-//! answered request, read from /proc, which is steadier than rates on a shared machine.
+//! the same round, with the quartiles of those ratios beside it (how much the rounds agreed);
+//! `CPU µs` is the server's own CPU time (user + system, all threads) per answered request,
+//! read from /proc, which is steadier than rates on a shared machine.
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -133,15 +135,21 @@ impl Figures {
         self.latencies_us.extend(other.latencies_us);
     }
 
-    /// The median of the per-round ratios: rounds run back to back, so each pair saw the same
-    /// machine, and one disturbed round cannot move the median much.
-    fn median_ratio(&mut self) -> f64 {
+    /// The first quartile, median and third quartile of the per-round ratios: rounds run back
+    /// to back, so each pair saw the same machine, and one disturbed round cannot move the
+    /// median much; the quartiles show how much the rounds agreed.
+    fn ratio_quartiles(&mut self) -> (f64, f64, f64) {
         if self.round_ratios.is_empty() {
-            return f64::NAN;
+            return (f64::NAN, f64::NAN, f64::NAN);
         }
         self.round_ratios.sort_by(f64::total_cmp);
-        let n = self.round_ratios.len();
-        (self.round_ratios[(n - 1) / 2] + self.round_ratios[n / 2]) / 2.0
+        let at = |q: f64| {
+            let position = (self.round_ratios.len() - 1) as f64 * q;
+            let (low, high) = (position.floor() as usize, position.ceil() as usize);
+            let weight = position - position.floor();
+            self.round_ratios[low] * (1.0 - weight) + self.round_ratios[high] * weight
+        };
+        (at(0.25), at(0.5), at(0.75))
     }
 
     fn cpu_us_per_request(&self, ticks_per_second: f64) -> f64 {
@@ -278,7 +286,17 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(if measuring { 6.0 } else { 0.2 });
-    let rounds = if measuring { 8 } else { 1 };
+    // Short rounds pair each scenario with a baseline measured moments apart, which matters
+    // more on a shared machine than long ones.
+    let rounds: u32 = if measuring {
+        std::env::var("BENCH_ROUNDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(16)
+    } else {
+        1
+    };
     let slice = Duration::from_secs_f64(total / f64::from(rounds));
 
     let audit_dir = tempfile::tempdir().unwrap();
@@ -353,7 +371,7 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:<26} {:>5} {:>9} {:>6} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7} {:>8}",
+        "{:<26} {:>5} {:>9} {:>6} {:>8} {:>8} {:>9} {:>7} {:>11} {:>7} {:>7} {:>8}",
         "scenario",
         "conns",
         "req/s",
@@ -362,6 +380,7 @@ fn main() {
         "p99 µs",
         "p99.9 µs",
         "× req/s",
+        "quartiles",
         "× p99",
         "CPU µs",
         "peak MB"
@@ -383,9 +402,9 @@ fn main() {
                 names[s]
             );
             let (p50, p99, p999) = (f.percentile(0.5), f.percentile(0.99), f.percentile(0.999));
-            let ratio = f.median_ratio();
+            let (q1, ratio, q3) = f.ratio_quartiles();
             println!(
-                "{:<26} {:>5} {:>9.0} {:>6} {:>8.0} {:>8.0} {:>9.0} {:>7.2} {:>7.2} {:>7.1} {:>8.1}",
+                "{:<26} {:>5} {:>9.0} {:>6} {:>8.0} {:>8.0} {:>9.0} {:>7.2} {:>11} {:>7.2} {:>7.1} {:>8.1}",
                 names[s],
                 connections,
                 f.rate(),
@@ -394,6 +413,7 @@ fn main() {
                 p99,
                 p999,
                 ratio,
+                format!("{q1:.2}–{q3:.2}"),
                 p99 / base_p99,
                 f.cpu_us_per_request(ticks_per_second),
                 peaks[s]
