@@ -13,7 +13,7 @@
 //! response. A deregistration's attempt record is on disk before it leaves for AWS, and its
 //! outcome record before its response leaves the proxy. Invalid calls are never forwarded. The
 //! pipeline holds no lock across an await; replay mode opens no outbound connection. It does
-//! not own sockets or connection limits (`server.rs`).
+//! not own sockets or connection limits (`server/`).
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
