@@ -279,7 +279,7 @@ impl Proxy {
         }
         self.model.validate(operation.as_str(), &input)?;
 
-        let region = exchange.caller.region().unwrap_or(&self.default_region);
+        let region = self.region(&exchange.caller);
         let input = Value::Object(input);
         let session = self.library.session(cassette.as_ref()).await?;
         let miss = match &session.tape {
@@ -411,6 +411,11 @@ impl Proxy {
         }
     }
 
+    /// The region a call is answered in: its signing region, else the configured one.
+    fn region<'a>(&'a self, caller: &'a Caller) -> &'a str {
+        caller.region().unwrap_or(&self.default_region)
+    }
+
     /// The audit record of this exchange, without its outcome.
     fn audit_record(&self, event: Event, exchange: &Exchange) -> Record {
         Record {
@@ -419,13 +424,7 @@ impl Proxy {
             mode: Some(self.mode.as_str().to_owned()),
             client: Some(exchange.peer.to_string()),
             access_key_id: exchange.caller.access_key_id().map(str::to_owned),
-            region: Some(
-                exchange
-                    .caller
-                    .region()
-                    .unwrap_or(&self.default_region)
-                    .to_owned(),
-            ),
+            region: Some(self.region(&exchange.caller).to_owned()),
             window_id: exchange.window_id.clone(),
             window_task_id: exchange.window_task_id.clone(),
             cassette: exchange.cassette.as_ref().map(ToString::to_string),

@@ -62,11 +62,11 @@ pub struct MatchKey {
 impl MatchKey {
     /// The key of a request.
     pub fn new(operation: &str, region: &str, body: &Value, rules: &IgnoreRules) -> Self {
-        Self {
-            operation: operation.to_owned(),
-            region: region.to_owned(),
-            body: rules.strip(body).into_owned(),
-        }
+        Self::from(KeyRef {
+            operation,
+            region,
+            body: &rules.strip(body),
+        })
     }
 
     /// The key as a [`KeyRef`], to hash or compare with a live request's.
@@ -105,6 +105,16 @@ pub struct KeyRef<'a> {
     pub region: &'a str,
     /// The body, ignored paths removed.
     pub body: &'a Value,
+}
+
+impl From<KeyRef<'_>> for MatchKey {
+    fn from(key: KeyRef<'_>) -> Self {
+        Self {
+            operation: key.operation.to_owned(),
+            region: key.region.to_owned(),
+            body: key.body.clone(),
+        }
+    }
 }
 
 /// How a live request differs from a recorded one, path by path.

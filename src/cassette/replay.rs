@@ -170,7 +170,7 @@ impl Tape {
             body: &stripped,
         };
         let Some(queue) = self.queue(wanted) else {
-            let key = MatchKey::new(operation, region, body, &self.rules);
+            let key = MatchKey::from(wanted);
             let closest = self.closest(&key);
             return Err(self.miss(&key, MissKind::NotRecorded { closest }));
         };
@@ -182,8 +182,7 @@ impl Tape {
             }
             (None, WhenExhausted::Miss) => {
                 let recorded = queue.tracks.len();
-                let key = MatchKey::new(operation, region, body, &self.rules);
-                return Err(self.miss(&key, MissKind::Exhausted { recorded }));
+                return Err(self.miss(&wanted.into(), MissKind::Exhausted { recorded }));
             }
         };
         Ok(Played {

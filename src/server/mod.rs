@@ -82,15 +82,16 @@ pub async fn serve(
                 }
             })
         };
-        // The connection's own header-read timer: its deadlines live in its watchdog.
+        // The connection's own header-read timer: its deadlines live in its watchdog. The
+        // connection borrows this builder inside its task, so the builder is cloned once.
         let mut builder = builder.clone();
         builder
             .http1()
             .timer(DeadlineTimer::new(Arc::clone(&activity)));
-        let connection = builder.serve_connection(io, service);
-        let connection = graceful.watch(connection.into_owned());
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
+            let connection = watcher.watch(builder.serve_connection(io, service));
             tokio::select! {
                 ended = connection => if let Err(e) = ended {
                     debug!(%peer, error = %e, "connection ended with an error");
