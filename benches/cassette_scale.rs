@@ -11,13 +11,14 @@
 
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use ssm_vcr::aws::envelope::CassetteName;
 use ssm_vcr::cassette::format::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
 use ssm_vcr::cassette::matching::IgnoreRules;
 use ssm_vcr::cassette::replay::WhenExhausted;
 use ssm_vcr::cassette::store::Library;
 use ssm_vcr::config::Mode;
+use ssm_vcr::json::Json;
 
 const WINDOW: &str = "mw-0c50858d01e8a7b6f";
 
@@ -105,7 +106,8 @@ fn main() {
             state ^= state >> 7;
             state ^= state << 17;
             let i = (state % size as u64) as usize;
-            let body: Value = json!({"WindowId": WINDOW, "WindowTaskId": task(i)});
+            let sent = format!(r#"{{"WindowId":"{WINDOW}","WindowTaskId":"{}"}}"#, task(i));
+            let body = Json::parse(sent.as_bytes()).unwrap();
             let played = tape
                 .play("DeregisterTaskFromMaintenanceWindow", "us-east-1", &body)
                 .unwrap();

@@ -25,6 +25,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod json;
 pub mod logging;
 pub mod proxy;
 pub mod server;

@@ -25,7 +25,6 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use serde_json::Value;
 use tracing::{error, info};
 
 use crate::audit::{self, AuditLog, Event, Record, Source};
@@ -39,6 +38,7 @@ use crate::cassette::replay::{WhenExhausted, error_type};
 use crate::cassette::store::{Library, LoadError, Session};
 use crate::config::{Config, Mode, OnAuditFailure};
 use crate::error::ProxyError;
+use crate::json::Json;
 use crate::upstream::{CaFileError, Forwarded, Upstream};
 
 /// The operation whose every call is audited.
@@ -95,7 +95,9 @@ struct Exchange {
     peer: SocketAddr,
     started: Instant,
     operation: Option<Operation>,
-    caller: Caller,
+    /// The caller's tokens, copied only when the call is audited.
+    access_key_id: Option<String>,
+    signing_region: Option<String>,
     cassette: Option<CassetteName>,
     interaction: Option<usize>,
     window_id: Option<String>,
@@ -206,7 +208,8 @@ impl Proxy {
             peer,
             started: Instant::now(),
             operation: None,
-            caller: Caller::default(),
+            access_key_id: None,
+            signing_region: None,
             cassette: None,
             interaction: None,
             window_id: None,
@@ -263,7 +266,12 @@ impl Proxy {
             .operation
             .insert(envelope::operation(&parts)?)
             .clone();
-        exchange.caller = Caller::from_headers(&parts.headers);
+        let caller = Caller::from_headers(&parts.headers);
+        let audited = self.audit.is_some() && is_audited(Some(&operation));
+        if audited {
+            exchange.access_key_id = caller.access_key_id.map(str::to_owned);
+            exchange.signing_region = caller.region.map(str::to_owned);
+        }
         let cassette = envelope::route(parts.uri.path())?;
         exchange.cassette = Some(
             cassette
@@ -273,14 +281,14 @@ impl Proxy {
         envelope::check_content_type(&parts.headers)?;
         let bytes = read_body(&parts.headers, body, self.max_body_bytes).await?;
         let input = envelope::input(&bytes)?;
-        if self.audit.is_some() && is_audited(Some(&operation)) {
+        if audited {
             exchange.window_id = audited_id(&input, "WindowId");
             exchange.window_task_id = audited_id(&input, "WindowTaskId");
         }
         self.model.validate(operation.as_str(), &input)?;
 
-        let region = self.region(&exchange.caller);
-        let input = Value::Object(input);
+        let region = self.region(caller.region);
+        let input = Json::Object(input);
         let session = self.library.session(cassette.as_ref()).await?;
         let miss = match &session.tape {
             Some(tape) => match tape.play(operation.as_str(), region, &input) {
@@ -324,7 +332,7 @@ impl Proxy {
             self.audit_attempt(exchange).await?;
         }
         let forwarded = upstream
-            .forward(&parts.headers, bytes, region)
+            .forward(&parts.headers, bytes.clone(), region)
             .await
             .map_err(ProxyError::Upstream)?;
         exchange.source = Some(Source::Upstream);
@@ -349,7 +357,7 @@ impl Proxy {
         upstream: &Upstream,
         operation: &Operation,
         region: &str,
-        input: &Value,
+        input: &Json<'_>,
         forwarded: &Forwarded,
     ) -> Option<usize> {
         let interaction = Interaction {
@@ -357,7 +365,7 @@ impl Proxy {
             region: region.to_owned(),
             recorded_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             request: RecordedRequest {
-                body: self.redaction.request(input),
+                body: self.redaction.request(&input.to_value()),
             },
             response: RecordedResponse {
                 status: forwarded.status.as_u16(),
@@ -412,8 +420,8 @@ impl Proxy {
     }
 
     /// The region a call is answered in: its signing region, else the configured one.
-    fn region<'a>(&'a self, caller: &'a Caller) -> &'a str {
-        caller.region().unwrap_or(&self.default_region)
+    fn region<'a>(&'a self, signing_region: Option<&'a str>) -> &'a str {
+        signing_region.unwrap_or(&self.default_region)
     }
 
     /// The audit record of this exchange, without its outcome.
@@ -423,8 +431,8 @@ impl Proxy {
             event,
             mode: Some(self.mode.as_str().to_owned()),
             client: Some(exchange.peer.to_string()),
-            access_key_id: exchange.caller.access_key_id().map(str::to_owned),
-            region: Some(self.region(&exchange.caller).to_owned()),
+            access_key_id: exchange.access_key_id.clone(),
+            region: Some(self.region(exchange.signing_region.as_deref()).to_owned()),
             window_id: exchange.window_id.clone(),
             window_task_id: exchange.window_task_id.clone(),
             cassette: exchange.cassette.as_ref().map(ToString::to_string),
@@ -494,9 +502,9 @@ fn is_audited(operation: Option<&Operation>) -> bool {
 
 /// An id member as sent, safe to store: strings made printable and bounded, other JSON values
 /// rendered. `None` when absent.
-fn audited_id(input: &Input, member: &str) -> Option<String> {
+fn audited_id(input: &Input<'_>, member: &str) -> Option<String> {
     match input.get(member)? {
-        Value::String(text) => Some(printable(text, MAX_AUDITED_ID_CHARS)),
+        Json::String(text) => Some(printable(text, MAX_AUDITED_ID_CHARS)),
         other => Some(printable(&other.to_string(), MAX_AUDITED_ID_CHARS)),
     }
 }

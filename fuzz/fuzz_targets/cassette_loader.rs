@@ -6,6 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use ssm_vcr::cassette::format::Cassette;
 use ssm_vcr::cassette::matching::IgnoreRules;
 use ssm_vcr::cassette::replay::{Tape, WhenExhausted};
+use ssm_vcr::json::Json;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(cassette) = Cassette::from_json(data) else { return };
@@ -14,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let tape = Tape::new("fuzz", "fuzz.json".into(), cassette.clone(), IgnoreRules::default(), WhenExhausted::Miss)
         .expect("a loaded cassette indexes");
     for interaction in &cassette.interactions {
-        let _ = tape.play(&interaction.operation, &interaction.region, &interaction.request.body);
+        let body = Json::from(&interaction.request.body);
+        let _ = tape.play(&interaction.operation, &interaction.region, &body);
     }
 });

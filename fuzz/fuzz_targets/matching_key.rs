@@ -4,16 +4,22 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use ssm_vcr::cassette::matching::{IgnoreRules, MatchKey, differences};
+use ssm_vcr::cassette::matching::{IgnoreRules, KeyRef, MatchKey, differences};
+use ssm_vcr::json::Json;
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(2, |&b| b == 0);
-    let (Some(a), Some(b)) = (parts.next(), parts.next()) else { return };
-    let (Ok(a), Ok(b)) = (serde_json::from_slice::<Value>(a), serde_json::from_slice::<Value>(b)) else {
+    let (Some(sent), Some(b)) = (parts.next(), parts.next()) else { return };
+    let (Ok(a), Ok(b)) = (serde_json::from_slice::<Value>(sent), serde_json::from_slice::<Value>(b)) else {
         return;
     };
     let rules = IgnoreRules::new(&["Targets[*].Values", "$.Tags.*.Value"]).expect("valid paths");
     let key_a = MatchKey::new("Op", "us-east-1", &a, &rules);
+    // The same bytes read live, as a request is, must find the key recorded from them.
+    let live = Json::parse(sent).expect("reads whatever serde_json's Value reads");
+    let stripped = rules.strip(&live);
+    let live = KeyRef { operation: "Op", region: "us-east-1", body: &stripped };
+    assert_eq!(live, key_a.as_ref(), "a live body misses its own recording");
     let key_b = MatchKey::new("Op", "us-east-1", &b, &rules);
     assert!(differences(&key_a, &key_a).is_empty());
     let diffs = differences(&key_a, &key_b);

@@ -7,17 +7,17 @@
 //! identification only.
 
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, header, request::Parts};
-use serde_json::{Map, Value};
 
 use super::error::{JSON_1_1, headers};
 use crate::error::ProxyError;
+use crate::json::{Json, Object};
 
-/// The JSON object a call carries; an empty body means `{}`.
-pub type Input = Map<String, Value>;
+/// The JSON object a call carries, borrowing its strings from the body; an empty body means
+/// `{}`.
+pub type Input<'a> = Object<'a>;
 
 /// The prefix of every SSM target.
 const SSM_TARGET_PREFIX: &str = "AmazonSSM.";
@@ -89,67 +89,32 @@ impl fmt::Display for CassetteName {
 
 /// Who made a call, as far as the SigV4 credential scope says; never a secret.
 ///
-/// The access key id and region stay where they were sent, in the shared bytes of the
-/// `Authorization` header: reading a caller copies nothing.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Caller {
-    authorization: Option<HeaderValue>,
-    scope: Scope,
+/// The two identifying tokens are borrowed from the request's `Authorization` header, which
+/// also holds the signature: only they are kept, so a caller can be logged as it is. Reading a
+/// caller copies nothing; the audit copies the tokens it records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caller<'h> {
+    /// The access key id of the credential scope.
+    pub access_key_id: Option<&'h str>,
+    /// The signing region, e.g. `us-east-2`.
+    pub region: Option<&'h str>,
 }
 
-/// Where the identifying tokens sit in an `Authorization` header.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Scope {
-    access_key_id: Option<Range<usize>>,
-    region: Option<Range<usize>>,
-}
-
-impl fmt::Debug for Caller {
-    // The header also holds the signature; only the two identifying tokens are shown.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Caller")
-            .field("access_key_id", &self.access_key_id())
-            .field("region", &self.region())
-            .finish()
-    }
-}
-
-impl Caller {
+impl<'h> Caller<'h> {
     /// Reads `Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, …`.
     ///
     /// An unsigned request or an unreadable header yields an anonymous caller: the proxy does
     /// not authenticate, it only records who the client claims to be.
-    pub fn from_headers(headers: &HeaderMap) -> Self {
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Self::default();
-        };
-        let Some(scope) = credential_scope(value.as_bytes()) else {
-            return Self::default();
-        };
-        Self {
-            authorization: Some(value.clone()),
-            scope,
-        }
-    }
-
-    /// The access key id of the credential scope.
-    pub fn access_key_id(&self) -> Option<&str> {
-        self.token(self.scope.access_key_id.clone())
-    }
-
-    /// The signing region, e.g. `us-east-2`.
-    pub fn region(&self) -> Option<&str> {
-        self.token(self.scope.region.clone())
-    }
-
-    fn token(&self, range: Option<Range<usize>>) -> Option<&str> {
-        let bytes = self.authorization.as_ref()?.as_bytes().get(range?)?;
-        std::str::from_utf8(bytes).ok()
+    pub fn from_headers(headers: &'h HeaderMap) -> Self {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| credential_scope(value.as_bytes()))
+            .unwrap_or_default()
     }
 }
 
 /// Where the access key id and the region sit in an `Authorization` header, if it is SigV4.
-fn credential_scope(value: &[u8]) -> Option<Scope> {
+fn credential_scope(value: &[u8]) -> Option<Caller<'_>> {
     const SCHEME: &[u8] = b"AWS4-HMAC-SHA256";
     const CREDENTIAL: &[u8] = b"Credential=";
     if !value.starts_with(SCHEME) {
@@ -178,26 +143,18 @@ fn credential_scope(value: &[u8]) -> Option<Scope> {
     };
     // AKID/DATE/REGION/SERVICE/aws4_request; the date and service are not kept. Only short
     // ASCII tokens are kept, so a hostile header cannot smuggle anything into an audit record.
-    let mut parts =
-        value[credential.clone()]
-            .split(|&b| b == b'/')
-            .scan(credential.start, |at, part| {
-                let range = *at..*at + part.len();
-                *at += part.len() + 1;
-                Some(range)
-            });
-    let token = |range: Range<usize>| {
-        let bytes = &value[range.clone()];
+    fn token(bytes: &[u8]) -> Option<&str> {
         let ok = !bytes.is_empty()
             && bytes.len() <= 128
             && bytes
                 .iter()
                 .all(|&b| b.is_ascii_alphanumeric() || b == b'-');
-        ok.then_some(range)
-    };
+        ok.then(|| std::str::from_utf8(bytes).ok()).flatten()
+    }
+    let mut parts = value[credential].split(|&b| b == b'/');
     let access_key_id = parts.next().and_then(token);
     let region = parts.nth(1).and_then(token);
-    Some(Scope {
+    Some(Caller {
         access_key_id,
         region,
     })
@@ -256,33 +213,21 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ProxyError> {
 }
 
 /// Parses the body as a JSON object; an empty body is `{}`.
-pub fn input(body: &[u8]) -> Result<Input, ProxyError> {
+pub fn input(body: &[u8]) -> Result<Input<'_>, ProxyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Input::new());
+        return Ok(Input::default());
     }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(object)) => Ok(object),
+    match Json::parse(body) {
+        Ok(Json::Object(object)) => Ok(object),
         Ok(other) => Err(ProxyError::Serialization {
             reason: format!(
                 "the request body must be a JSON object, not {}",
-                json_kind(&other)
+                other.kind()
             ),
         }),
         Err(e) => Err(ProxyError::Serialization {
             reason: format!("the request body is not valid JSON: {e}"),
         }),
-    }
-}
-
-/// The JSON type of a value, as people name it.
-pub fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -358,13 +303,21 @@ mod tests {
     mod caller {
         use super::*;
 
-        fn caller(authorization: &[u8]) -> Caller {
+        fn signed(authorization: &[u8]) -> HeaderMap {
             let mut headers = HeaderMap::new();
             headers.insert(
                 header::AUTHORIZATION,
                 HeaderValue::from_bytes(authorization).unwrap(),
             );
-            Caller::from_headers(&headers)
+            headers
+        }
+
+        /// The access key id and region read from this `Authorization` header.
+        fn caller(authorization: &[u8]) -> (Option<String>, Option<String>) {
+            let headers = signed(authorization);
+            let caller = Caller::from_headers(&headers);
+            let owned = |token: Option<&str>| token.map(str::to_owned);
+            (owned(caller.access_key_id), owned(caller.region))
         }
 
         #[test]
@@ -373,8 +326,10 @@ mod tests {
                 b"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240225/us-east-2/ssm/aws4_request, \
                  SignedHeaders=content-type;host, Signature=abc",
             );
-            assert_eq!(caller.access_key_id(), Some("AKIDEXAMPLE"));
-            assert_eq!(caller.region(), Some("us-east-2"));
+            assert_eq!(
+                caller,
+                (Some("AKIDEXAMPLE".into()), Some("us-east-2".into()))
+            );
         }
 
         #[test]
@@ -382,37 +337,29 @@ mod tests {
             let caller = caller(
                 b"AWS4-HMAC-SHA256 SignedHeaders=host,Signature=abc,Credential=AKID/d/eu-west-3/ssm",
             );
-            assert_eq!(caller.access_key_id(), Some("AKID"));
-            assert_eq!(caller.region(), Some("eu-west-3"));
+            assert_eq!(caller, (Some("AKID".into()), Some("eu-west-3".into())));
         }
 
         #[test]
         fn ignores_other_schemes_and_hostile_scopes() {
-            assert_eq!(caller(b"Basic abc"), Caller::default());
-            assert_eq!(
-                caller(b"AWS4-HMAC-SHA256 SignedHeaders=host"),
-                Caller::default()
-            );
+            assert_eq!(caller(b"Basic abc"), (None, None));
+            assert_eq!(caller(b"AWS4-HMAC-SHA256 SignedHeaders=host"), (None, None));
             let hostile = caller(b"AWS4-HMAC-SHA256 Credential=AK\"ID/x/us east/ssm");
-            assert_eq!(hostile.access_key_id(), None);
-            assert_eq!(hostile.region(), None);
+            assert_eq!(hostile, (None, None));
             let decoyed = caller(
                 b"AWS4-HMAC-SHA256 SignedHeaders=host, XCredential=AKID/d/us-east-1/ssm, \
                   Credential=AK\xffID/d/eu-west-1/ssm",
             );
-            assert_eq!(decoyed.access_key_id(), None);
-            assert_eq!(decoyed.region(), Some("eu-west-1"));
+            assert_eq!(decoyed, (None, Some("eu-west-1".into())));
             let short = caller(b"AWS4-HMAC-SHA256 Credential=AKID");
-            assert_eq!(short.access_key_id(), Some("AKID"));
-            assert_eq!(short.region(), None);
+            assert_eq!(short, (Some("AKID".into()), None));
         }
 
         #[test]
         fn debug_shows_the_tokens_not_the_signature() {
-            let shown = format!(
-                "{:?}",
-                caller(b"AWS4-HMAC-SHA256 Credential=AKID/d/us-east-1/ssm, Signature=deadbeef")
-            );
+            let headers =
+                signed(b"AWS4-HMAC-SHA256 Credential=AKID/d/us-east-1/ssm, Signature=deadbeef");
+            let shown = format!("{:?}", Caller::from_headers(&headers));
             assert!(shown.contains("AKID") && shown.contains("us-east-1"));
             assert!(!shown.contains("deadbeef"), "{shown}");
         }

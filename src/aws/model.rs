@@ -9,10 +9,10 @@ use foldhash::HashMap;
 use std::fmt::Write as _;
 
 use regex::Regex;
-use serde_json::Value;
 
-use super::envelope::{Input, json_kind};
+use super::envelope::Input;
 use crate::error::ProxyError;
+use crate::json::Json;
 
 /// The constraints of one operation's input, members in model order.
 #[derive(Debug)]
@@ -120,15 +120,15 @@ impl Model {
     /// type are a `SerializationException` (AWS fails to deserialize before it validates);
     /// otherwise every failed constraint is reported, in model order, in one
     /// `ValidationException`. Unmodeled operations and unknown members pass.
-    pub fn validate(&self, operation: &str, input: &Input) -> Result<(), ProxyError> {
+    pub fn validate(&self, operation: &str, input: &Input<'_>) -> Result<(), ProxyError> {
         let Some(compiled) = self.operations.get(operation) else {
             return Ok(());
         };
         let mut failures = Vec::new();
         for (member, regex) in &compiled.members {
-            let value = input.get(member.name).unwrap_or(&Value::Null);
+            let value = input.get(member.name).unwrap_or(&Json::Null);
             match (&member.shape, value) {
-                (_, Value::Null) => {
+                (_, Json::Null) => {
                     if member.required {
                         failures.push(format!(
                             "Value null at '{}' failed to satisfy constraint: Member must not be null",
@@ -142,7 +142,7 @@ impl Model {
                         max_length,
                         pattern,
                     },
-                    Value::String(text),
+                    Json::String(text),
                 ) => {
                     let failed = |constraint: &str| {
                         format!(
@@ -174,7 +174,7 @@ impl Model {
                         reason: format!(
                             "member '{}' must be a JSON string, not {}",
                             member.name,
-                            json_kind(other)
+                            other.kind()
                         ),
                     });
                 }
@@ -219,7 +219,7 @@ mod tests {
     const DEREGISTER: &str = "DeregisterTaskFromMaintenanceWindow";
 
     fn validate(body: &str) -> Result<(), ProxyError> {
-        let input: Input = serde_json::from_str(body).unwrap();
+        let input = crate::aws::envelope::input(body.as_bytes()).unwrap();
         Model::builtin().validate(DEREGISTER, &input)
     }
 
@@ -282,7 +282,7 @@ mod tests {
 
         #[test]
         fn unmodeled_operations_pass() {
-            let input: Input = serde_json::from_str(r#"{"WindowId":1}"#).unwrap();
+            let input = crate::aws::envelope::input(br#"{"WindowId":1}"#).unwrap();
             Model::builtin()
                 .validate("DescribeMaintenanceWindows", &input)
                 .unwrap();

@@ -6,11 +6,10 @@
 
 use std::path::Path;
 
-use serde_json::Value;
-
 use super::store::read_cassette;
 use crate::aws::model::Model;
 use crate::error::ProxyError;
+use crate::json::Json;
 
 /// What a check found in one file.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -37,10 +36,10 @@ pub fn check_file(path: &Path, model: &Model) -> Report {
         problems: Vec::new(),
     };
     for (index, interaction) in cassette.interactions.iter().enumerate() {
-        let Value::Object(input) = &interaction.request.body else {
+        let Json::Object(input) = Json::from(&interaction.request.body) else {
             continue; // refused by the format check already
         };
-        let verdict = model.validate(&interaction.operation, input);
+        let verdict = model.validate(&interaction.operation, &input);
         let reason = match verdict {
             Ok(()) => continue,
             Err(

@@ -4,8 +4,12 @@
 //! Dotted member names from the top of a body, `*` for any member or array element, `[*]` as a
 //! synonym of `.*`, an optional leading `$.`: `ClientToken`, `Targets[*].Values`,
 //! `$.Parameters.*`. This module only finds values; what to do with them is the caller's.
+//! Matching removes them from live and recorded bodies alike, read as [`Json`]; redaction
+//! replaces them in recorded bodies, which are serde_json `Value`s.
 
 use serde_json::Value;
+
+use crate::json::Json;
 
 /// A parsed path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,19 +61,19 @@ impl JsonPath {
 
     /// Whether the path reaches any value, that is whether [`Self::remove`] would change
     /// `value`. Reads only, so callers can skip copying a value that has nothing to remove.
-    pub fn reaches(&self, value: &Value) -> bool {
-        fn walk(value: &Value, path: &[String]) -> bool {
+    pub fn reaches(&self, value: &Json<'_>) -> bool {
+        fn walk(value: &Json<'_>, path: &[String]) -> bool {
             let Some((first, rest)) = path.split_first() else {
                 return false;
             };
             match value {
-                Value::Object(map) if first == "*" && rest.is_empty() => !map.is_empty(),
-                Value::Object(map) if first == "*" => map.values().any(|v| walk(v, rest)),
-                Value::Object(map) => map
+                Json::Object(object) if first == "*" && rest.is_empty() => !object.is_empty(),
+                Json::Object(object) if first == "*" => object.iter().any(|(_, v)| walk(v, rest)),
+                Json::Object(object) => object
                     .get(first)
                     .is_some_and(|v| rest.is_empty() || walk(v, rest)),
-                Value::Array(items) if first == "*" && rest.is_empty() => !items.is_empty(),
-                Value::Array(items) if first == "*" => items.iter().any(|v| walk(v, rest)),
+                Json::Array(items) if first == "*" && rest.is_empty() => !items.is_empty(),
+                Json::Array(items) if first == "*" => items.iter().any(|v| walk(v, rest)),
                 _ => false,
             }
         }
@@ -77,21 +81,30 @@ impl JsonPath {
     }
 
     /// Removes every value the path reaches.
-    pub fn remove(&self, value: &mut Value) {
-        self.visit(value, &mut |parent, last| match parent {
-            Value::Object(map) if last == "*" => {
-                let any = !map.is_empty();
-                map.clear();
-                any
+    pub fn remove(&self, value: &mut Json<'_>) {
+        fn walk(value: &mut Json<'_>, path: &[String]) {
+            let Some((first, rest)) = path.split_first() else {
+                return;
+            };
+            match value {
+                Json::Object(object) if rest.is_empty() && first == "*" => object.clear(),
+                Json::Object(object) if rest.is_empty() => {
+                    object.remove(first);
+                }
+                Json::Object(object) if first == "*" => {
+                    object.values_mut().for_each(|v| walk(v, rest));
+                }
+                Json::Object(object) => {
+                    if let Some(v) = object.get_mut(first) {
+                        walk(v, rest);
+                    }
+                }
+                Json::Array(items) if first == "*" && rest.is_empty() => items.clear(),
+                Json::Array(items) if first == "*" => items.iter_mut().for_each(|v| walk(v, rest)),
+                _ => {}
             }
-            Value::Object(map) => map.remove(last).is_some(),
-            Value::Array(items) if last == "*" => {
-                let any = !items.is_empty();
-                items.clear();
-                any
-            }
-            _ => false,
-        });
+        }
+        walk(value, &self.segments);
     }
 
     /// Replaces every value the path reaches with `with`; returns how many were replaced.
@@ -151,9 +164,9 @@ mod tests {
         #[test]
         fn removes_a_top_level_member_with_or_without_dollar() {
             for path in ["ClientToken", "$.ClientToken"] {
-                let mut body = json!({"ClientToken": "t", "Name": "n"});
+                let mut body = Json::from(&json!({"ClientToken": "t", "Name": "n"}));
                 JsonPath::parse(path).unwrap().remove(&mut body);
-                assert_eq!(body, json!({"Name": "n"}));
+                assert_eq!(body, Json::from(&json!({"Name": "n"})));
             }
         }
     }
@@ -181,6 +194,7 @@ mod tests {
                 "$.Tags.*.Value",
                 "Tags.*",
             ];
+            let bodies = bodies.each_ref().map(Json::from);
             for path in paths.map(|p| JsonPath::parse(p).unwrap()) {
                 for body in &bodies {
                     let mut removed = body.clone();

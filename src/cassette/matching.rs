@@ -1,11 +1,11 @@
 //! Which recorded request a live request is: the matching key, the ignore rules, and the
 //! difference between two requests for replay-miss messages.
 //!
-//! The key is operation + region + the body as a JSON value with ignored paths removed, so key
-//! order and whitespace never matter. Signatures, dates, tokens, user agents and every header
-//! stay out of it: they change on every run. A live request is looked up through [`KeyRef`],
-//! which borrows the parsed body, so matching serialises and copies nothing. This module does
-//! not hold replay state (`replay.rs`).
+//! The key is operation + region + the body as a JSON value ([`Json`]) with ignored paths
+//! removed, so key order and whitespace never matter. Signatures, dates, tokens, user agents
+//! and every header stay out of it: they change on every run. A live request is looked up
+//! through [`KeyRef`], which borrows the parsed body, so matching serialises and copies
+//! nothing. This module does not hold replay state (`replay.rs`).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::json_path::JsonPath;
 use crate::aws::envelope::printable;
+use crate::json::Json;
 
 /// Paths ignored in every request: idempotency tokens differ on every run by design.
 const ALWAYS_IGNORED: &[&str] = &["ClientToken"];
@@ -39,7 +40,7 @@ impl IgnoreRules {
 
     /// `body` with every ignored path removed; borrowed when no ignored path is present, as in
     /// most requests, so the common case copies nothing.
-    pub fn strip<'a>(&self, body: &'a Value) -> Cow<'a, Value> {
+    pub fn strip<'a, 'b>(&self, body: &'a Json<'b>) -> Cow<'a, Json<'b>> {
         let mut body = Cow::Borrowed(body);
         for path in &self.paths {
             if path.reaches(&body) {
@@ -48,25 +49,34 @@ impl IgnoreRules {
         }
         body
     }
+
+    /// Removes every ignored path from `body`.
+    pub fn strip_in_place(&self, body: &mut Json<'_>) {
+        for path in &self.paths {
+            path.remove(body);
+        }
+    }
 }
 
 /// What a recorded request is matched on: operation, region, and the body with ignored paths
-/// removed. Bodies compare as JSON values (serde_json's maps are ordered by key).
+/// removed. Bodies compare as JSON values, whatever the order of their members.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MatchKey {
     operation: String,
     region: String,
-    body: Value,
+    body: Json<'static>,
 }
 
 impl MatchKey {
-    /// The key of a request.
+    /// The key of a recorded request.
     pub fn new(operation: &str, region: &str, body: &Value, rules: &IgnoreRules) -> Self {
-        Self::from(KeyRef {
-            operation,
-            region,
-            body: &rules.strip(body),
-        })
+        let mut body = Json::from(body);
+        rules.strip_in_place(&mut body);
+        Self {
+            operation: operation.to_owned(),
+            region: region.to_owned(),
+            body,
+        }
     }
 
     /// The key as a [`KeyRef`], to hash or compare with a live request's.
@@ -89,7 +99,7 @@ impl MatchKey {
     }
 
     /// The body, ignored paths removed.
-    pub fn body(&self) -> &Value {
+    pub fn body(&self) -> &Json<'static> {
         &self.body
     }
 }
@@ -104,7 +114,7 @@ pub struct KeyRef<'a> {
     /// The caller's region.
     pub region: &'a str,
     /// The body, ignored paths removed.
-    pub body: &'a Value,
+    pub body: &'a Json<'a>,
 }
 
 impl From<KeyRef<'_>> for MatchKey {
@@ -112,7 +122,7 @@ impl From<KeyRef<'_>> for MatchKey {
         Self {
             operation: key.operation.to_owned(),
             region: key.region.to_owned(),
-            body: key.body.clone(),
+            body: key.body.clone().into_owned(),
         }
     }
 }
@@ -162,33 +172,40 @@ pub fn differences(sent: &MatchKey, recorded: &MatchKey) -> Vec<Difference> {
     let mut paths: Vec<&String> = sent_leaves.keys().chain(recorded_leaves.keys()).collect();
     paths.sort();
     paths.dedup();
+    // Compared as values, rendered only to be shown: `0.0` and `-0.0` are equal but print
+    // differently.
+    let shown = |leaf: Option<&&Json<'_>>| leaf.map(|value| printable(&value.to_string(), 80));
     for path in paths {
         let (a, b) = (sent_leaves.get(path), recorded_leaves.get(path));
         if a != b {
             out.push(Difference {
                 path: path.clone(),
-                sent: a.cloned(),
-                recorded: b.cloned(),
+                sent: shown(a),
+                recorded: shown(b),
             });
         }
     }
     out
 }
 
-/// Every scalar (and every empty container) of a JSON value by path, values rendered short.
-fn leaves(value: &Value) -> BTreeMap<String, String> {
-    fn walk(value: &Value, path: &mut String, out: &mut BTreeMap<String, String>) {
+/// Every scalar (and every empty container) of a JSON value by path.
+fn leaves<'a, 'b>(value: &'a Json<'b>) -> BTreeMap<String, &'a Json<'b>> {
+    fn walk<'a, 'b>(
+        value: &'a Json<'b>,
+        path: &mut String,
+        out: &mut BTreeMap<String, &'a Json<'b>>,
+    ) {
         let len = path.len();
         match value {
-            Value::Object(map) if !map.is_empty() => {
-                for (key, child) in map {
+            Json::Object(object) if !object.is_empty() => {
+                for (key, child) in object.iter() {
                     path.push('.');
                     path.push_str(key);
                     walk(child, path, out);
                     path.truncate(len);
                 }
             }
-            Value::Array(items) if !items.is_empty() => {
+            Json::Array(items) if !items.is_empty() => {
                 for (i, child) in items.iter().enumerate() {
                     path.push_str(&format!("[{i}]"));
                     walk(child, path, out);
@@ -196,7 +213,7 @@ fn leaves(value: &Value) -> BTreeMap<String, String> {
                 }
             }
             scalar => {
-                out.insert(printable(path, 200), printable(&scalar.to_string(), 80));
+                out.insert(printable(path, 200), scalar);
             }
         }
     }
@@ -259,7 +276,7 @@ mod tests {
             let key = MatchKey::new("Op", "eu-west-1", &body, &rules);
             assert_eq!(key.operation(), "Op");
             assert_eq!(key.region(), "eu-west-1");
-            assert_eq!(key.body(), &json!({"a": null, "b": [1, "x"]}));
+            assert_eq!(key.body(), &Json::from(&json!({"a": null, "b": [1, "x"]})));
             assert_ne!(
                 MatchKey::new("Opa", "b", &body, &rules),
                 MatchKey::new("Op", "ab", &body, &rules)
@@ -278,9 +295,8 @@ mod tests {
                 r#"{"B": 1.5, "A": {"y": [2], "x": "é"}, "ClientToken": "t1"}"#,
             )
             .unwrap();
-            let live: Value =
-                serde_json::from_str(r#"{"A":{"x":"\u00e9","y":[2]},"ClientToken":"t2","B":1.5}"#)
-                    .unwrap();
+            let live =
+                Json::parse(br#"{"A":{"x":"\u00e9","y":[2]},"ClientToken":"t2","B":1.5}"#).unwrap();
             let key = MatchKey::new("Op", "r", &recorded, &rules);
             let stripped = rules.strip(&live);
             let live = KeyRef {
@@ -295,8 +311,8 @@ mod tests {
 
         #[test]
         fn numbers_compare_as_parsed() {
-            let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap();
-            fn key(body: &Value) -> KeyRef<'_> {
+            let parse = |text: &'static str| Json::parse(text.as_bytes()).unwrap();
+            fn key<'a>(body: &'a Json<'a>) -> KeyRef<'a> {
                 KeyRef {
                     operation: "Op",
                     region: "r",
@@ -315,7 +331,7 @@ mod tests {
 
         #[test]
         fn operation_and_region_cannot_trade_characters() {
-            let body = json!({});
+            let body = Json::from(&json!({}));
             let a = KeyRef {
                 operation: "Opa",
                 region: "b",
@@ -334,6 +350,15 @@ mod tests {
 
     mod differences {
         use super::*;
+
+        #[test]
+        fn values_that_match_are_no_difference_even_when_they_print_differently() {
+            let rules = IgnoreRules::default();
+            let sent = MatchKey::new("Op", "r", &json!({"N": -0.0}), &rules);
+            let recorded = MatchKey::new("Op", "r", &json!({"N": 0.0}), &rules);
+            assert_eq!(sent, recorded);
+            assert_eq!(differences(&sent, &recorded), []);
+        }
 
         #[test]
         fn lists_changed_missing_and_extra_paths() {

@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::format::{Cassette, FormatError};
 use super::matching::{Difference, IgnoreRules, KeyRef, MatchKey, differences};
 use crate::aws::error::headers::X_AMZN_ERROR_TYPE;
+use crate::json::Json;
 
 /// A recorded answer, ready to send.
 #[derive(Debug, Clone)]
@@ -161,7 +162,7 @@ impl Tape {
         &self,
         operation: &str,
         region: &str,
-        body: &Value,
+        body: &Json<'_>,
     ) -> Result<Played<'_>, Box<ReplayMiss>> {
         let stripped = self.rules.strip(body);
         let wanted = KeyRef {
@@ -376,7 +377,7 @@ mod tests {
         #[test]
         fn repeats_replay_in_recorded_order_then_miss() {
             let tape = tape(WhenExhausted::Miss);
-            let body = json!({"Id": "a"});
+            let body = Json::from(&json!({"Id": "a"}));
             let play = || tape.play("Deregister", "us-east-1", &body);
             assert_eq!(&play().unwrap().answer.body[..], b"first");
             assert_eq!(&play().unwrap().answer.body[..], b"second");
@@ -387,7 +388,7 @@ mod tests {
         #[test]
         fn repeat_last_keeps_answering_the_last_recording() {
             let tape = tape(WhenExhausted::RepeatLast);
-            let body = json!({"Id": "a"});
+            let body = Json::from(&json!({"Id": "a"}));
             for expected in ["first", "second", "second"] {
                 let played = tape.play("Deregister", "us-east-1", &body).unwrap();
                 assert_eq!(&played.answer.body[..], expected.as_bytes());
@@ -401,7 +402,7 @@ mod tests {
             let mut tape = tape(WhenExhausted::Miss);
             let queues: Vec<Queue> = tape.queues.drain().map(|(_, queue)| queue).collect();
             tape.collided.extend(queues);
-            let body = json!({"Id": "a"});
+            let body = Json::from(&json!({"Id": "a"}));
             let play = || tape.play("Deregister", "us-east-1", &body);
             assert_eq!(&play().unwrap().answer.body[..], b"first");
             assert_eq!(&play().unwrap().answer.body[..], b"second");
@@ -409,10 +410,12 @@ mod tests {
                 play().unwrap_err().kind,
                 MissKind::Exhausted { recorded: 2 }
             );
-            let listed = tape.play("Describe", "us-east-1", &json!({})).unwrap();
+            let listed = tape
+                .play("Describe", "us-east-1", &Json::from(&json!({})))
+                .unwrap();
             assert_eq!((listed.index, &listed.answer.body[..]), (1, &b"list"[..]));
             let miss = tape
-                .play("Deregister", "us-east-1", &json!({"Id": "b"}))
+                .play("Deregister", "us-east-1", &Json::from(&json!({"Id": "b"})))
                 .unwrap_err();
             assert!(matches!(
                 miss.kind,
@@ -425,7 +428,7 @@ mod tests {
         #[test]
         fn a_miss_names_the_closest_request_of_the_same_operation() {
             let tape = tape(WhenExhausted::Miss);
-            let body = json!({"Id": "b"});
+            let body = Json::from(&json!({"Id": "b"}));
             let miss = tape.play("Deregister", "us-east-1", &body).unwrap_err();
             assert_eq!(
                 miss.to_string(),

@@ -1,0 +1,327 @@
+//! A JSON value that borrows its strings from the bytes it was read from: what a live request's
+//! body is parsed into.
+//!
+//! A request body is read once per call and dropped at its end, so building serde_json's
+//! `Value` for it (a B-tree per object, a `String` per key and per string) was a third of what
+//! the proxy adds to a call. Here a string without escapes points into the body, and an object
+//! is one vector of members sorted by key. Sorting also gives the matching key what it needs:
+//! two objects with the same members compare and hash alike whatever order they were sent in.
+//! Numbers are serde_json's, so they compare exactly as `Value`'s do (`1` is not `1.0`; `0.0`
+//! is `-0.0`).
+//!
+//! Recorded bodies stay `Value`s (they are written, redacted and diffed); they turn into a
+//! [`Json`] once, when a cassette is indexed. This module knows nothing of requests or
+//! cassettes.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Number, Value};
+
+/// A JSON value whose strings are borrowed where they can be.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Json<'a> {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number, as serde_json reads it.
+    Number(Number),
+    /// A string: borrowed unless it had escapes.
+    String(Cow<'a, str>),
+    /// An array.
+    Array(Vec<Json<'a>>),
+    /// An object.
+    Object(Object<'a>),
+}
+
+/// An object's members, sorted by key, each key once: when a key is sent twice the last one
+/// counts, as in serde_json.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Object<'a>(Vec<(Cow<'a, str>, Json<'a>)>);
+
+impl<'a> Object<'a> {
+    fn from_members(mut members: Vec<(Cow<'a, str>, Json<'a>)>) -> Self {
+        // Reversed, a stable sort puts the last of equal keys first, and dedup keeps firsts.
+        members.reverse();
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        members.dedup_by(|later, kept| later.0 == kept.0);
+        Self(members)
+    }
+
+    /// The member called `key`.
+    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+        self.position(key).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Removes the member called `key`; `true` if there was one.
+    pub fn remove(&mut self, key: &str) -> bool {
+        self.position(key).map(|i| self.0.remove(i)).is_ok()
+    }
+
+    /// Whether the object has no members.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Removes every member.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The members, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Json<'a>)> {
+        self.0.iter().map(|(key, value)| (key.as_ref(), value))
+    }
+
+    /// The members' values, in key order, to change.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Json<'a>> {
+        self.0.iter_mut().map(|(_, value)| value)
+    }
+
+    /// The member called `key`, to change.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Json<'a>> {
+        self.position(key).ok().map(|i| &mut self.0[i].1)
+    }
+
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key))
+    }
+}
+
+impl<'a> Json<'a> {
+    /// Parses `bytes`, borrowing every string that has no escapes.
+    pub fn parse(bytes: &'a [u8]) -> serde_json::Result<Self> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The JSON type of a value, as people name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Bool(_) => "a boolean",
+            Self::Number(_) => "a number",
+            Self::String(_) => "a string",
+            Self::Array(_) => "an array",
+            Self::Object(_) => "an object",
+        }
+    }
+
+    /// A copy that borrows nothing.
+    pub fn into_owned(self) -> Json<'static> {
+        match self {
+            Self::Null => Json::Null,
+            Self::Bool(b) => Json::Bool(b),
+            Self::Number(n) => Json::Number(n),
+            Self::String(s) => Json::String(Cow::Owned(s.into_owned())),
+            Self::Array(items) => Json::Array(items.into_iter().map(Json::into_owned).collect()),
+            Self::Object(Object(members)) => Json::Object(Object(
+                members
+                    .into_iter()
+                    .map(|(key, value)| (Cow::Owned(key.into_owned()), value.into_owned()))
+                    .collect(),
+            )),
+        }
+    }
+
+    /// The same value as serde_json's `Value`.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Self::Null => Value::Null,
+            Self::Bool(b) => Value::Bool(*b),
+            Self::Number(n) => Value::Number(n.clone()),
+            Self::String(s) => Value::String(s.as_ref().to_owned()),
+            Self::Array(items) => Value::Array(items.iter().map(Json::to_value).collect()),
+            Self::Object(object) => Value::Object(
+                object
+                    .iter()
+                    .map(|(key, value)| (key.to_owned(), value.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl From<&Value> for Json<'static> {
+    fn from(value: &Value) -> Self {
+        match value {
+            Value::Null => Self::Null,
+            Value::Bool(b) => Self::Bool(*b),
+            Value::Number(n) => Self::Number(n.clone()),
+            Value::String(s) => Self::String(Cow::Owned(s.clone())),
+            Value::Array(items) => Self::Array(items.iter().map(Self::from).collect()),
+            // A `Value`'s map is already sorted by key, with each key once.
+            Value::Object(map) => Self::Object(Object(
+                map.iter()
+                    .map(|(key, value)| (Cow::Owned(key.clone()), Self::from(value)))
+                    .collect(),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Json<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.to_value(), f)
+    }
+}
+
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(Json::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Json::Number(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(Json::Number(n.into()))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+        // As serde_json's `Value` does: a float that is not finite becomes null.
+        Ok(Number::from_f64(n).map_or(Json::Null, Json::Number))
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Json::String(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Json::String(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Json::String(Cow::Owned(s)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).max(4));
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            members.push((key.0, map.next_value()?));
+        }
+        Ok(Json::Object(Object::from_members(members)))
+    }
+}
+
+/// An object key, borrowed unless it had escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    fn parse(text: &str) -> Json<'_> {
+        Json::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn reads_every_value_as_serde_json_does() {
+        let text =
+            r#"{"b": [1, -2, 3.5, 1e300, true, null, "x\ny"], "a": {"z": 0, "y": "é"}, "": {}}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(parse(text).to_value(), value);
+        assert_eq!(parse(text), Json::from(&value));
+    }
+
+    #[test]
+    fn borrows_strings_without_escapes() {
+        let Json::Object(object) = parse(r#"{"plain": "abc", "escaped": "a\"b"}"#) else {
+            panic!("an object");
+        };
+        assert!(matches!(
+            object.get("plain"),
+            Some(Json::String(Cow::Borrowed("abc")))
+        ));
+        assert!(matches!(object.get("escaped"), Some(Json::String(Cow::Owned(s))) if s == "a\"b"));
+    }
+
+    #[test]
+    fn the_last_of_repeated_keys_counts() {
+        let text = r#"{"k": 1, "a": 0, "k": 2, "k": 3}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(parse(text), Json::from(&value));
+        assert_eq!(parse(text).to_value()["k"], 3);
+    }
+
+    #[test]
+    fn member_order_changes_neither_equality_nor_hash() {
+        let (a, b) = (
+            parse(r#"{"x": 1, "y": [2, {"q": 1, "p": 2}]}"#),
+            parse(r#"{"y": [2, {"p": 2, "q": 1}], "x": 1}"#),
+        );
+        let hasher = foldhash::fast::RandomState::default();
+        assert_eq!(a, b);
+        assert_eq!(hasher.hash_one(&a), hasher.hash_one(&b));
+        assert_ne!(a, parse(r#"{"x": 1.0, "y": [2, {"p": 2, "q": 1}]}"#));
+        assert_ne!(parse("[1, 2]"), parse("[2, 1]"));
+    }
+
+    #[test]
+    fn removes_members_and_owns_copies() {
+        let text = String::from(r#"{"ClientToken": "t", "Name": "n"}"#);
+        let Json::Object(mut object) = parse(&text) else {
+            panic!("an object");
+        };
+        assert!(object.remove("ClientToken"));
+        assert!(!object.remove("ClientToken"));
+        let owned = Json::Object(object).into_owned();
+        drop(text);
+        assert_eq!(owned.to_value(), serde_json::json!({"Name": "n"}));
+    }
+}
