@@ -106,6 +106,15 @@ struct Exchange {
     answer_error_type: Option<String>,
 }
 
+/// A call that passed validation: what forwarding and recording need of it.
+struct Call<'a> {
+    operation: &'a Operation,
+    region: &'a str,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+    input: &'a Json<'a>,
+}
+
 /// How an exchange ended, before auditing.
 struct Answered {
     response: Response<Full<Bytes>>,
@@ -230,8 +239,11 @@ impl Proxy {
             },
             Err(error) => self.answer_error(&error),
         };
-        if is_audited(exchange.operation.as_ref())
-            && let Err(refusal) = self.audit_outcome(&exchange, &answered).await
+        // Boxed, like forwarding: a call that is not audited should not carry the record's
+        // future around.
+        if let Some(log) = &self.audit
+            && is_audited(exchange.operation.as_ref())
+            && let Err(refusal) = Box::pin(self.audit_outcome(log, &exchange, &answered)).await
         {
             answered = self.answer_error(&refusal);
         }
@@ -319,6 +331,28 @@ impl Proxy {
             }
         };
 
+        let call = Call {
+            operation: &operation,
+            region,
+            headers: &parts.headers,
+            body: &bytes,
+            input: &input,
+        };
+        // Boxed: forwarding's future is most of this one's size, and a replayed call, which
+        // never forwards, would otherwise move it around with every request.
+        Box::pin(self.forward(upstream, &session, call, exchange)).await
+    }
+
+    /// Re-signs and forwards a call, records the answer where the mode says so, and answers
+    /// with it.
+    async fn forward(
+        &self,
+        upstream: &Upstream,
+        session: &Arc<Session>,
+        call: Call<'_>,
+        exchange: &mut Exchange,
+    ) -> Result<Response<Full<Bytes>>, ProxyError> {
+        let operation = call.operation;
         if self
             .forwardable
             .as_ref()
@@ -328,11 +362,11 @@ impl Proxy {
                 operation: operation.to_string(),
             });
         }
-        if is_audited(Some(&operation)) {
+        if is_audited(Some(operation)) {
             self.audit_attempt(exchange).await?;
         }
         let forwarded = upstream
-            .forward(&parts.headers, bytes.clone(), region)
+            .forward(call.headers, call.body.clone(), call.region)
             .await
             .map_err(ProxyError::Upstream)?;
         exchange.source = Some(Source::Upstream);
@@ -340,9 +374,7 @@ impl Proxy {
             error_type(forwarded.status, &forwarded.headers, &forwarded.body);
         let wanted = forwarded.status.as_u16() < 500 || self.record_server_errors;
         if session.recorder.is_some() && wanted {
-            exchange.interaction = self
-                .record(&session, upstream, &operation, region, &input, &forwarded)
-                .await;
+            exchange.interaction = self.record(session, upstream, &call, &forwarded).await;
         }
         let mut response = Response::new(Full::new(forwarded.body));
         *response.status_mut() = forwarded.status;
@@ -355,17 +387,15 @@ impl Proxy {
         &self,
         session: &Arc<Session>,
         upstream: &Upstream,
-        operation: &Operation,
-        region: &str,
-        input: &Json<'_>,
+        call: &Call<'_>,
         forwarded: &Forwarded,
     ) -> Option<usize> {
         let interaction = Interaction {
-            operation: operation.to_string(),
-            region: region.to_owned(),
+            operation: call.operation.to_string(),
+            region: call.region.to_owned(),
             recorded_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             request: RecordedRequest {
-                body: self.redaction.request(&input.to_value()),
+                body: self.redaction.request(&call.input.to_value()),
             },
             response: RecordedResponse {
                 status: forwarded.status.as_u16(),
@@ -453,12 +483,10 @@ impl Proxy {
     /// Makes the outcome durable; `Err` is the refusal to send instead of the answer.
     async fn audit_outcome(
         &self,
+        log: &AuditLog,
         exchange: &Exchange,
         answered: &Answered,
     ) -> Result<(), ProxyError> {
-        let Some(log) = &self.audit else {
-            return Ok(());
-        };
         let response = &answered.response;
         let mut record = self.audit_record(Event::Outcome, exchange);
         record.source = Some(answered.source);
