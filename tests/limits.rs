@@ -174,3 +174,25 @@ async fn h2c_prior_knowledge_is_served() {
     );
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    let mut config = config();
+    // Long enough that waiting for any of them would fail the test's deadline.
+    config.limits.shutdown_grace_ms = 600_000;
+    config.limits.idle_timeout_ms = 600_000;
+    config.limits.header_read_timeout_ms = 600_000;
+    let proxy = TestProxy::start(config).await;
+    let mut kept = TcpStream::connect(proxy.addr).await.unwrap();
+    kept.write_all(b"GET / HTTP/1.1\r\nhost: ssm\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    kept.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 405");
+    tokio::time::timeout(DEADLINE, proxy.stop())
+        .await
+        .expect("shutdown waited for an idle keep-alive connection");
+    let rest = read_until_closed(&mut kept).await;
+    assert!(!rest.is_empty(), "the answer was cut short");
+}

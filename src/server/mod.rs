@@ -2,7 +2,9 @@
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future, so callers choose the port
 //! (tests bind `127.0.0.1:0`) and the signal. Each connection gets a watchdog (`watchdog.rs`)
-//! for its header-read and idle timeouts. This module does not look at requests; it hands each
+//! for its header-read and idle timeouts; at shutdown every watchdog tells its connection to
+//! finish the request in flight and close, and `serve` returns once every connection's permit
+//! is back (or the grace period ends). This module does not look at requests; it hands each
 //! one to [`Proxy::handle`].
 
 mod watchdog;
@@ -16,14 +18,13 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::Limits;
 use crate::proxy::Proxy;
-use watchdog::{Activity, DeadlineTimer, InFlight, Tracked};
+use watchdog::{Activity, DeadlineTimer, Ended, InFlight, Supervised, Tracked};
 
 /// How long to wait before accepting again after `accept` failed (e.g. out of descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -45,8 +46,10 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .max_concurrent_streams(256);
 
+    // A permit per open connection: the cap while serving, and at shutdown, once every permit
+    // is back, every connection has finished.
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let (drain, draining) = watch::channel(false);
     let idle_timeout = limits.idle_timeout();
     let tick = watchdog::tick(limits.header_read_timeout(), idle_timeout);
     tokio::pin!(shutdown);
@@ -88,22 +91,31 @@ pub async fn serve(
         builder
             .http1()
             .timer(DeadlineTimer::new(Arc::clone(&activity)));
-        let watcher = graceful.watcher();
+        let watchdog = {
+            let (activity, draining) = (Arc::clone(&activity), draining.clone());
+            tokio::spawn(async move { activity.watch(idle_timeout, tick, draining).await })
+        };
         tokio::spawn(async move {
             let _permit = permit;
-            let connection = watcher.watch(builder.serve_connection(io, service));
-            tokio::select! {
-                ended = connection => if let Err(e) = ended {
+            let connection = Supervised::new(builder.serve_connection(io, service), activity);
+            match connection.await {
+                Ended::Finished(Err(e)) => {
                     debug!(%peer, error = %e, "connection ended with an error");
-                },
-                () = activity.watch(idle_timeout, tick) => debug!(%peer, "closed an idle connection"),
+                }
+                Ended::Finished(Ok(())) => {}
+                Ended::Idle => debug!(%peer, "closed an idle connection"),
             }
+            watchdog.abort();
         });
     }
 
     drop(listener);
     info!("shutting down: finishing in-flight requests");
-    if tokio::time::timeout(limits.shutdown_grace(), graceful.shutdown())
+    let _ = drain.send(true);
+    // (A cap above u32::MAX permits cannot be waited for whole; no machine holds that many.)
+    let all_closed =
+        permits.acquire_many(u32::try_from(limits.max_connections).unwrap_or(u32::MAX));
+    if tokio::time::timeout(limits.shutdown_grace(), all_closed)
         .await
         .is_err()
     {
