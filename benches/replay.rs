@@ -5,14 +5,20 @@
 //! cargo bench --bench replay                          # 16 interleaved rounds, 0.375 s each
 //! BENCH_SECONDS=12 cargo bench --bench replay         # total seconds per scenario
 //! BENCH_ROUNDS=32 cargo bench --bench replay          # more, shorter rounds
+//! BENCH_CLIENT=hyper cargo bench --bench replay       # hyper's client as the load generator
 //! ```
 //!
 //! Every server is a child process (so its peak RSS is its own): the bare hyper baseline (this
 //! binary re-run with `--baseline-server`, answering the recorded bytes) and the real `ssm-vcr`
-//! binary. The load generator is this process: a current-thread runtime driving keep-alive
-//! HTTP/1.1 connections with the same 200-byte Deregister POST, at 1 and 32 connections.
-//! Scenarios run in interleaved rounds, so that drift on a shared machine hits all of them
-//! alike. The proxy logs at `warn` (no access lines), as the figures are about the pipeline.
+//! binary. The load generator is this process, on one current-thread runtime, driving
+//! keep-alive HTTP/1.1 connections with the same 200-byte Deregister POST, at 1 and 32
+//! connections. By default it is a lean client, as wrk is: it writes the request's bytes and
+//! reads each response by its `Content-Length`. Client and server share the machine's two
+//! cores, so the client's own CPU per request shapes every rate; `BENCH_CLIENT=hyper` drives
+//! the same calls through hyper's client instead, which costs about as much as the server and
+//! so leaves it one core. Scenarios run in interleaved rounds, so that drift on a shared
+//! machine hits all of them alike. The proxy logs at `warn` (no access lines), as the figures
+//! are about the pipeline.
 //!
 //! Scenarios: the baseline; replay with the audit off; replay with the durable audit on;
 //! passthrough forwarding to the baseline server (its added latency is forwarding's cost).
@@ -34,11 +40,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const BODY: &str = r#"{"WindowId": "mw-0c50858d01e8a7b6f", "WindowTaskId": "50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"}"#;
 const ANSWER: &str =
     r#"{"WindowId":"mw-0c50858d01e8a7b6f","WindowTaskId":"50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"}"#;
+const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/us-east-1/ssm/aws4_request, \
+     SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123abcd";
 const CONNECTIONS: [usize; 2] = [1, 32];
 
 /// A server under test, as a child process.
@@ -170,27 +179,103 @@ impl Figures {
     }
 }
 
-async fn drive(addr: SocketAddr, connections: usize, duration: Duration) -> Figures {
+/// Which load generator drives the servers (`BENCH_CLIENT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    /// Writes the request's bytes and reads each response by its `Content-Length`, as wrk
+    /// does: the least CPU per request, so that the server under test gets the most of a
+    /// machine it shares with its load (the default).
+    Lean,
+    /// hyper's HTTP/1.1 client: about as much CPU per request as the server, which on two
+    /// cores leaves the server one core and turns the rate ratio into a CPU ratio.
+    Hyper,
+}
+
+impl Client {
+    fn from_env() -> Self {
+        match std::env::var("BENCH_CLIENT").as_deref() {
+            Ok("hyper") => Self::Hyper,
+            Ok("lean") | Err(_) => Self::Lean,
+            Ok(other) => panic!("BENCH_CLIENT is 'lean' (the default) or 'hyper', not '{other}'"),
+        }
+    }
+}
+
+/// The Deregister call as it goes on the wire, for the lean client.
+fn wire_request() -> Vec<u8> {
+    format!(
+        "POST / HTTP/1.1\r\nhost: ssm\r\nx-amz-target: AmazonSSM.DeregisterTaskFromMaintenanceWindow\r\n\
+         content-type: application/x-amz-json-1.1\r\nauthorization: {AUTHORIZATION}\r\n\
+         content-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    )
+    .into_bytes()
+}
+
+/// Reads one whole response (head, then `Content-Length` bytes of body) into `buffer`;
+/// returns its status.
+async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> std::io::Result<u16> {
+    buffer.clear();
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut response = httparse::Response::new(&mut headers);
+        let parsed = response
+            .parse(buffer)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        if let httparse::Status::Complete(head) = parsed {
+            let status = response.code.unwrap_or(0);
+            let length: usize = response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.parse().ok())
+                .ok_or_else(|| std::io::Error::other("a response without content-length"))?;
+            while buffer.len() < head + length {
+                if stream.read_buf(buffer).await? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+            return Ok(status);
+        }
+        if stream.read_buf(buffer).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+async fn drive(
+    client: Client,
+    addr: SocketAddr,
+    connections: usize,
+    duration: Duration,
+) -> Figures {
     let started = Instant::now();
     let deadline = started + duration;
+    let request: std::sync::Arc<[u8]> = wire_request().into();
     let workers: Vec<_> = (0..connections)
         .map(|_| {
+            let request = std::sync::Arc::clone(&request);
             tokio::spawn(async move {
+                if client == Client::Lean {
+                    return drive_lean(addr, deadline, &request).await;
+                }
                 let mut figures = Figures::default();
                 let stream = TcpStream::connect(addr).await.unwrap();
                 stream.set_nodelay(true).unwrap();
-                let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+                let (mut sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .unwrap();
                 tokio::spawn(connection);
                 while Instant::now() < deadline {
                     let request = Request::post("/")
                         .header("host", "ssm")
-                        .header("x-amz-target", "AmazonSSM.DeregisterTaskFromMaintenanceWindow")
-                        .header("content-type", "application/x-amz-json-1.1")
                         .header(
-                            "authorization",
-                            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/us-east-1/ssm/aws4_request, \
-                             SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123abcd",
+                            "x-amz-target",
+                            "AmazonSSM.DeregisterTaskFromMaintenanceWindow",
                         )
+                        .header("content-type", "application/x-amz-json-1.1")
+                        .header("authorization", AUTHORIZATION)
                         .body(Full::new(Bytes::from_static(BODY.as_bytes())))
                         .unwrap();
                     let sent = Instant::now();
@@ -202,7 +287,9 @@ async fn drive(addr: SocketAddr, connections: usize, duration: Duration) -> Figu
                     let _ = response.into_body().collect().await;
                     if ok {
                         figures.requests += 1;
-                        figures.latencies_us.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                        figures
+                            .latencies_us
+                            .push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                     } else {
                         figures.errors += 1;
                     }
@@ -217,6 +304,35 @@ async fn drive(addr: SocketAddr, connections: usize, duration: Duration) -> Figu
     }
     total.seconds = started.elapsed().as_secs_f64();
     total
+}
+
+/// One keep-alive connection of the lean client until `deadline`.
+async fn drive_lean(addr: SocketAddr, deadline: Instant, request: &[u8]) -> Figures {
+    let mut figures = Figures::default();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut buffer = Vec::with_capacity(4096);
+    while Instant::now() < deadline {
+        let sent = Instant::now();
+        let answered = match stream.write_all(request).await {
+            Ok(()) => read_response(&mut stream, &mut buffer).await,
+            Err(e) => Err(e),
+        };
+        match answered {
+            Ok(status) if status < 500 => {
+                figures.requests += 1;
+                figures
+                    .latencies_us
+                    .push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+            }
+            Ok(_) => figures.errors += 1,
+            Err(_) => {
+                figures.errors += 1;
+                break;
+            }
+        }
+    }
+    figures
 }
 
 /// `--baseline-server`: the bare hyper server, on the same runtime shape as the proxy.
@@ -298,6 +414,7 @@ fn main() {
         1
     };
     let slice = Duration::from_secs_f64(total / f64::from(rounds));
+    let client = Client::from_env();
 
     let audit_dir = tempfile::tempdir().unwrap();
     let audit = audit_dir.path().join("audit.jsonl");
@@ -337,6 +454,7 @@ fn main() {
         for (c, connections) in CONNECTIONS.iter().enumerate() {
             for server in &everyone {
                 let _ = drive(
+                    client,
                     server.addr,
                     *connections,
                     slice.min(Duration::from_millis(200)),
@@ -347,7 +465,7 @@ fn main() {
                 let mut base_rate = f64::NAN;
                 for (s, server) in everyone.iter().enumerate() {
                     let ticks = server.cpu_ticks();
-                    let round = drive(server.addr, *connections, slice).await;
+                    let round = drive(client, server.addr, *connections, slice).await;
                     let rate = round.rate();
                     if s == 0 {
                         base_rate = rate;
@@ -367,7 +485,7 @@ fn main() {
         "smoke run (cargo bench measures)"
     };
     println!(
-        "{purpose}: {total} s per scenario in {rounds} interleaved rounds, {} cores, loopback, servers in child processes",
+        "{purpose}: {total} s per scenario in {rounds} interleaved rounds, {} cores, loopback, servers in child processes, {client:?} client",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
