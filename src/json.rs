@@ -52,12 +52,12 @@ impl<'a> Object<'a> {
 
     /// The member called `key`.
     pub fn get(&self, key: &str) -> Option<&Json<'a>> {
-        self.position(key).ok().map(|i| &self.0[i].1)
+        self.position(key).map(|i| &self.0[i].1)
     }
 
     /// Removes the member called `key`; `true` if there was one.
     pub fn remove(&mut self, key: &str) -> bool {
-        self.position(key).map(|i| self.0.remove(i)).is_ok()
+        self.position(key).map(|i| self.0.remove(i)).is_some()
     }
 
     /// Whether the object has no members.
@@ -82,11 +82,17 @@ impl<'a> Object<'a> {
 
     /// The member called `key`, to change.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Json<'a>> {
-        self.position(key).ok().map(|i| &mut self.0[i].1)
+        self.position(key).map(|i| &mut self.0[i].1)
     }
 
-    fn position(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key))
+    fn position(&self, key: &str) -> Option<usize> {
+        // A call's body has a handful of members: comparing lengths first beats a binary
+        // search's string comparisons there.
+        if self.0.len() <= 8 {
+            self.0.iter().position(|(k, _)| k == key)
+        } else {
+            self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok()
+        }
     }
 }
 
@@ -310,6 +316,27 @@ mod tests {
         assert_eq!(hasher.hash_one(&a), hasher.hash_one(&b));
         assert_ne!(a, parse(r#"{"x": 1.0, "y": [2, {"p": 2, "q": 1}]}"#));
         assert_ne!(parse("[1, 2]"), parse("[2, 1]"));
+    }
+
+    #[test]
+    fn finds_members_of_small_and_large_objects() {
+        for size in [1, 8, 9, 40] {
+            let text = format!(
+                "{{{}}}",
+                (0..size)
+                    .rev()
+                    .map(|i| format!("\"k{i}\": {i}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let Json::Object(object) = parse(&text) else {
+                panic!("an object");
+            };
+            for i in 0..size {
+                assert_eq!(object.get(&format!("k{i}")), Some(&Json::Number(i.into())));
+            }
+            assert_eq!(object.get("k"), None);
+        }
     }
 
     #[test]

@@ -28,7 +28,9 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use tracing::{error, info};
 
 use crate::audit::{self, AuditLog, Event, Record, Source};
-use crate::aws::envelope::{self, Caller, CassetteName, Input, Operation, printable};
+use crate::aws::envelope::{
+    self, Caller, CassetteName, EnvelopeHeaders, Input, Operation, printable,
+};
 use crate::aws::error::headers;
 use crate::aws::model::Model;
 use crate::aws::sigv4::{NoCredentials, Signer};
@@ -274,11 +276,12 @@ impl Proxy {
         let (parts, body) = request.into_parts();
         // The target first: once a call is known to be a deregistration, every later failure
         // of it is audited.
+        let headers = EnvelopeHeaders::read(&parts.headers);
         let operation = exchange
             .operation
-            .insert(envelope::operation(&parts)?)
+            .insert(envelope::operation(&parts.method, headers.target)?)
             .clone();
-        let caller = Caller::from_headers(&parts.headers);
+        let caller = Caller::from_authorization(headers.authorization);
         let audited = self.audit.is_some() && is_audited(Some(&operation));
         if audited {
             exchange.access_key_id = caller.access_key_id.map(str::to_owned);
@@ -290,8 +293,8 @@ impl Proxy {
                 .clone()
                 .unwrap_or_else(|| self.library.default_name().clone()),
         );
-        envelope::check_content_type(&parts.headers)?;
-        let bytes = read_body(&parts.headers, body, self.max_body_bytes).await?;
+        envelope::check_content_type(headers.content_type)?;
+        let bytes = read_body(headers.content_length, body, self.max_body_bytes).await?;
         let input = envelope::input(&bytes)?;
         if audited {
             exchange.window_id = audited_id(&input, "WindowId");
@@ -538,13 +541,16 @@ fn audited_id(input: &Input<'_>, member: &str) -> Option<String> {
 }
 
 /// Collects the body, refusing it as soon as it is known to exceed `limit`.
-async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, ProxyError>
+async fn read_body<B>(
+    content_length: Option<&HeaderValue>,
+    body: B,
+    limit: usize,
+) -> Result<Bytes, ProxyError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
+    let declared = content_length
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {

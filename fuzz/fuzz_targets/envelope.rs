@@ -18,8 +18,9 @@ fuzz_target!(|data: &[u8]| {
         headers.insert(http::header::CONTENT_TYPE, value.clone());
         headers.insert(http::header::AUTHORIZATION, value);
     }
-    let _ = envelope::check_content_type(&headers);
-    let _ = Caller::from_headers(&headers);
+    let found = envelope::EnvelopeHeaders::read(&headers);
+    let _ = envelope::check_content_type(found.content_type);
+    let _ = Caller::from_authorization(found.authorization);
     let _ = envelope::input(body);
     let _ = envelope::printable(&String::from_utf8_lossy(body), 80);
 });

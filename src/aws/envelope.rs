@@ -9,7 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue, Method, header, request::Parts};
+use http::{HeaderMap, HeaderValue, Method, header};
 
 use super::error::{JSON_1_1, headers};
 use crate::error::ProxyError;
@@ -105,11 +105,46 @@ impl<'h> Caller<'h> {
     ///
     /// An unsigned request or an unreadable header yields an anonymous caller: the proxy does
     /// not authenticate, it only records who the client claims to be.
-    pub fn from_headers(headers: &'h HeaderMap) -> Self {
-        headers
-            .get(header::AUTHORIZATION)
+    pub fn from_authorization(authorization: Option<&'h HeaderValue>) -> Self {
+        authorization
             .and_then(|value| credential_scope(value.as_bytes()))
             .unwrap_or_default()
+    }
+}
+
+/// The request headers the envelope reads, found in one pass over the request's headers:
+/// looking each one up by name would hash the name, four times a call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EnvelopeHeaders<'h> {
+    /// `X-Amz-Target`.
+    pub target: Option<&'h HeaderValue>,
+    /// `Content-Type`.
+    pub content_type: Option<&'h HeaderValue>,
+    /// `Content-Length`.
+    pub content_length: Option<&'h HeaderValue>,
+    /// `Authorization`.
+    pub authorization: Option<&'h HeaderValue>,
+}
+
+impl<'h> EnvelopeHeaders<'h> {
+    /// The first value of each, as `HeaderMap::get` would give it.
+    pub fn read(headers: &'h HeaderMap) -> Self {
+        let mut found = Self::default();
+        for (name, value) in headers {
+            let slot = if name == header::CONTENT_TYPE {
+                &mut found.content_type
+            } else if name == header::CONTENT_LENGTH {
+                &mut found.content_length
+            } else if name == header::AUTHORIZATION {
+                &mut found.authorization
+            } else if name == headers::X_AMZ_TARGET {
+                &mut found.target
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        found
     }
 }
 
@@ -178,13 +213,13 @@ pub fn route(path: &str) -> Result<Option<CassetteName>, ProxyError> {
 }
 
 /// Checks method and target, and returns the SSM operation.
-pub fn operation(parts: &Parts) -> Result<Operation, ProxyError> {
-    if parts.method != Method::POST {
+pub fn operation(method: &Method, target: Option<&HeaderValue>) -> Result<Operation, ProxyError> {
+    if method != Method::POST {
         return Err(ProxyError::MethodNotAllowed {
-            method: printable(parts.method.as_str(), 20),
+            method: printable(method.as_str(), 20),
         });
     }
-    let Some(target) = parts.headers.get(headers::X_AMZ_TARGET) else {
+    let Some(target) = target else {
         return Err(ProxyError::UnknownOperation { target: None });
     };
     target
@@ -198,8 +233,8 @@ pub fn operation(parts: &Parts) -> Result<Operation, ProxyError> {
 }
 
 /// Accepts `application/x-amz-json-1.1`, with parameters such as `; charset=utf-8` ignored.
-pub fn check_content_type(headers: &HeaderMap) -> Result<(), ProxyError> {
-    let content_type = headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
+pub fn check_content_type(content_type: Option<&HeaderValue>) -> Result<(), ProxyError> {
+    let content_type = content_type.map(HeaderValue::as_bytes);
     let media_type = content_type.map(|ct| {
         let end = ct.iter().position(|&b| b == b';').unwrap_or(ct.len());
         ct[..end].trim_ascii()
@@ -315,7 +350,7 @@ mod tests {
         /// The access key id and region read from this `Authorization` header.
         fn caller(authorization: &[u8]) -> (Option<String>, Option<String>) {
             let headers = signed(authorization);
-            let caller = Caller::from_headers(&headers);
+            let caller = Caller::from_authorization(EnvelopeHeaders::read(&headers).authorization);
             let owned = |token: Option<&str>| token.map(str::to_owned);
             (owned(caller.access_key_id), owned(caller.region))
         }
@@ -359,9 +394,30 @@ mod tests {
         fn debug_shows_the_tokens_not_the_signature() {
             let headers =
                 signed(b"AWS4-HMAC-SHA256 Credential=AKID/d/us-east-1/ssm, Signature=deadbeef");
-            let shown = format!("{:?}", Caller::from_headers(&headers));
+            let shown = format!(
+                "{:?}",
+                Caller::from_authorization(headers.get(header::AUTHORIZATION))
+            );
             assert!(shown.contains("AKID") && shown.contains("us-east-1"));
             assert!(!shown.contains("deadbeef"), "{shown}");
+        }
+    }
+
+    mod envelope_headers {
+        use super::*;
+
+        #[test]
+        fn finds_each_header_and_keeps_its_first_value_as_get_does() {
+            let mut headers = HeaderMap::new();
+            headers.append(header::CONTENT_TYPE, HeaderValue::from_static("first"));
+            headers.append("X-Amz-Target", HeaderValue::from_static("AmazonSSM.Op"));
+            headers.append(header::CONTENT_TYPE, HeaderValue::from_static("second"));
+            headers.append(header::USER_AGENT, HeaderValue::from_static("aws-cli"));
+            let found = EnvelopeHeaders::read(&headers);
+            assert_eq!(found.content_type, headers.get(header::CONTENT_TYPE));
+            assert_eq!(found.content_type.unwrap(), "first");
+            assert_eq!(found.target.unwrap(), "AmazonSSM.Op");
+            assert_eq!((found.authorization, found.content_length), (None, None));
         }
     }
 
