@@ -6,9 +6,10 @@
 //! shorter timeout. The watchdog never runs on the request path: a request costs one atomic
 //! store to arm hyper's header-read deadline and one to disarm it, and each poll of the
 //! connection registers its waker and reads one flag. There is no lock, no clock read, no
-//! timer-wheel entry per request, and nothing else is polled beside the connection (hyper's
-//! own timer, a graceful-shutdown watcher and a timer branch beside it cost about 2k
-//! instructions a request). Either timeout fires up to a quarter of a timeout late.
+//! timer-wheel entry per request, and nothing else is polled beside the connection: a tokio
+//! timer per request cost 1.7k instructions, and a graceful-shutdown watcher and the
+//! watchdog's own timer polled beside the connection 0.45k more. Either timeout fires up to
+//! a quarter of a timeout late.
 //!
 //! This module neither accepts connections (`mod.rs`) nor looks at requests (`proxy.rs`).
 
