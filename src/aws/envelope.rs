@@ -148,51 +148,49 @@ impl<'h> EnvelopeHeaders<'h> {
     }
 }
 
-/// Where the access key id and the region sit in an `Authorization` header, if it is SigV4.
+/// The access key id and the region of an `Authorization` header, if it is SigV4.
 fn credential_scope(value: &[u8]) -> Option<Caller<'_>> {
     const SCHEME: &[u8] = b"AWS4-HMAC-SHA256";
     const CREDENTIAL: &[u8] = b"Credential=";
-    if !value.starts_with(SCHEME) {
-        return None;
-    }
     // Components are `Name=value`, separated by commas and optional whitespace; every SDK sends
     // `Credential` first.
-    let mut start = SCHEME.len();
+    let mut rest = value.strip_prefix(SCHEME)?;
     let credential = loop {
-        let end = value[start..]
-            .iter()
-            .position(|&b| b == b',')
-            .map_or(value.len(), |i| start + i);
-        let component = start
-            + value[start..end]
-                .iter()
-                .take_while(|b| b.is_ascii_whitespace())
-                .count();
-        if value[component..end].starts_with(CREDENTIAL) {
-            break component + CREDENTIAL.len()..end;
+        let (component, next) = split_at_byte(rest, b',');
+        if let Some(credential) = component.trim_ascii_start().strip_prefix(CREDENTIAL) {
+            break credential;
         }
-        if end == value.len() {
-            return None;
-        }
-        start = end + 1;
+        rest = next?;
     };
     // AKID/DATE/REGION/SERVICE/aws4_request; the date and service are not kept. Only short
     // ASCII tokens are kept, so a hostile header cannot smuggle anything into an audit record.
-    fn token(bytes: &[u8]) -> Option<&str> {
-        let ok = !bytes.is_empty()
-            && bytes.len() <= 128
-            && bytes
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b == b'-');
-        ok.then(|| std::str::from_utf8(bytes).ok()).flatten()
-    }
-    let mut parts = value[credential].split(|&b| b == b'/');
-    let access_key_id = parts.next().and_then(token);
-    let region = parts.nth(1).and_then(token);
+    let (access_key_id, date_on) = split_at_byte(credential, b'/');
+    let region = date_on
+        .and_then(|date_on| split_at_byte(date_on, b'/').1)
+        .map(|region_on| split_at_byte(region_on, b'/').0);
     Some(Caller {
-        access_key_id,
-        region,
+        access_key_id: token(access_key_id),
+        region: region.and_then(token),
     })
+}
+
+/// `bytes` up to the first `separator`, and what follows it if there is one (memchr: headers
+/// are scanned on every call).
+fn split_at_byte(bytes: &[u8], separator: u8) -> (&[u8], Option<&[u8]>) {
+    match memchr::memchr(separator, bytes) {
+        Some(at) => (&bytes[..at], Some(&bytes[at + 1..])),
+        None => (bytes, None),
+    }
+}
+
+/// A credential-scope token worth keeping: 1 to 128 ASCII letters, digits or dashes.
+fn token(bytes: &[u8]) -> Option<&str> {
+    let kept = !bytes.is_empty()
+        && bytes.len() <= 128
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-');
+    kept.then(|| std::str::from_utf8(bytes).ok()).flatten()
 }
 
 /// Which cassette the request path selects.
@@ -388,6 +386,12 @@ mod tests {
             assert_eq!(decoyed, (None, Some("eu-west-1".into())));
             let short = caller(b"AWS4-HMAC-SHA256 Credential=AKID");
             assert_eq!(short, (Some("AKID".into()), None));
+            for cut in [&b"AKID/d"[..], b"AKID/d/", b"AKID/d/,"] {
+                let value = [&b"AWS4-HMAC-SHA256 Credential="[..], cut].concat();
+                assert_eq!(caller(&value), (Some("AKID".into()), None), "{cut:?}");
+            }
+            let bare = caller(b"AWS4-HMAC-SHA256 Credential=/d/eu-west-1/ssm");
+            assert_eq!(bare, (None, Some("eu-west-1".into())));
         }
 
         #[test]
