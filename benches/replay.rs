@@ -144,6 +144,18 @@ impl Figures {
         self.latencies_us.extend(other.latencies_us);
     }
 
+    /// Counts an answer sent at `sent`: a server error is an error, anything else a request
+    /// answered, with its latency.
+    fn answered(&mut self, sent: Instant, status: u16) {
+        if status < 500 {
+            self.requests += 1;
+            let latency = sent.elapsed().as_micros().min(u128::from(u32::MAX));
+            self.latencies_us.push(latency as u32);
+        } else {
+            self.errors += 1;
+        }
+    }
+
     /// The first quartile, median and third quartile of the per-round ratios: rounds run back
     /// to back, so each pair saw the same machine, and one disturbed round cannot move the
     /// median much; the quartiles show how much the rounds agreed.
@@ -256,45 +268,10 @@ async fn drive(
         .map(|_| {
             let request = std::sync::Arc::clone(&request);
             tokio::spawn(async move {
-                if client == Client::Lean {
-                    return drive_lean(addr, deadline, &request).await;
+                match client {
+                    Client::Lean => drive_lean(addr, deadline, &request).await,
+                    Client::Hyper => drive_hyper(addr, deadline).await,
                 }
-                let mut figures = Figures::default();
-                let stream = TcpStream::connect(addr).await.unwrap();
-                stream.set_nodelay(true).unwrap();
-                let (mut sender, connection) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                        .await
-                        .unwrap();
-                tokio::spawn(connection);
-                while Instant::now() < deadline {
-                    let request = Request::post("/")
-                        .header("host", "ssm")
-                        .header(
-                            "x-amz-target",
-                            "AmazonSSM.DeregisterTaskFromMaintenanceWindow",
-                        )
-                        .header("content-type", "application/x-amz-json-1.1")
-                        .header("authorization", AUTHORIZATION)
-                        .body(Full::new(Bytes::from_static(BODY.as_bytes())))
-                        .unwrap();
-                    let sent = Instant::now();
-                    let Ok(response) = sender.send_request(request).await else {
-                        figures.errors += 1;
-                        break;
-                    };
-                    let ok = response.status().as_u16() < 500;
-                    let _ = response.into_body().collect().await;
-                    if ok {
-                        figures.requests += 1;
-                        figures
-                            .latencies_us
-                            .push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    } else {
-                        figures.errors += 1;
-                    }
-                }
-                figures
             })
         })
         .collect();
@@ -318,19 +295,43 @@ async fn drive_lean(addr: SocketAddr, deadline: Instant, request: &[u8]) -> Figu
             Ok(()) => read_response(&mut stream, &mut buffer).await,
             Err(e) => Err(e),
         };
-        match answered {
-            Ok(status) if status < 500 => {
-                figures.requests += 1;
-                figures
-                    .latencies_us
-                    .push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-            }
-            Ok(_) => figures.errors += 1,
-            Err(_) => {
-                figures.errors += 1;
-                break;
-            }
-        }
+        let Ok(status) = answered else {
+            figures.errors += 1;
+            break;
+        };
+        figures.answered(sent, status);
+    }
+    figures
+}
+
+/// One keep-alive connection of hyper's client until `deadline`.
+async fn drive_hyper(addr: SocketAddr, deadline: Instant) -> Figures {
+    let mut figures = Figures::default();
+    let stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    while Instant::now() < deadline {
+        let request = Request::post("/")
+            .header("host", "ssm")
+            .header(
+                "x-amz-target",
+                "AmazonSSM.DeregisterTaskFromMaintenanceWindow",
+            )
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("authorization", AUTHORIZATION)
+            .body(Full::new(Bytes::from_static(BODY.as_bytes())))
+            .unwrap();
+        let sent = Instant::now();
+        let Ok(response) = sender.send_request(request).await else {
+            figures.errors += 1;
+            break;
+        };
+        let status = response.status().as_u16();
+        let _ = response.into_body().collect().await;
+        figures.answered(sent, status);
     }
     figures
 }

@@ -3,9 +3,10 @@
 //!
 //! A request body is read once per call and dropped at its end, so building serde_json's
 //! `Value` for it (a B-tree per object, a `String` per key and per string) was about a quarter
-//! of what the proxy adds to a call. Here a string without escapes points into the body, and an object
-//! is one vector of members sorted by key. Sorting also gives the matching key what it needs:
-//! two objects with the same members compare and hash alike whatever order they were sent in.
+//! of what the proxy adds to a call. Here a string without escapes points into the body, and an
+//! object is one vector of members sorted by key. Sorting also gives the matching key what it
+//! needs: two objects with the same members compare and hash alike whatever order they were
+//! sent in.
 //! Numbers are serde_json's, so they compare exactly as `Value`'s do (`1` is not `1.0`; `0.0`
 //! is `-0.0`).
 //!

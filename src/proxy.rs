@@ -243,8 +243,7 @@ impl Proxy {
         };
         // Boxed, like forwarding: a call that is not audited should not carry the record's
         // future around.
-        if let Some(log) = &self.audit
-            && is_audited(exchange.operation.as_ref())
+        if let Some(log) = self.audit_log_for(exchange.operation.as_ref())
             && let Err(refusal) = Box::pin(self.audit_outcome(log, &exchange, &answered)).await
         {
             answered = self.answer_error(&refusal);
@@ -282,7 +281,7 @@ impl Proxy {
             .insert(envelope::operation(&parts.method, headers.target)?)
             .clone();
         let caller = Caller::from_authorization(headers.authorization);
-        let audited = self.audit.is_some() && is_audited(Some(&operation));
+        let audited = self.audit_log_for(Some(&operation)).is_some();
         if audited {
             exchange.access_key_id = caller.access_key_id.map(str::to_owned);
             exchange.signing_region = caller.region.map(str::to_owned);
@@ -365,8 +364,8 @@ impl Proxy {
                 operation: operation.to_string(),
             });
         }
-        if is_audited(Some(operation)) {
-            self.audit_attempt(exchange).await?;
+        if let Some(log) = self.audit_log_for(Some(operation)) {
+            self.audit_attempt(log, exchange).await?;
         }
         let forwarded = upstream
             .forward(call.headers, call.body.clone(), call.region)
@@ -452,6 +451,12 @@ impl Proxy {
         }
     }
 
+    /// The audit log, if this operation is audited and the log is on.
+    fn audit_log_for(&self, operation: Option<&Operation>) -> Option<&AuditLog> {
+        let audited = operation.is_some_and(|op| op.as_str() == AUDITED_OPERATION);
+        self.audit.as_ref().filter(|_| audited)
+    }
+
     /// The region a call is answered in: its signing region, else the configured one.
     fn region<'a>(&'a self, signing_region: Option<&'a str>) -> &'a str {
         signing_region.unwrap_or(&self.default_region)
@@ -474,10 +479,7 @@ impl Proxy {
     }
 
     /// Makes the attempt durable before the call leaves; `Err` refuses to forward it.
-    async fn audit_attempt(&self, exchange: &Exchange) -> Result<(), ProxyError> {
-        let Some(log) = &self.audit else {
-            return Ok(());
-        };
+    async fn audit_attempt(&self, log: &AuditLog, exchange: &Exchange) -> Result<(), ProxyError> {
         let mut record = self.audit_record(Event::Attempt, exchange);
         record.source = Some(Source::Upstream);
         self.durable(log, record).await
@@ -525,10 +527,6 @@ fn forwardable(allowed: &[String]) -> Option<std::collections::HashSet<String>> 
     } else {
         Some(allowed.iter().cloned().collect())
     }
-}
-
-fn is_audited(operation: Option<&Operation>) -> bool {
-    operation.is_some_and(|op| op.as_str() == AUDITED_OPERATION)
 }
 
 /// An id member as sent, safe to store: strings made printable and bounded, other JSON values

@@ -41,13 +41,12 @@ impl IgnoreRules {
     /// `body` with every ignored path removed; borrowed when no ignored path is present, as in
     /// most requests, so the common case copies nothing.
     pub fn strip<'a, 'b>(&self, body: &'a Json<'b>) -> Cow<'a, Json<'b>> {
-        let mut body = Cow::Borrowed(body);
-        for path in &self.paths {
-            if path.reaches(&body) {
-                path.remove(body.to_mut());
-            }
+        if !self.paths.iter().any(|path| path.reaches(body)) {
+            return Cow::Borrowed(body);
         }
-        body
+        let mut stripped = body.clone();
+        self.strip_in_place(&mut stripped);
+        Cow::Owned(stripped)
     }
 
     /// Removes every ignored path from `body`.

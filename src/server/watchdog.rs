@@ -181,13 +181,12 @@ impl hyper::rt::Sleep for Deadline {}
 
 impl Drop for Deadline {
     fn drop(&mut self) {
-        // Disarmed only if it is still this deadline (fired or not): if the watchdog marks it
-        // fired meanwhile, the exchange fails and the next deadline replaces it anyway.
-        let armed = &self.activity.header_deadline;
-        let current = armed.load(Ordering::Acquire);
-        if current & !FIRED == self.at {
-            let _ = armed.compare_exchange(current, 0, Ordering::AcqRel, Ordering::Relaxed);
-        }
+        // Disarmed only if it is still this deadline, fired or not.
+        let _ = self.activity.header_deadline.fetch_update(
+            Ordering::AcqRel,
+            Ordering::Acquire,
+            |armed| (armed & !FIRED == self.at).then_some(0),
+        );
     }
 }
 
