@@ -140,6 +140,9 @@ pub struct AuditSettings {
     pub file: PathBuf,
     /// Size at which the active file is rotated.
     pub max_file_bytes: u64,
+    /// Whether the active file is grown with zeros ahead of its records, so that each fsync
+    /// writes data only (see `audit::writer`); the zeros are cut off at rotation and shutdown.
+    pub preallocate: bool,
     /// What to do with a call whose audit record cannot be written.
     pub on_failure: OnAuditFailure,
 }
@@ -246,6 +249,7 @@ impl Default for AuditSettings {
             enabled: true,
             file: PathBuf::from("audit/deregistrations.jsonl"),
             max_file_bytes: 64 * 1024 * 1024,
+            preallocate: true,
             on_failure: OnAuditFailure::Refuse,
         }
     }

@@ -176,12 +176,12 @@ impl Proxy {
             }
         };
         let audit = if config.audit.enabled {
-            let log = AuditLog::open(
-                &config.audit.file,
-                config.audit.max_file_bytes,
-                config.mode.as_str(),
-            )
-            .map_err(StartError::Audit)?;
+            let layout = audit::Layout {
+                max_file_bytes: config.audit.max_file_bytes,
+                preallocate: config.audit.preallocate,
+            };
+            let log = AuditLog::open(&config.audit.file, layout, config.mode.as_str())
+                .map_err(StartError::Audit)?;
             Some(log)
         } else {
             None

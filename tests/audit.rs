@@ -15,6 +15,7 @@ use common::{
 };
 use serde_json::Value;
 use ssm_vcr::audit::verify::{chain_of, verify};
+use ssm_vcr::audit::writer::PREALLOCATION;
 
 fn assert_verifies<P: AsRef<Path>>(files: &[P]) -> ssm_vcr::audit::verify::Summary {
     let report = verify(files);
@@ -292,8 +293,11 @@ async fn verify_names_deleted_swapped_and_truncated_records() {
 async fn a_torn_last_record_is_repaired_and_recorded_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let log = written_log(dir.path(), 2).await;
+    // What a crash mid-write leaves: part of a record, then the zeros preallocated after it
+    // (more of them than the one block read back at start-up).
     let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     file.write_all(br#"{"seq":4,"time":"2026-11-25T"#).unwrap();
+    file.write_all(&vec![0; 3 << 20]).unwrap();
     drop(file);
     assert!(
         verify(&[&log])
@@ -358,6 +362,55 @@ async fn rotation_keeps_one_chain_across_files() {
     );
 }
 
+fn audit_show(log: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"))
+        .args(["audit", "show", log.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_live_log_is_preallocated_and_a_stopped_one_is_plain_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let proxy = TestProxy::start(config_with_audit(&log)).await;
+    proxy
+        .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
+        .await;
+
+    // While the proxy runs, the file is grown ahead of its records with zeros...
+    let live = std::fs::read(&log).unwrap();
+    assert_eq!(live.len() as u64, PREALLOCATION);
+    let records_end = live.iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    assert!(live[records_end..].iter().all(|&b| b == 0));
+    // ...that the readers leave out: the live log verifies and shows its deregistration.
+    assert_eq!(assert_verifies(&[&log]).deregistrations, 1);
+    assert!(audit_show(&log, &[]).contains(TASK_1));
+
+    proxy.stop().await;
+    assert_eq!(std::fs::read(&log).unwrap(), live[..records_end]);
+    assert_eq!(records(&log).len(), 2);
+}
+
+#[tokio::test]
+async fn without_preallocation_the_live_log_is_plain_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let mut config = config_with_audit(&log);
+    config.audit.preallocate = false;
+    let proxy = TestProxy::start(config).await;
+    proxy
+        .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
+        .await;
+    let live = std::fs::read(&log).unwrap();
+    assert!(live.ends_with(b"}\n") && !live.contains(&0), "{live:?}");
+    assert_eq!(records(&log).len(), 2);
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn audit_show_filters_deregistrations_by_window() {
     let dir = tempfile::tempdir().unwrap();
@@ -374,18 +427,7 @@ async fn audit_show_filters_deregistrations_by_window() {
         )
         .await;
     proxy.stop().await;
-    let output = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"))
-        .args([
-            "audit",
-            "show",
-            log.to_str().unwrap(),
-            "--window-id",
-            WINDOW,
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let text = String::from_utf8(output.stdout).unwrap();
+    let text = audit_show(&log, &["--window-id", WINDOW]);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].starts_with("TIME "));

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 pub use record::{Event, Record, Source};
-pub use writer::OpenError;
+pub use writer::{Layout, OpenError};
 
 use writer::{Message, Pending, Writer};
 
@@ -43,8 +43,8 @@ pub struct AuditFailed {
 
 impl AuditLog {
     /// Opens the log at `path` (writing a start record) and starts its writer thread.
-    pub fn open(path: &Path, max_file_bytes: u64, mode: &str) -> Result<Self, OpenError> {
-        let writer = Writer::open(path, max_file_bytes, mode)?;
+    pub fn open(path: &Path, layout: Layout, mode: &str) -> Result<Self, OpenError> {
+        let writer = Writer::open(path, layout, mode)?;
         let (queue, pending) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("audit-writer".to_owned())

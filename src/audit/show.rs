@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::record::{Event, Record, unseal};
+use super::writer::written_part;
 
 const HEADER: &str = "TIME                      ACCESS KEY            CLIENT                 WINDOW                \
                       TASK                                  STATUS  ERROR                         SOURCE\n";
@@ -50,7 +51,10 @@ pub fn table(files: &[PathBuf], filter: &Filter) -> Result<String, String> {
     for file in files {
         let bytes =
             std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        for line in written_part(&bytes)
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+        {
             let Ok((record, _)) = unseal(line) else {
                 continue;
             };

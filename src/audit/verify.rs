@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::record::{Event, GENESIS, Record, Source, unseal};
-use super::writer::rotated_files;
+use super::writer::{rotated_files, written_part};
 
 /// What a verified log holds.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -119,7 +119,7 @@ fn check<P: AsRef<Path>>(files: &[P], summary: &mut Summary) -> Result<(), Broke
             Ok(bytes) => bytes,
             Err(e) => return Err(broken(0, format!("cannot be read: {e}"))),
         };
-        let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+        let mut lines: Vec<&[u8]> = written_part(&bytes).split(|&b| b == b'\n').collect();
         let torn = lines.pop().filter(|rest| !rest.is_empty());
         for (index, line) in lines.iter().enumerate() {
             let number = index + 1;
