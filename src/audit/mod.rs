@@ -68,7 +68,10 @@ impl AuditLog {
         };
         let (done, written) = oneshot::channel();
         self.queue
-            .send(Message::Write(Box::new(Pending { record, done })))
+            .send(Message::Write(Pending {
+                draft: record.into_draft(),
+                done,
+            }))
             .map_err(|_| failed(io::ErrorKind::BrokenPipe))?;
         match written.await {
             Ok(result) => result.map_err(failed),

@@ -3,8 +3,12 @@
 //! A record is one JSON line. Its `hash` is the SHA-256 of the exact bytes of the line with the
 //! `,"hash":"…"` member removed, and its `prev` is the `hash` of the record before it (the first
 //! record of a new log chains to [`GENESIS`]). Hashing bytes rather than re-serialised values
-//! means any changed byte is detected, even one that leaves the JSON meaning unchanged. This
-//! module neither writes nor reads files.
+//! means any changed byte is detected, even one that leaves the JSON meaning unchanged.
+//!
+//! A record is serialised where it is made, as a [`Draft`]: all of it but `seq` and `prev`,
+//! which only the writer knows. The writer thread then numbers, chains and hashes bytes; it
+//! does not serialise fields, nor free the strings of records made on other threads, and it
+//! sits between every audited call and its answer. This module neither writes nor reads files.
 
 use std::time::SystemTime;
 
@@ -105,14 +109,48 @@ pub fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
+/// How a record with `seq` 0 and an empty `prev` begins and ends: a draft is what lies between.
+const UNNUMBERED_START: &[u8] = b"{\"seq\":0,";
+const UNCHAINED_END: &[u8] = b"\"prev\":\"\"}";
+
+/// A record's members but `seq` and `prev`, serialised: `"time":…,"event":…,` up to the comma
+/// before `prev`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    members: Vec<u8>,
+}
+
 impl Record {
-    /// Appends the record's sealed line (ending in `\n`) to `out` and returns its hash.
+    /// The record, serialised but for its `seq` and `prev` (which the writer sets).
+    pub fn into_draft(self) -> Draft {
+        let unnumbered = Record {
+            seq: 0,
+            prev: String::new(),
+            ..self
+        };
+        let mut line = serde_json::to_vec(&unnumbered).expect("a record always serialises");
+        debug_assert!(line.starts_with(UNNUMBERED_START) && line.ends_with(UNCHAINED_END));
+        line.truncate(line.len() - UNCHAINED_END.len());
+        line.drain(..UNNUMBERED_START.len());
+        Draft { members: line }
+    }
+}
+
+impl Draft {
+    /// Appends the sealed line (ending in `\n`) numbered `seq` and chained to `prev` to `out`,
+    /// and returns its hash: the bytes `serde_json` writes for the whole record, then the hash.
     ///
     /// The line is written in place so that a batch of records shares one buffer: no line of
     /// its own, no copy into the batch.
-    pub fn seal_into(&self, out: &mut Vec<u8>) -> String {
+    pub fn seal_into(&self, seq: u64, prev: &str, out: &mut Vec<u8>) -> String {
         let start = out.len();
-        serde_json::to_writer(&mut *out, self).expect("a record always serialises");
+        out.extend_from_slice(b"{\"seq\":");
+        out.extend_from_slice(seq.to_string().as_bytes());
+        out.push(b',');
+        out.extend_from_slice(&self.members);
+        out.extend_from_slice(b"\"prev\":\"");
+        out.extend_from_slice(prev.as_bytes()); // a hex hash: nothing to escape
+        out.extend_from_slice(b"\"}");
         let hash = sha256_hex(&out[start..]);
         out.pop(); // the closing brace, put back after the hash member
         out.extend_from_slice(HASH_MEMBER);
@@ -179,8 +217,25 @@ mod tests {
         }
     }
 
+    /// Seals `record` with its own `seq` and `prev`, as the writer would number and chain it.
+    fn sealed(record: Record, out: &mut Vec<u8>) -> String {
+        let (seq, prev) = (record.seq, record.prev.clone());
+        record.into_draft().seal_into(seq, &prev, out)
+    }
+
     mod seal {
         use super::*;
+
+        #[test]
+        fn a_sealed_draft_is_the_whole_record_as_serde_json_writes_it() {
+            // Logs written before drafts existed, and readers that re-serialise, rely on it.
+            let mut line = Vec::new();
+            sealed(record(), &mut line);
+            let whole = serde_json::to_vec(&record()).unwrap();
+            let before_hash = &whole[..whole.len() - 1];
+            assert_eq!(&line[..before_hash.len()], before_hash);
+            assert!(line[before_hash.len()..].starts_with(HASH_MEMBER));
+        }
 
         #[test]
         fn hashes_are_lowercase_hex_sha256() {
@@ -194,7 +249,7 @@ mod tests {
         #[test]
         fn round_trips_through_unseal() {
             let mut line = Vec::new();
-            let hash = record().seal_into(&mut line);
+            let hash = sealed(record(), &mut line);
             assert!(line.ends_with(b"\"}\n"));
             let (parsed, unsealed_hash) = unseal(&line[..line.len() - 1]).unwrap();
             assert_eq!(parsed, record());
@@ -204,12 +259,14 @@ mod tests {
         #[test]
         fn lines_appended_to_a_batch_each_verify_alone() {
             let mut batch = b"earlier bytes\n".to_vec();
-            let first = record().seal_into(&mut batch);
-            let second = Record {
-                prev: first.clone(),
-                ..record()
-            }
-            .seal_into(&mut batch);
+            let first = sealed(record(), &mut batch);
+            let second = sealed(
+                Record {
+                    prev: first.clone(),
+                    ..record()
+                },
+                &mut batch,
+            );
             let lines: Vec<&[u8]> = batch.split(|&b| b == b'\n').collect();
             assert_eq!(unseal(lines[1]).unwrap().1, first);
             assert_eq!(unseal(lines[2]).unwrap().1, second);
@@ -218,9 +275,9 @@ mod tests {
 
         #[test]
         fn any_changed_byte_is_detected() {
-            let mut sealed = Vec::new();
-            record().seal_into(&mut sealed);
-            let line = &sealed[..sealed.len() - 1];
+            let mut line = Vec::new();
+            sealed(record(), &mut line);
+            let line = &line[..line.len() - 1];
             for i in 0..line.len() {
                 let mut tampered = line.to_vec();
                 tampered[i] ^= 0x01;

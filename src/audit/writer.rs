@@ -24,7 +24,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use tokio::sync::oneshot;
 use tracing::error;
 
-use super::record::{Event, GENESIS, Record, now, unseal};
+use super::record::{Draft, Event, GENESIS, Record, now, unseal};
 
 /// Most records written in one batch; the rest wait for the next fsync.
 const MAX_BATCH: usize = 1024;
@@ -52,7 +52,7 @@ pub fn written_part(bytes: &[u8]) -> &[u8] {
 #[derive(Debug)]
 pub(super) enum Message {
     /// Write a record.
-    Write(Box<Pending>),
+    Write(Pending),
     /// Finish what is queued, release the file and stop.
     Close,
 }
@@ -60,7 +60,7 @@ pub(super) enum Message {
 /// A record waiting for its fsync, and who to tell.
 #[derive(Debug)]
 pub(super) struct Pending {
-    pub(super) record: Record,
+    pub(super) draft: Draft,
     pub(super) done: oneshot::Sender<Result<u64, io::ErrorKind>>,
 }
 
@@ -169,29 +169,29 @@ impl Writer {
             layout,
         };
         let start = Record {
+            time: now(),
             event: Event::Start,
             mode: Some(mode.to_owned()),
             detail: Some(format!("ssm-vcr {} {detail}", env!("CARGO_PKG_VERSION"))),
             ..Record::default()
         };
         writer
-            .append(&mut [start])
+            .append([&start.into_draft()])
             .map_err(|e| OpenError::io(path, e))?;
         Ok(writer)
     }
 
-    /// Chains, writes and fsyncs the records; on failure nothing is kept.
-    pub(super) fn append(&mut self, records: &mut [Record]) -> io::Result<()> {
-        let mut buffer = Vec::with_capacity(records.len() * 512);
+    /// Numbers, chains, writes and fsyncs the records; on failure nothing is kept. Returns the
+    /// sequence number of the first.
+    pub(super) fn append<'d>(
+        &mut self,
+        drafts: impl IntoIterator<Item = &'d Draft>,
+    ) -> io::Result<u64> {
+        let mut buffer = Vec::with_capacity(16 * 1024);
         let (mut seq, mut prev) = (self.seq, self.prev.clone());
-        for record in records.iter_mut() {
+        for draft in drafts {
             seq += 1;
-            record.seq = seq;
-            if record.time.is_empty() {
-                record.time = now();
-            }
-            record.prev = prev;
-            prev = record.seal_into(&mut buffer);
+            prev = draft.seal_into(seq, &prev, &mut buffer);
         }
         let end = self.len + buffer.len() as u64;
         self.preallocate_to(end);
@@ -207,9 +207,10 @@ impl Writer {
         }
         self.len = end;
         self.allocated = self.allocated.max(end);
+        let first = self.seq + 1;
         self.seq = seq;
         self.prev = prev;
-        Ok(())
+        Ok(first)
     }
 
     /// Grows the file with zeros past `end`, unless it already reaches it. The zeros reach the
@@ -270,11 +271,12 @@ impl Writer {
             File::open(dir)?.sync_all()?; // make the rename itself durable
         }
         let rotate = Record {
+            time: now(),
             event: Event::Rotate,
             detail: Some(format!("continues the chain of {}", rotated.display())),
             ..Record::default()
         };
-        self.append(&mut [rotate])
+        self.append([&rotate.into_draft()]).map(drop)
     }
 }
 
@@ -285,10 +287,10 @@ pub(super) fn run(mut writer: Writer, queue: Receiver<Message>) {
         let Ok(Message::Write(first)) = queue.recv() else {
             break;
         };
-        let mut batch = vec![*first];
+        let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(Message::Write(next)) => batch.push(*next),
+                Ok(Message::Write(next)) => batch.push(next),
                 Ok(Message::Close) => {
                     closing = true;
                     break;
@@ -296,19 +298,15 @@ pub(super) fn run(mut writer: Writer, queue: Receiver<Message>) {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-        let mut records: Vec<Record> = batch
-            .iter_mut()
-            .map(|p| std::mem::take(&mut p.record))
-            .collect();
-        let result = writer.append(&mut records);
+        let result = writer.append(batch.iter().map(|pending| &pending.draft));
         if let Err(e) = &result {
             error!(error = %e, path = %writer.path.display(), "audit write failed");
         }
-        for (pending, record) in batch.into_iter().zip(&records) {
+        for (seq, pending) in (0..).zip(batch) {
             let _ = pending.done.send(
                 result
                     .as_ref()
-                    .map(|()| record.seq)
+                    .map(|first| first + seq)
                     .map_err(io::Error::kind),
             );
         }
