@@ -85,6 +85,8 @@ pub(super) struct Writer {
     seq: u64,
     prev: String,
     layout: Layout,
+    /// The lines of the batch being written, kept from batch to batch.
+    buffer: Vec<u8>,
 }
 
 impl Writer {
@@ -167,6 +169,7 @@ impl Writer {
             seq,
             prev,
             layout,
+            buffer: Vec::new(),
         };
         let start = Record {
             time: now(),
@@ -187,17 +190,30 @@ impl Writer {
         &mut self,
         drafts: impl IntoIterator<Item = &'d Draft>,
     ) -> io::Result<u64> {
-        let mut buffer = Vec::with_capacity(16 * 1024);
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
         let (mut seq, mut prev) = (self.seq, self.prev.clone());
         for draft in drafts {
             seq += 1;
             prev = draft.seal_into(seq, &prev, &mut buffer);
         }
-        let end = self.len + buffer.len() as u64;
+        let written = self.write_and_sync(&buffer);
+        self.buffer = buffer;
+        written?;
+        let first = self.seq + 1;
+        self.seq = seq;
+        self.prev = prev;
+        Ok(first)
+    }
+
+    /// Writes `lines` after the last record and makes them durable; on failure the file ends
+    /// where it did before.
+    fn write_and_sync(&mut self, lines: &[u8]) -> io::Result<()> {
+        let end = self.len + lines.len() as u64;
         self.preallocate_to(end);
         let written = self
             .file
-            .write_all_at(&buffer, self.len)
+            .write_all_at(lines, self.len)
             .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             // Leave no partial record behind: the chain on disk must end on a whole line.
@@ -207,10 +223,7 @@ impl Writer {
         }
         self.len = end;
         self.allocated = self.allocated.max(end);
-        let first = self.seq + 1;
-        self.seq = seq;
-        self.prev = prev;
-        Ok(first)
+        Ok(())
     }
 
     /// Grows the file with zeros past `end`, unless it already reaches it. The zeros reach the
