@@ -372,14 +372,20 @@ fn audit_show(log: &Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// A proxy on `config` that has answered one deregistration of `TASK_1`.
+async fn after_one_deregistration(config: ssm_vcr::config::Config) -> TestProxy {
+    let proxy = TestProxy::start(config).await;
+    proxy
+        .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
+        .await;
+    proxy
+}
+
 #[tokio::test]
 async fn a_live_log_is_preallocated_and_a_stopped_one_is_plain_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.jsonl");
-    let proxy = TestProxy::start(config_with_audit(&log)).await;
-    proxy
-        .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
-        .await;
+    let proxy = after_one_deregistration(config_with_audit(&log)).await;
 
     // While the proxy runs, the file is grown ahead of its records with zeros...
     let live = std::fs::read(&log).unwrap();
@@ -401,10 +407,7 @@ async fn without_preallocation_the_live_log_is_plain_json_lines() {
     let log = dir.path().join("audit.jsonl");
     let mut config = config_with_audit(&log);
     config.audit.preallocate = false;
-    let proxy = TestProxy::start(config).await;
-    proxy
-        .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
-        .await;
+    let proxy = after_one_deregistration(config).await;
     let live = std::fs::read(&log).unwrap();
     assert!(live.ends_with(b"}\n") && !live.contains(&0), "{live:?}");
     assert_eq!(records(&log).len(), 2);
@@ -415,10 +418,7 @@ async fn without_preallocation_the_live_log_is_plain_json_lines() {
 async fn audit_show_filters_deregistrations_by_window() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.jsonl");
-    let proxy = TestProxy::start(config_with_audit(&log)).await;
-    proxy
-        .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
-        .await;
+    let proxy = after_one_deregistration(config_with_audit(&log)).await;
     proxy
         .ssm(
             "/",
