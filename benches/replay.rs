@@ -31,6 +31,7 @@
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -44,8 +45,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const BODY: &str = r#"{"WindowId": "mw-0c50858d01e8a7b6f", "WindowTaskId": "50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"}"#;
-const ANSWER: &str =
-    r#"{"WindowId":"mw-0c50858d01e8a7b6f","WindowTaskId":"50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"}"#;
+/// The cassette the proxy replays, and the operation the bench calls.
+const CASSETTE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/cassettes/maintenance-window-flow.json"
+);
+const OPERATION: &str = "DeregisterTaskFromMaintenanceWindow";
 const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/us-east-1/ssm/aws4_request, \
      SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123abcd";
 const CONNECTIONS: [usize; 2] = [1, 32];
@@ -336,8 +341,22 @@ async fn drive_hyper(addr: SocketAddr, deadline: Instant) -> Figures {
     figures
 }
 
-/// `--baseline-server`: the bare hyper server, on the same runtime shape as the proxy.
+/// `--baseline-server`: the bare hyper server, on the same runtime shape as the proxy. It
+/// answers every call with the bytes the proxy answers it with: the cassette's last recorded
+/// answer to the call, which `--repeat-last` replays (status, headers and body).
 fn baseline_server() {
+    let cassette = ssm_vcr::cassette::store::read_cassette(Path::new(CASSETTE)).unwrap();
+    let recorded = cassette
+        .interactions
+        .iter()
+        .rev()
+        .find(|interaction| interaction.operation == OPERATION)
+        .expect("the cassette records the bench's call")
+        .response
+        .clone();
+    let status = recorded.status().unwrap();
+    let headers = recorded.header_map().unwrap();
+    let body = recorded.body.to_bytes().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -350,21 +369,17 @@ fn baseline_server() {
                 continue;
             };
             let _ = stream.set_nodelay(true);
+            let (headers, body) = (headers.clone(), body.clone());
             tokio::spawn(async move {
-                let service = service_fn(|request: Request<hyper::body::Incoming>| async move {
-                    let _ = request.into_body().collect().await;
-                    let mut response =
-                        Response::new(Full::new(Bytes::from_static(ANSWER.as_bytes())));
-                    let headers = response.headers_mut();
-                    headers.insert(
-                        "content-type",
-                        "application/x-amz-json-1.1".parse().unwrap(),
-                    );
-                    headers.insert(
-                        "x-amzn-requestid",
-                        "5d9f6c1e-8a2b-4c3d-9e0f-1a2b3c4d5e05".parse().unwrap(),
-                    );
-                    Ok::<_, Infallible>(response)
+                let service = service_fn(|request: Request<hyper::body::Incoming>| {
+                    let (headers, body) = (headers.clone(), body.clone());
+                    async move {
+                        let _ = request.into_body().collect().await;
+                        let mut response = Response::new(Full::new(body));
+                        *response.status_mut() = status;
+                        *response.headers_mut() = headers;
+                        Ok::<_, Infallible>(response)
+                    }
                 });
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
