@@ -309,9 +309,12 @@ impl Proxy {
                 Ok(played) => {
                     exchange.interaction = Some(played.index);
                     exchange.source = Some(Source::Cassette);
-                    exchange
-                        .answer_error_type
-                        .clone_from(&played.answer.error_type);
+                    if audited {
+                        // Only the audit record keeps it.
+                        exchange
+                            .answer_error_type
+                            .clone_from(&played.answer.error_type);
+                    }
                     return Ok(played.answer.to_response());
                 }
                 Err(miss) => Some(miss),
