@@ -68,11 +68,17 @@ pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
                 "listening on a non-loopback address: anyone who can reach it can use this proxy"
             );
         }
+        let shutdown = shutdown_signal().map_err(|e| {
+            Failure::Io(
+                "cannot install the SIGINT and SIGTERM handlers".to_owned(),
+                e,
+            )
+        })?;
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "listening on http://{address}");
         let _ = stdout.flush();
         drop(stdout);
-        server::serve(listener, proxy, &config.limits, shutdown_signal())
+        server::serve(listener, proxy, &config.limits, shutdown)
             .await
             .map_err(|e| Failure::Io("serving failed".to_owned(), e))
     })
@@ -140,26 +146,26 @@ pub fn cassette_check(files: Vec<PathBuf>, config: Option<PathBuf>) -> Result<()
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Completes on SIGINT or SIGTERM. On Unix the handlers are installed when this is called,
+/// not when the future is first polled, so a signal sent as soon as `listening on` is printed
+/// already shuts the proxy down gracefully (one sent before the first poll used to kill it).
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {},
-                    _ = terminate.recv() => {},
-                }
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => {
-                let _ = interrupt.await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
-    let _ = interrupt.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// `ssm-vcr audit verify`: one file is checked with its rotated predecessors; several files
