@@ -16,8 +16,7 @@
 //! the disk refuses the zeros, records are appended as they would be without it.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, TryRecvError};
 
@@ -211,10 +210,7 @@ impl Writer {
     fn write_and_sync(&mut self, lines: &[u8]) -> io::Result<()> {
         let end = self.len + lines.len() as u64;
         self.preallocate_to(end);
-        let written = self
-            .file
-            .write_all_at(lines, self.len)
-            .and_then(|()| self.file.sync_data());
+        let written = write_at(&self.file, lines, self.len).and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             // Leave no partial record behind: the chain on disk must end on a whole line.
             let _ = self.file.set_len(self.len);
@@ -235,7 +231,7 @@ impl Writer {
         }
         let target = end.next_multiple_of(PREALLOCATION);
         let zeros = vec![0; (target - end) as usize];
-        match self.file.write_all_at(&zeros, end) {
+        match write_at(&self.file, &zeros, end) {
             Ok(()) => self.allocated = target,
             Err(_) => {
                 let _ = self.file.set_len(self.allocated.max(self.len));
@@ -395,7 +391,7 @@ fn read_head(file: &File) -> io::Result<Head> {
     }
     let start = len.saturating_sub(TAIL_WINDOW);
     let mut tail = vec![0; (len - start) as usize];
-    file.read_exact_at(&mut tail, start)?;
+    read_at(file, &mut tail, start)?;
     let complete = match tail.iter().rposition(|&b| b == b'\n') {
         Some(end) => end + 1,
         None if start == 0 => 0,
@@ -440,7 +436,7 @@ fn written_len(file: &File) -> io::Result<u64> {
     while end > 0 {
         let start = end.saturating_sub(TAIL_WINDOW);
         let block = &mut block[..(end - start) as usize];
-        file.read_exact_at(block, start)?;
+        read_at(file, block, start)?;
         let written = written_part(block).len();
         if written > 0 {
             return Ok(start + written as u64);
@@ -448,6 +444,19 @@ fn written_len(file: &File) -> io::Result<u64> {
         end = start;
     }
     Ok(0)
+}
+
+/// Writes all of `bytes` at `offset`. The writer thread is the file's only user, so a seek
+/// and a write stand for a positioned write on every platform.
+fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(bytes)
+}
+
+/// Fills `buffer` from `offset`.
+fn read_at(mut file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(buffer)
 }
 
 /// The sequence number and hash of a rotated file's last record; it must end on a whole one.
