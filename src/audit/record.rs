@@ -10,6 +10,7 @@
 //! does not serialise fields, nor free the strings of records made on other threads, and it
 //! sits between every audited call and its answer. This module neither writes nor reads files.
 
+use std::io::Write as _;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -145,7 +146,7 @@ impl Draft {
     pub fn seal_into(&self, seq: u64, prev: &str, out: &mut Vec<u8>) -> String {
         let start = out.len();
         out.extend_from_slice(b"{\"seq\":");
-        out.extend_from_slice(seq.to_string().as_bytes());
+        let _ = write!(out, "{seq}"); // into a Vec: cannot fail, and allocates no String
         out.push(b',');
         out.extend_from_slice(&self.members);
         out.extend_from_slice(b"\"prev\":\"");

@@ -12,7 +12,7 @@
 //! third less time per sync on this project's disks (`scripts/fsync-cost`). So the live file
 //! is grown ahead of its records by [`PREALLOCATION`] bytes of zeros, and records overwrite
 //! them. The zeros are not part of the log ([`written_part`]): they are cut off when the file
-//! is rotated or closed, and at start-up after a crash. Preallocation is best effort: where
+//! is rotated or closed, and at start-up after a crash. Preallocation is best effort: once
 //! the disk refuses the zeros, records are appended as they would be without it.
 
 use std::fs::{self, File, OpenOptions};
@@ -224,7 +224,8 @@ impl Writer {
 
     /// Grows the file with zeros past `end`, unless it already reaches it. The zeros reach the
     /// disk with the records' own sync. On a refusal (a full disk, a file size limit) the file
-    /// is left as it was and records are appended instead: the zeros are an optimisation.
+    /// is left as it was and records are appended instead, until the proxy restarts: the zeros
+    /// are an optimisation, not worth writing and cutting off again before every batch.
     fn preallocate_to(&mut self, end: u64) {
         if !self.layout.preallocate || end <= self.allocated {
             return;
@@ -235,6 +236,7 @@ impl Writer {
             Ok(()) => self.allocated = target,
             Err(_) => {
                 let _ = self.file.set_len(self.allocated.max(self.len));
+                self.layout.preallocate = false;
             }
         }
     }
