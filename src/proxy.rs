@@ -27,7 +27,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use tracing::{error, info};
 
-use crate::audit::{self, AuditLog, Event, Record, Source};
+use crate::audit::{self, AuditFailed, AuditLog, Event, Record, Source};
 use crate::aws::envelope::{
     self, Caller, CassetteName, EnvelopeHeaders, Input, Operation, printable,
 };
@@ -241,12 +241,11 @@ impl Proxy {
             },
             Err(error) => self.answer_error(&error),
         };
-        // Boxed, like forwarding: a call that is not audited should not carry the record's
-        // future around.
-        if let Some(log) = self.audit_log_for(exchange.operation.as_ref())
-            && let Err(refusal) = Box::pin(self.audit_outcome(log, &exchange, &answered)).await
-        {
-            answered = self.answer_error(&refusal);
+        if let Some(log) = self.audit_log_for(exchange.operation.as_ref()) {
+            let record = self.outcome_record(&exchange, &answered);
+            if let Err(refusal) = self.durable(log.append(record)).await {
+                answered = self.answer_error(&refusal);
+            }
         }
         let response = answered.response;
         info!(
@@ -368,7 +367,10 @@ impl Proxy {
             });
         }
         if let Some(log) = self.audit_log_for(Some(operation)) {
-            self.audit_attempt(log, exchange).await?;
+            let mut attempt = self.audit_record(Event::Attempt, exchange);
+            attempt.source = Some(Source::Upstream);
+            // On disk before the call leaves: a refusal means it is not forwarded.
+            self.durable(log.append(attempt)).await?;
         }
         let forwarded = upstream
             .forward(call.headers, call.body.clone(), call.region)
@@ -481,20 +483,8 @@ impl Proxy {
         }
     }
 
-    /// Makes the attempt durable before the call leaves; `Err` refuses to forward it.
-    async fn audit_attempt(&self, log: &AuditLog, exchange: &Exchange) -> Result<(), ProxyError> {
-        let mut record = self.audit_record(Event::Attempt, exchange);
-        record.source = Some(Source::Upstream);
-        self.durable(log, record).await
-    }
-
-    /// Makes the outcome durable; `Err` is the refusal to send instead of the answer.
-    async fn audit_outcome(
-        &self,
-        log: &AuditLog,
-        exchange: &Exchange,
-        answered: &Answered,
-    ) -> Result<(), ProxyError> {
+    /// The outcome record of this exchange: how it was answered.
+    fn outcome_record(&self, exchange: &Exchange, answered: &Answered) -> Record {
         let response = &answered.response;
         let mut record = self.audit_record(Event::Outcome, exchange);
         record.source = Some(answered.source);
@@ -506,11 +496,16 @@ impl Proxy {
             .map(|v| printable(&String::from_utf8_lossy(v.as_bytes()), 64));
         record.latency_us = Some(exchange.started.elapsed().as_micros() as u64);
         record.interaction = exchange.interaction;
-        self.durable(log, record).await
+        record
     }
 
-    async fn durable(&self, log: &AuditLog, record: Record) -> Result<(), ProxyError> {
-        match log.append(record).await {
+    /// Waits for a record to be durable; `Err` is the refusal to go on (forward, or answer)
+    /// when the configuration says a call that cannot be audited is refused.
+    async fn durable(
+        &self,
+        written: impl Future<Output = Result<u64, AuditFailed>>,
+    ) -> Result<(), ProxyError> {
+        match written.await {
             Ok(_) => Ok(()),
             Err(failed) => {
                 error!(error = %failed, "a deregistration could not be audited");

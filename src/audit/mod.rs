@@ -61,21 +61,25 @@ impl AuditLog {
     }
 
     /// Appends a record and waits until it is on disk; returns its sequence number.
-    pub async fn append(&self, record: Record) -> Result<u64, AuditFailed> {
-        let failed = |kind| AuditFailed {
-            path: self.path.clone(),
-            kind,
-        };
-        let (done, written) = oneshot::channel();
-        self.queue
-            .send(Message::Write(Pending {
-                draft: record.into_draft(),
-                done,
-            }))
-            .map_err(|_| failed(io::ErrorKind::BrokenPipe))?;
-        match written.await {
-            Ok(result) => result.map_err(failed),
-            Err(_) => Err(failed(io::ErrorKind::BrokenPipe)),
+    ///
+    /// The record is serialised now, on the caller's thread, and queued when the future is
+    /// first polled. The future holds only the serialised line, not the record: a caller that
+    /// awaits it inline (every audited call does) stays small and allocates no box for it.
+    pub fn append(&self, record: Record) -> impl Future<Output = Result<u64, AuditFailed>> + '_ {
+        let draft = record.into_draft();
+        async move {
+            let failed = |kind| AuditFailed {
+                path: self.path.clone(),
+                kind,
+            };
+            let (done, written) = oneshot::channel();
+            self.queue
+                .send(Message::Write(Pending { draft, done }))
+                .map_err(|_| failed(io::ErrorKind::BrokenPipe))?;
+            match written.await {
+                Ok(result) => result.map_err(failed),
+                Err(_) => Err(failed(io::ErrorKind::BrokenPipe)),
+            }
         }
     }
 }
