@@ -15,6 +15,7 @@
 //! pipeline holds no lock across an await; replay mode opens no outbound connection. It does
 //! not own sockets or connection limits (`server/`).
 
+use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -467,33 +468,33 @@ impl Proxy {
         signing_region.unwrap_or(&self.default_region)
     }
 
-    /// The audit record of this exchange, without its outcome.
-    fn audit_record(&self, event: Event, exchange: &Exchange) -> Record {
+    /// The audit record of this exchange, without its outcome. It borrows the exchange's text.
+    fn audit_record<'a>(&'a self, event: Event, exchange: &'a Exchange) -> Record<'a> {
         Record {
-            time: audit::record::now(),
+            time: audit::record::now().into(),
             event,
-            mode: Some(self.mode.as_str().to_owned()),
-            client: Some(exchange.peer.to_string()),
-            access_key_id: exchange.access_key_id.clone(),
-            region: Some(self.region(exchange.signing_region.as_deref()).to_owned()),
-            window_id: exchange.window_id.clone(),
-            window_task_id: exchange.window_task_id.clone(),
-            cassette: exchange.cassette.as_ref().map(ToString::to_string),
+            mode: Some(self.mode.as_str().into()),
+            client: Some(exchange.peer.to_string().into()),
+            access_key_id: exchange.access_key_id.as_deref().map(Cow::Borrowed),
+            region: Some(self.region(exchange.signing_region.as_deref()).into()),
+            window_id: exchange.window_id.as_deref().map(Cow::Borrowed),
+            window_task_id: exchange.window_task_id.as_deref().map(Cow::Borrowed),
+            cassette: exchange.cassette.as_ref().map(|name| name.as_str().into()),
             ..Record::default()
         }
     }
 
     /// The outcome record of this exchange: how it was answered.
-    fn outcome_record(&self, exchange: &Exchange, answered: &Answered) -> Record {
+    fn outcome_record<'a>(&'a self, exchange: &'a Exchange, answered: &'a Answered) -> Record<'a> {
         let response = &answered.response;
         let mut record = self.audit_record(Event::Outcome, exchange);
         record.source = Some(answered.source);
         record.status = Some(response.status().as_u16());
-        record.error_type.clone_from(&answered.error_type);
+        record.error_type = answered.error_type.as_deref().map(Cow::Borrowed);
         record.request_id = response
             .headers()
             .get(headers::X_AMZN_REQUEST_ID)
-            .map(|v| printable(&String::from_utf8_lossy(v.as_bytes()), 64));
+            .map(|v| printable(&String::from_utf8_lossy(v.as_bytes()), 64).into());
         record.latency_us = Some(exchange.started.elapsed().as_micros() as u64);
         record.interaction = exchange.interaction;
         record

@@ -63,9 +63,13 @@ impl AuditLog {
     /// Appends a record and waits until it is on disk; returns its sequence number.
     ///
     /// The record is serialised now, on the caller's thread, and queued when the future is
-    /// first polled. The future holds only the serialised line, not the record: a caller that
-    /// awaits it inline (every audited call does) stays small and allocates no box for it.
-    pub fn append(&self, record: Record) -> impl Future<Output = Result<u64, AuditFailed>> + '_ {
+    /// first polled. The future holds only the serialised line, not the record nor what the
+    /// record borrows: a caller that awaits it inline (every audited call does) stays small and
+    /// allocates no box for it.
+    pub fn append<'s>(
+        &'s self,
+        record: Record<'_>,
+    ) -> impl Future<Output = Result<u64, AuditFailed>> + use<'s> {
         let draft = record.into_draft();
         async move {
             let failed = |kind| AuditFailed {

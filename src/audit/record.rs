@@ -10,6 +10,7 @@
 //! does not serialise fields, nor free the strings of records made on other threads, and it
 //! sits between every audited call and its answer. This module neither writes nor reads files.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::time::SystemTime;
 
@@ -50,59 +51,62 @@ pub enum Source {
 }
 
 /// One line of the audit log. Field order is the line's order; absent fields are left out.
+///
+/// Text is borrowed where a record is made from what the proxy already holds (so an audited
+/// call copies no string into it), and owned where a record is read back from a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Record {
+pub struct Record<'a> {
     /// Position in the chain, from 1, never reset by rotation or restart.
     pub seq: u64,
     /// UTC time of the event, RFC 3339 with milliseconds.
-    pub time: String,
+    pub time: Cow<'a, str>,
     /// What happened.
     pub event: Event,
     /// For start and rotate records: what the proxy did, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub detail: Option<Cow<'a, str>>,
     /// `replay`, `record`, `auto` or `passthrough`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
+    pub mode: Option<Cow<'a, str>>,
     /// Who answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
     /// The client's address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client: Option<String>,
+    pub client: Option<Cow<'a, str>>,
     /// The access key id of the SigV4 credential scope (never a secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<String>,
+    pub access_key_id: Option<Cow<'a, str>>,
     /// The region of the call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
+    pub region: Option<Cow<'a, str>>,
     /// `WindowId` as sent, made printable and bounded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window_id: Option<String>,
+    pub window_id: Option<Cow<'a, str>>,
     /// `WindowTaskId` as sent, made printable and bounded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window_task_id: Option<String>,
+    pub window_task_id: Option<Cow<'a, str>>,
     /// HTTP status of the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// AWS error shape of the answer, when it is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_type: Option<String>,
+    pub error_type: Option<Cow<'a, str>>,
     /// `x-amzn-RequestId` of the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub request_id: Option<Cow<'a, str>>,
     /// Time from request to answer, microseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_us: Option<u64>,
     /// The cassette answered from (or selected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cassette: Option<String>,
+    pub cassette: Option<Cow<'a, str>>,
     /// Index of the replayed interaction in the cassette.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interaction: Option<usize>,
     /// The hash of the previous record.
-    pub prev: String,
+    pub prev: Cow<'a, str>,
 }
 
 /// UTC now, RFC 3339 with milliseconds: `2026-11-25T09:04:00.123Z`.
@@ -121,15 +125,19 @@ pub struct Draft {
     members: Vec<u8>,
 }
 
-impl Record {
+/// Room for a whole outcome record (about 450 bytes), so that serialising one allocates once.
+const DRAFT_CAPACITY: usize = 512;
+
+impl Record<'_> {
     /// The record, serialised but for its `seq` and `prev` (which the writer sets).
     pub fn into_draft(self) -> Draft {
         let unnumbered = Record {
             seq: 0,
-            prev: String::new(),
+            prev: Cow::Borrowed(""),
             ..self
         };
-        let mut line = serde_json::to_vec(&unnumbered).expect("a record always serialises");
+        let mut line = Vec::with_capacity(DRAFT_CAPACITY);
+        serde_json::to_writer(&mut line, &unnumbered).expect("a record always serialises");
         debug_assert!(line.starts_with(UNNUMBERED_START) && line.ends_with(UNCHAINED_END));
         line.truncate(line.len() - UNCHAINED_END.len());
         line.drain(..UNNUMBERED_START.len());
@@ -176,7 +184,7 @@ pub enum LineError {
 }
 
 /// Checks a line's own hash and parses it; the line has no trailing newline.
-pub fn unseal(line: &[u8]) -> Result<(Record, String), LineError> {
+pub fn unseal(line: &[u8]) -> Result<(Record<'static>, String), LineError> {
     let suffix_len = HASH_MEMBER.len() + 64 + 2;
     let split = line
         .len()
@@ -193,33 +201,41 @@ pub fn unseal(line: &[u8]) -> Result<(Record, String), LineError> {
     if sha256_hex(&original).as_bytes() != hash {
         return Err(LineError::HashMismatch);
     }
-    let record: Record =
+    let record: Record<'static> =
         serde_json::from_slice(&original).map_err(|e| LineError::Malformed(e.to_string()))?;
     Ok((record, String::from_utf8_lossy(hash).into_owned()))
 }
 
+/// Lowercase hex of the SHA-256 of `bytes`. Encoded by hand: `format!("{:x}")` goes through
+/// the formatting machinery byte by byte, on the writer thread that every audited call waits on.
 fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(bytes) {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record() -> Record {
+    fn record() -> Record<'static> {
         Record {
             seq: 7,
-            time: "2026-11-25T09:04:00.123Z".to_owned(),
+            time: "2026-11-25T09:04:00.123Z".into(),
             event: Event::Outcome,
-            window_id: Some("mw-\"quoted\"\u{1}".to_owned()),
+            window_id: Some("mw-\"quoted\"\u{1}".into()),
             status: Some(200),
-            prev: GENESIS.to_owned(),
+            prev: GENESIS.into(),
             ..Record::default()
         }
     }
 
     /// Seals `record` with its own `seq` and `prev`, as the writer would number and chain it.
-    fn sealed(record: Record, out: &mut Vec<u8>) -> String {
+    fn sealed(record: Record<'_>, out: &mut Vec<u8>) -> String {
         let (seq, prev) = (record.seq, record.prev.clone());
         record.into_draft().seal_into(seq, &prev, out)
     }
@@ -263,7 +279,7 @@ mod tests {
             let first = sealed(record(), &mut batch);
             let second = sealed(
                 Record {
-                    prev: first.clone(),
+                    prev: first.clone().into(),
                     ..record()
                 },
                 &mut batch,

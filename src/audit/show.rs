@@ -2,6 +2,7 @@
 //! ("who deregistered tasks of this window, and when?"). It reads; it does not verify (run
 //! `audit verify` for that).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -25,9 +26,11 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn keeps(&self, record: &Record) -> bool {
-        let same = |wanted: &Option<String>, actual: &Option<String>| {
-            wanted.as_ref().is_none_or(|w| actual.as_ref() == Some(w))
+    fn keeps(&self, record: &Record<'_>) -> bool {
+        let same = |wanted: &Option<String>, actual: &Option<Cow<'_, str>>| {
+            wanted
+                .as_deref()
+                .is_none_or(|w| actual.as_deref() == Some(w))
         };
         record.event == Event::Outcome
             && same(&self.window_id, &record.window_id)
@@ -35,11 +38,11 @@ impl Filter {
             && self
                 .since
                 .as_ref()
-                .is_none_or(|since| record.time.as_str() >= since.as_str())
+                .is_none_or(|since| *record.time >= **since)
             && self
                 .until
                 .as_ref()
-                .is_none_or(|until| record.time.as_str() < until.as_str())
+                .is_none_or(|until| *record.time < **until)
     }
 }
 

@@ -132,10 +132,10 @@ fn check<P: AsRef<Path>>(files: &[P], summary: &mut Summary) -> Result<(), Broke
             }
             if previous.is_none() {
                 summary.from_genesis = record.prev == GENESIS;
-                summary.first_time = Some(record.time.clone());
+                summary.first_time = Some(record.time.to_string());
             }
             count(summary, &record);
-            summary.last_time = Some(record.time.clone());
+            summary.last_time = Some(record.time.to_string());
             summary.last_hash = Some(hash.clone());
             previous = Some((record.seq, hash));
         }

@@ -171,10 +171,10 @@ impl Writer {
             buffer: Vec::new(),
         };
         let start = Record {
-            time: now(),
+            time: now().into(),
             event: Event::Start,
-            mode: Some(mode.to_owned()),
-            detail: Some(format!("ssm-vcr {} {detail}", env!("CARGO_PKG_VERSION"))),
+            mode: Some(mode.into()),
+            detail: Some(format!("ssm-vcr {} {detail}", env!("CARGO_PKG_VERSION")).into()),
             ..Record::default()
         };
         writer
@@ -282,9 +282,9 @@ impl Writer {
             File::open(dir)?.sync_all()?; // make the rename itself durable
         }
         let rotate = Record {
-            time: now(),
+            time: now().into(),
             event: Event::Rotate,
-            detail: Some(format!("continues the chain of {}", rotated.display())),
+            detail: Some(format!("continues the chain of {}", rotated.display()).into()),
             ..Record::default()
         };
         self.append([&rotate.into_draft()]).map(drop)
@@ -294,11 +294,12 @@ impl Writer {
 /// The writer thread: group commit until closed or every sender is gone.
 pub(super) fn run(mut writer: Writer, queue: Receiver<Message>) {
     let mut closing = false;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
     while !closing {
         let Ok(Message::Write(first)) = queue.recv() else {
             break;
         };
-        let mut batch = vec![first];
+        batch.push(first);
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
                 Ok(Message::Write(next)) => batch.push(next),
@@ -313,7 +314,7 @@ pub(super) fn run(mut writer: Writer, queue: Receiver<Message>) {
         if let Err(e) = &result {
             error!(error = %e, path = %writer.path.display(), "audit write failed");
         }
-        for (seq, pending) in (0..).zip(batch) {
+        for (seq, pending) in (0..).zip(batch.drain(..)) {
             let _ = pending.done.send(
                 result
                     .as_ref()
