@@ -26,7 +26,11 @@
 //! `× req/s` is the median over rounds of each round's rate divided by the baseline's rate in
 //! the same round, with the quartiles of those ratios beside it (how much the rounds agreed);
 //! `CPU µs` is the server's own CPU time (user + system, all threads) per answered request,
-//! read from /proc, which is steadier than rates on a shared machine.
+//! read from /proc, which is steadier than rates on a shared machine; `client µs` is the load
+//! generator's, and `busy` how much of the whole machine's CPU was in use during the
+//! scenario's rounds (kernel work on nobody's account, such as a disk flush, included). A
+//! scenario near 100% busy is limited by CPU, whoever spends it; one well below is waiting
+//! (on the disk, or on round trips at 1 connection).
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -93,15 +97,42 @@ impl Server {
 
     /// CPU time used so far (user + system, every thread), in clock ticks.
     fn cpu_ticks(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .ok()
-            .and_then(|stat| {
-                // Fields after the command name, which is in parentheses and may hold spaces.
-                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-                Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-            })
-            .unwrap_or(0)
+        process_cpu_ticks(&self.child.id().to_string())
     }
+}
+
+/// CPU time a process used so far (user + system, every thread), in clock ticks; `who` is a
+/// pid or `self`.
+fn process_cpu_ticks(who: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{who}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+/// The whole machine's CPU time so far, in clock ticks: (busy, all). Busy is everything but
+/// idle and I/O wait, so it counts the kernel's work for every process (the disk's flush
+/// handling in kworkers, interrupts), which no process's own figure shows.
+fn machine_cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|cpu| cpu.strip_prefix("cpu "))
+        .map(|fields| {
+            fields
+                .split_whitespace()
+                .filter_map(|t| t.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let all: u64 = ticks.iter().sum();
+    let waiting = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (all - waiting, all)
 }
 
 /// Clock ticks per second, as `/proc/<pid>/stat` counts them.
@@ -139,6 +170,11 @@ struct Figures {
     round_ratios: Vec<f64>,
     /// Server CPU used during the rounds, in clock ticks.
     cpu_ticks: u64,
+    /// The load generator's own CPU during the rounds, in clock ticks.
+    client_ticks: u64,
+    /// The machine's busy and total CPU ticks during the rounds.
+    machine_busy_ticks: u64,
+    machine_ticks: u64,
 }
 
 impl Figures {
@@ -180,6 +216,15 @@ impl Figures {
 
     fn cpu_us_per_request(&self, ticks_per_second: f64) -> f64 {
         self.cpu_ticks as f64 / ticks_per_second * 1e6 / self.requests as f64
+    }
+
+    fn client_us_per_request(&self, ticks_per_second: f64) -> f64 {
+        self.client_ticks as f64 / ticks_per_second * 1e6 / self.requests as f64
+    }
+
+    /// How busy the whole machine was: near 100%, CPU is what limits the rate.
+    fn machine_busy_percent(&self) -> f64 {
+        100.0 * self.machine_busy_ticks as f64 / self.machine_ticks as f64
     }
 
     fn rate(&self) -> f64 {
@@ -481,6 +526,8 @@ fn main() {
                 let mut base_rate = f64::NAN;
                 for (s, server) in everyone.iter().enumerate() {
                     let ticks = server.cpu_ticks();
+                    let client_ticks = process_cpu_ticks("self");
+                    let (busy, all) = machine_cpu_ticks();
                     let round = drive(client, server.addr, *connections, slice).await;
                     let rate = round.rate();
                     if s == 0 {
@@ -488,6 +535,10 @@ fn main() {
                     }
                     let f = &mut figures[s][c];
                     f.cpu_ticks += server.cpu_ticks() - ticks;
+                    f.client_ticks += process_cpu_ticks("self") - client_ticks;
+                    let (busy_after, all_after) = machine_cpu_ticks();
+                    f.machine_busy_ticks += busy_after - busy;
+                    f.machine_ticks += all_after - all;
                     f.round_ratios.push(rate / base_rate);
                     f.add(round);
                 }
@@ -505,7 +556,7 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:<26} {:>5} {:>9} {:>6} {:>8} {:>8} {:>9} {:>7} {:>11} {:>7} {:>7} {:>8}",
+        "{:<26} {:>5} {:>9} {:>6} {:>8} {:>8} {:>9} {:>7} {:>11} {:>7} {:>7} {:>9} {:>6} {:>8}",
         "scenario",
         "conns",
         "req/s",
@@ -517,6 +568,8 @@ fn main() {
         "quartiles",
         "× p99",
         "CPU µs",
+        "client µs",
+        "busy",
         "peak MB"
     );
     let ticks_per_second = clock_ticks_per_second();
@@ -538,7 +591,7 @@ fn main() {
             let (p50, p99, p999) = (f.percentile(0.5), f.percentile(0.99), f.percentile(0.999));
             let (q1, ratio, q3) = f.ratio_quartiles();
             println!(
-                "{:<26} {:>5} {:>9.0} {:>6} {:>8.0} {:>8.0} {:>9.0} {:>7.2} {:>11} {:>7.2} {:>7.1} {:>8.1}",
+                "{:<26} {:>5} {:>9.0} {:>6} {:>8.0} {:>8.0} {:>9.0} {:>7.2} {:>11} {:>7.2} {:>7.1} {:>9.1} {:>5.0}% {:>8.1}",
                 names[s],
                 connections,
                 f.rate(),
@@ -550,6 +603,8 @@ fn main() {
                 format!("{q1:.2}–{q3:.2}"),
                 p99 / base_p99,
                 f.cpu_us_per_request(ticks_per_second),
+                f.client_us_per_request(ticks_per_second),
+                f.machine_busy_percent(),
                 peaks[s]
             );
         }
