@@ -368,10 +368,9 @@ impl Proxy {
             });
         }
         if let Some(log) = self.audit_log_for(Some(operation)) {
-            let mut attempt = self.audit_record(Event::Attempt, exchange);
-            attempt.source = Some(Source::Upstream);
             // On disk before the call leaves: a refusal means it is not forwarded.
-            self.durable(log.append(attempt)).await?;
+            self.durable(log.append(self.attempt_record(exchange)))
+                .await?;
         }
         let forwarded = upstream
             .forward(call.headers, call.body.clone(), call.region)
@@ -482,6 +481,13 @@ impl Proxy {
             cassette: exchange.cassette.as_ref().map(|name| name.as_str().into()),
             ..Record::default()
         }
+    }
+
+    /// The attempt record of a call about to leave for AWS.
+    fn attempt_record<'a>(&'a self, exchange: &'a Exchange) -> Record<'a> {
+        let mut record = self.audit_record(Event::Attempt, exchange);
+        record.source = Some(Source::Upstream);
+        record
     }
 
     /// The outcome record of this exchange: how it was answered.
