@@ -7,11 +7,12 @@
 //! identification only.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use http::{HeaderMap, HeaderValue, Method, header};
 
 use super::error::{JSON_1_1, headers};
+use super::model;
 use crate::error::ProxyError;
 use crate::json::{Json, Object};
 
@@ -27,17 +28,36 @@ const SSM_TARGET_PREFIX: &str = "AmazonSSM.";
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Operation(Arc<str>);
 
+/// The modeled operations, named once: they are the calls the proxy validates and audits, and
+/// naming one of them then costs no allocation.
+static MODELED: LazyLock<Vec<Operation>> = LazyLock::new(|| {
+    model::OPERATIONS
+        .iter()
+        .map(|operation| Operation(operation.name.into()))
+        .collect()
+});
+
 impl Operation {
     /// Parses a bare operation name such as `DeregisterTaskFromMaintenanceWindow`.
     ///
     /// Names are `[A-Za-z][A-Za-z0-9]*`, the shape of every Smithy operation id.
     pub fn parse(name: &str) -> Option<Self> {
-        let mut bytes = name.bytes();
-        let first = bytes.next()?;
+        Self::from_bytes(name.as_bytes())
+    }
+
+    /// [`Operation::parse`] of a name as it came off the wire: a modeled name is found as it
+    /// is, before any other check.
+    fn from_bytes(name: &[u8]) -> Option<Self> {
+        if let Some(modeled) = MODELED.iter().find(|op| op.0.as_bytes() == name) {
+            return Some(modeled.clone());
+        }
+        let (first, rest) = name.split_first()?;
         let well_formed = first.is_ascii_alphabetic()
-            && bytes.all(|b| b.is_ascii_alphanumeric())
+            && rest.iter().all(u8::is_ascii_alphanumeric)
             && name.len() <= 128;
-        well_formed.then(|| Self(name.into()))
+        // Letters and digits only: ASCII, so the conversion cannot fail.
+        let name = std::str::from_utf8(name).ok().filter(|_| well_formed)?;
+        Some(Self(name.into()))
     }
 
     /// The operation name.
@@ -221,10 +241,9 @@ pub fn operation(method: &Method, target: Option<&HeaderValue>) -> Result<Operat
         return Err(ProxyError::UnknownOperation { target: None });
     };
     target
-        .to_str()
-        .ok()
-        .and_then(|target| target.strip_prefix(SSM_TARGET_PREFIX))
-        .and_then(Operation::parse)
+        .as_bytes()
+        .strip_prefix(SSM_TARGET_PREFIX.as_bytes())
+        .and_then(Operation::from_bytes)
         .ok_or_else(|| ProxyError::UnknownOperation {
             target: Some(printable(&String::from_utf8_lossy(target.as_bytes()), 120)),
         })
@@ -233,6 +252,9 @@ pub fn operation(method: &Method, target: Option<&HeaderValue>) -> Result<Operat
 /// Accepts `application/x-amz-json-1.1`, with parameters such as `; charset=utf-8` ignored.
 pub fn check_content_type(content_type: Option<&HeaderValue>) -> Result<(), ProxyError> {
     let content_type = content_type.map(HeaderValue::as_bytes);
+    if content_type == Some(JSON_1_1.as_bytes()) {
+        return Ok(()); // as every SDK spells it
+    }
     let media_type = content_type.map(|ct| {
         let end = ct.iter().position(|&b| b == b';').unwrap_or(ct.len());
         ct[..end].trim_ascii()
@@ -289,6 +311,73 @@ pub fn printable(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod operation {
+        use super::*;
+
+        fn named(target: &[u8]) -> Option<String> {
+            let target = HeaderValue::from_bytes(target).unwrap();
+            operation(&Method::POST, Some(&target))
+                .ok()
+                .map(|op| op.to_string())
+        }
+
+        #[test]
+        fn modeled_and_other_operations_are_named_alike() {
+            assert_eq!(
+                named(b"AmazonSSM.DeregisterTaskFromMaintenanceWindow").as_deref(),
+                Some("DeregisterTaskFromMaintenanceWindow")
+            );
+            assert_eq!(
+                named(b"AmazonSSM.DescribeMaintenanceWindows").as_deref(),
+                Some("DescribeMaintenanceWindows")
+            );
+            // Near a modeled name is another name, checked like any other.
+            assert_eq!(
+                named(b"AmazonSSM.DeregisterTaskFromMaintenanceWindow2").as_deref(),
+                Some("DeregisterTaskFromMaintenanceWindow2")
+            );
+            assert_eq!(
+                named(b"AmazonSSM.deregisterTaskFromMaintenanceWindow").as_deref(),
+                Some("deregisterTaskFromMaintenanceWindow")
+            );
+        }
+
+        #[test]
+        fn refuses_malformed_names_and_other_services() {
+            for target in [
+                &b"AmazonSSM."[..],
+                b"AmazonSSM.Deregister Task",
+                b"AmazonSSM.1Deregister",
+                b"AmazonSSM.Deregister\xc3\xa9",
+                b"AmazonSSM.Deregister\xff",
+                b"amazonssm.DeregisterTaskFromMaintenanceWindow",
+                b"DynamoDB_20120810.GetItem",
+            ] {
+                assert_eq!(named(target), None, "{}", String::from_utf8_lossy(target));
+            }
+            let too_long = format!("AmazonSSM.A{}", "b".repeat(128));
+            assert_eq!(named(too_long.as_bytes()), None);
+        }
+    }
+
+    mod content_type {
+        use super::*;
+
+        fn accepts(content_type: &str) -> bool {
+            check_content_type(Some(&HeaderValue::from_str(content_type).unwrap())).is_ok()
+        }
+
+        #[test]
+        fn accepts_the_json_1_1_media_type_in_any_case_with_parameters() {
+            assert!(accepts("application/x-amz-json-1.1"));
+            assert!(accepts("Application/X-Amz-Json-1.1"));
+            assert!(accepts("application/x-amz-json-1.1; charset=utf-8"));
+            assert!(!accepts("application/json"));
+            assert!(!accepts("application/x-amz-json-1.0"));
+            assert!(check_content_type(None).is_err());
+        }
+    }
 
     mod route {
         use super::*;
