@@ -158,7 +158,12 @@ impl Model {
                             "Member must satisfy regular expression pattern: {pattern}"
                         )));
                     }
-                    let length = text.chars().count();
+                    // Lengths are in characters; ids are ASCII, where that is the byte length.
+                    let length = if text.is_ascii() {
+                        text.len()
+                    } else {
+                        text.chars().count()
+                    };
                     if let Some(min) = min_length.filter(|&min| length < min) {
                         failures.push(failed(&format!(
                             "Member must have length greater than or equal to {min}"
