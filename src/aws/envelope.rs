@@ -324,23 +324,16 @@ mod tests {
 
         #[test]
         fn modeled_and_other_operations_are_named_alike() {
-            assert_eq!(
-                named(b"AmazonSSM.DeregisterTaskFromMaintenanceWindow").as_deref(),
-                Some("DeregisterTaskFromMaintenanceWindow")
-            );
-            assert_eq!(
-                named(b"AmazonSSM.DescribeMaintenanceWindows").as_deref(),
-                Some("DescribeMaintenanceWindows")
-            );
-            // Near a modeled name is another name, checked like any other.
-            assert_eq!(
-                named(b"AmazonSSM.DeregisterTaskFromMaintenanceWindow2").as_deref(),
-                Some("DeregisterTaskFromMaintenanceWindow2")
-            );
-            assert_eq!(
-                named(b"AmazonSSM.deregisterTaskFromMaintenanceWindow").as_deref(),
-                Some("deregisterTaskFromMaintenanceWindow")
-            );
+            // A name near a modeled one is another name, checked like any other.
+            for name in [
+                "DeregisterTaskFromMaintenanceWindow",
+                "DescribeMaintenanceWindows",
+                "DeregisterTaskFromMaintenanceWindow2",
+                "deregisterTaskFromMaintenanceWindow",
+            ] {
+                let target = format!("AmazonSSM.{name}");
+                assert_eq!(named(target.as_bytes()).as_deref(), Some(name));
+            }
         }
 
         #[test]
