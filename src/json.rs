@@ -44,6 +44,10 @@ pub struct Object<'a>(Vec<(Cow<'a, str>, Json<'a>)>);
 
 impl<'a> Object<'a> {
     fn from_members(mut members: Vec<(Cow<'a, str>, Json<'a>)>) -> Self {
+        // Bodies often list their keys in order, each once: then there is nothing to do.
+        if members.is_sorted_by(|a, b| a.0 < b.0) {
+            return Self(members);
+        }
         // Reversed, a stable sort puts the last of equal keys first, and dedup keeps firsts.
         members.reverse();
         members.sort_by(|a, b| a.0.cmp(&b.0));
@@ -418,6 +422,11 @@ mod tests {
         let value: Value = serde_json::from_str(text).unwrap();
         assert_eq!(parse(text), Json::from(&value));
         assert_eq!(parse(text).to_value()["k"], 3);
+        // Keys already in order but repeated are not left as they are.
+        assert_eq!(
+            parse(r#"{"a": 1, "a": 2, "b": 0}"#),
+            parse(r#"{"a": 2, "b": 0}"#)
+        );
     }
 
     #[test]
