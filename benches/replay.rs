@@ -214,12 +214,9 @@ impl Figures {
         (at(0.25), at(0.5), at(0.75))
     }
 
-    fn cpu_us_per_request(&self, ticks_per_second: f64) -> f64 {
-        self.cpu_ticks as f64 / ticks_per_second * 1e6 / self.requests as f64
-    }
-
-    fn client_us_per_request(&self, ticks_per_second: f64) -> f64 {
-        self.client_ticks as f64 / ticks_per_second * 1e6 / self.requests as f64
+    /// `ticks` of CPU (the server's or the client's) as µs per answered request.
+    fn us_per_request(&self, ticks: u64, ticks_per_second: f64) -> f64 {
+        ticks as f64 / ticks_per_second * 1e6 / self.requests as f64
     }
 
     /// How busy the whole machine was: near 100%, CPU is what limits the rate.
@@ -602,8 +599,8 @@ fn main() {
                 ratio,
                 format!("{q1:.2}–{q3:.2}"),
                 p99 / base_p99,
-                f.cpu_us_per_request(ticks_per_second),
-                f.client_us_per_request(ticks_per_second),
+                f.us_per_request(f.cpu_ticks, ticks_per_second),
+                f.us_per_request(f.client_ticks, ticks_per_second),
                 f.machine_busy_percent(),
                 peaks[s]
             );

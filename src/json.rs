@@ -111,7 +111,7 @@ impl<'a> Json<'a> {
     }
 
     /// Parses `bytes` with serde_json alone: what [`Json::parse`] always agrees with, its fast
-    /// path included (the `envelope` fuzz target checks it).
+    /// path included (the `matching_key` fuzz target checks it).
     pub fn parse_in_full(bytes: &'a [u8]) -> serde_json::Result<Self> {
         serde_json::from_slice(bytes)
     }

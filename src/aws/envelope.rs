@@ -55,9 +55,11 @@ impl Operation {
         let well_formed = first.is_ascii_alphabetic()
             && rest.iter().all(u8::is_ascii_alphanumeric)
             && name.len() <= 128;
+        if !well_formed {
+            return None;
+        }
         // Letters and digits only: ASCII, so the conversion cannot fail.
-        let name = std::str::from_utf8(name).ok().filter(|_| well_formed)?;
-        Some(Self(name.into()))
+        std::str::from_utf8(name).ok().map(|name| Self(name.into()))
     }
 
     /// The operation name.
