@@ -25,12 +25,18 @@
 //!
 //! `× req/s` is the median over rounds of each round's rate divided by the baseline's rate in
 //! the same round, with the quartiles of those ratios beside it (how much the rounds agreed);
+//! the other `×` columns divide a latency percentile over all rounds, or the peak RSS, by the
+//! baseline's;
 //! `CPU µs` is the server's own CPU time (user + system, all threads) per answered request,
 //! read from /proc, which is steadier than rates on a shared machine; `client µs` is the load
 //! generator's, and `busy` how much of the whole machine's CPU was in use during the
 //! scenario's rounds (kernel work on nobody's account, such as a disk flush, included). A
 //! scenario near 100% busy is limited by CPU, whoever spends it; one well below is waiting
 //! (on the disk, or on round trips at 1 connection).
+//!
+//! At the end the audit log (the live file and every file rotated beside it) must hold one
+//! outcome record for every call the audited server answered, warm-ups included; the run fails
+//! otherwise, in the smoke run under `cargo test` too.
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -482,6 +488,8 @@ fn main() {
         command
     });
     let upstream = format!("http://{}", baseline.addr);
+    /// Where the server with the durable audit is in `servers`.
+    const AUDITED_SERVER: usize = 1;
     let servers = [
         Server::spawn("replay, audit off", ssm_vcr(&["--no-audit"])),
         Server::spawn(
@@ -507,17 +515,20 @@ fn main() {
     let mut figures: Vec<Vec<Figures>> = (0..=servers.len())
         .map(|_| CONNECTIONS.iter().map(|_| Figures::default()).collect())
         .collect();
+    // Every call each server answered, warm-ups included: the audit log is checked against it.
+    let mut answered = vec![0; servers.len() + 1];
     runtime.block_on(async {
         let everyone: Vec<&Server> = std::iter::once(&baseline).chain(&servers).collect();
         for (c, connections) in CONNECTIONS.iter().enumerate() {
-            for server in &everyone {
-                let _ = drive(
+            for (s, server) in everyone.iter().enumerate() {
+                let warm_up = drive(
                     client,
                     server.addr,
                     *connections,
                     slice.min(Duration::from_millis(200)),
                 )
-                .await; // warm-up
+                .await;
+                answered[s] += warm_up.requests;
             }
             for _ in 0..rounds {
                 let mut base_rate = f64::NAN;
@@ -537,6 +548,7 @@ fn main() {
                     f.machine_busy_ticks += busy_after - busy;
                     f.machine_ticks += all_after - all;
                     f.round_ratios.push(rate / base_rate);
+                    answered[s] += round.requests;
                     f.add(round);
                 }
             }
@@ -553,21 +565,24 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:<26} {:>5} {:>9} {:>6} {:>8} {:>8} {:>9} {:>7} {:>11} {:>7} {:>7} {:>9} {:>6} {:>8}",
+        "{:<26} {:>5} {:>9} {:>7} {:>11} {:>6} {:>7} {:>6} {:>7} {:>6} {:>8} {:>7} {:>7} {:>9} {:>6} {:>8} {:>6}",
         "scenario",
         "conns",
         "req/s",
-        "errors",
-        "p50 µs",
-        "p99 µs",
-        "p99.9 µs",
         "× req/s",
         "quartiles",
+        "errors",
+        "p50 µs",
+        "× p50",
+        "p99 µs",
         "× p99",
+        "p99.9 µs",
+        "× p99.9",
         "CPU µs",
         "client µs",
         "busy",
-        "peak MB"
+        "peak MB",
+        "× MB"
     );
     let ticks_per_second = clock_ticks_per_second();
     let names: Vec<&str> = std::iter::once(baseline.name)
@@ -577,7 +592,8 @@ fn main() {
         .chain(servers.iter().map(Server::peak_rss_mb))
         .collect();
     for (c, connections) in CONNECTIONS.iter().enumerate() {
-        let base_p99 = figures[0][c].percentile(0.99);
+        let latencies = |f: &mut Figures| [0.5, 0.99, 0.999].map(|p| f.percentile(p));
+        let base = latencies(&mut figures[0][c]);
         for s in 0..names.len() {
             let f = &mut figures[s][c];
             assert!(
@@ -585,24 +601,27 @@ fn main() {
                 "{} failed to answer",
                 names[s]
             );
-            let (p50, p99, p999) = (f.percentile(0.5), f.percentile(0.99), f.percentile(0.999));
+            let [p50, p99, p999] = latencies(f);
             let (q1, ratio, q3) = f.ratio_quartiles();
             println!(
-                "{:<26} {:>5} {:>9.0} {:>6} {:>8.0} {:>8.0} {:>9.0} {:>7.2} {:>11} {:>7.2} {:>7.1} {:>9.1} {:>5.0}% {:>8.1}",
+                "{:<26} {:>5} {:>9.0} {:>7.2} {:>11} {:>6} {:>7.0} {:>6.2} {:>7.0} {:>6.2} {:>8.0} {:>7.2} {:>7.1} {:>9.1} {:>5.0}% {:>8.1} {:>6.2}",
                 names[s],
                 connections,
                 f.rate(),
-                f.errors,
-                p50,
-                p99,
-                p999,
                 ratio,
                 format!("{q1:.2}–{q3:.2}"),
-                p99 / base_p99,
+                f.errors,
+                p50,
+                p50 / base[0],
+                p99,
+                p99 / base[1],
+                p999,
+                p999 / base[2],
                 f.us_per_request(f.cpu_ticks, ticks_per_second),
                 f.us_per_request(f.client_ticks, ticks_per_second),
                 f.machine_busy_percent(),
-                peaks[s]
+                peaks[s],
+                peaks[s] / peaks[0]
             );
         }
     }
@@ -640,8 +659,40 @@ fn main() {
             replay.peak_rss_mb()
         );
     });
-    let audited = std::fs::read_to_string(&audit)
-        .map(|t| t.lines().count())
-        .unwrap_or(0);
-    println!("audit records written: {audited}");
+    // Every call the audited server answered must have its record on disk by now.
+    let audited = answered[1 + AUDITED_SERVER];
+    let (outcomes, files) = audit_outcomes(&audit);
+    println!(
+        "durable audit: {outcomes} outcome records in {files} file(s) for {audited} calls answered, warm-ups included"
+    );
+    assert_eq!(
+        outcomes, audited,
+        "every answered deregistration must have its audit record"
+    );
+}
+
+/// Outcome records in the audit log `live` and in the files rotated beside it
+/// (`<live>.1`, `<live>.2`, …), and how many files there are.
+fn audit_outcomes(live: &Path) -> (usize, usize) {
+    let name = live.file_name().unwrap().to_str().unwrap();
+    let mut outcomes = 0;
+    let mut files = 0;
+    for entry in std::fs::read_dir(live.parent().unwrap()).unwrap() {
+        let entry = entry.unwrap();
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let rotated = file_name
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
+        if rotated {
+            files += 1;
+            let text = std::fs::read(entry.path()).unwrap();
+            let outcome = br#""event":"outcome""#;
+            outcomes += text
+                .split(|&b| b == b'\n')
+                .filter(|line| line.windows(outcome.len()).any(|w| w == outcome))
+                .count();
+        }
+    }
+    (outcomes, files)
 }
