@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::Limits;
-use crate::proxy::Proxy;
+use crate::proxy::{Peer, Proxy};
 use watchdog::{Activity, DeadlineTimer, Ended, InFlight, Supervised, Tracked};
 
 /// How long to wait before accepting again after `accept` failed (e.g. out of descriptors).
@@ -76,12 +76,13 @@ pub async fn serve(
         let io = TokioIo::new(Tracked::new(stream, Arc::clone(&activity)));
         let service = {
             let (proxy, activity) = (Arc::clone(&proxy), Arc::clone(&activity));
+            let client = Arc::new(Peer::new(peer));
             service_fn(move |request| {
-                let proxy = Arc::clone(&proxy);
+                let (proxy, client) = (Arc::clone(&proxy), Arc::clone(&client));
                 let in_flight = InFlight::begin(&activity);
                 async move {
                     let _in_flight = in_flight;
-                    Ok::<_, Infallible>(proxy.handle(request, peer).await)
+                    Ok::<_, Infallible>(proxy.handle(request, &client).await)
                 }
             })
         };
