@@ -659,7 +659,8 @@ fn main() {
             replay.peak_rss_mb()
         );
     });
-    // Every call the audited server answered must have its record on disk by now.
+    // Every call the audited server answered must have its record on disk by now
+    // (`answered` counts the baseline first).
     let audited = answered[1 + AUDITED_SERVER];
     let (outcomes, files) = audit_outcomes(&audit);
     println!(
@@ -681,10 +682,10 @@ fn audit_outcomes(live: &Path) -> (usize, usize) {
         let entry = entry.unwrap();
         let file_name = entry.file_name();
         let file_name = file_name.to_string_lossy();
-        let rotated = file_name
+        let part_of_log = file_name
             .strip_prefix(name)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
-        if rotated {
+        if part_of_log {
             files += 1;
             let text = std::fs::read(entry.path()).unwrap();
             let outcome = br#""event":"outcome""#;
