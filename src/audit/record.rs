@@ -16,7 +16,6 @@
 //! hold the two to the same output, escapes included.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -204,11 +203,15 @@ impl Members {
     fn optional_number(&mut self, key: &str, value: Option<u64>) {
         if let Some(value) = value {
             self.0.extend_from_slice(key.as_bytes());
-            self.0
-                .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+            json_number(&mut self.0, value);
             self.0.push(b',');
         }
     }
+}
+
+/// `value` as a JSON number (itoa: no formatting machinery, no String).
+fn json_number(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// `value` as a JSON string, as serde_json writes it. serde_json escapes only `"`, `\` and
@@ -237,7 +240,7 @@ impl Draft {
     pub fn seal_into(&self, seq: u64, prev: &str, out: &mut Vec<u8>) -> String {
         let start = out.len();
         out.extend_from_slice(b"{\"seq\":");
-        let _ = write!(out, "{seq}"); // into a Vec: cannot fail, and allocates no String
+        json_number(out, seq);
         out.push(b',');
         out.extend_from_slice(&self.members);
         out.extend_from_slice(b"\"prev\":\"");
@@ -320,18 +323,29 @@ mod tests {
         record.into_draft().seal_into(seq, &prev, out)
     }
 
+    /// Seals `record` and checks that the line, up to its hash member, is what serde_json
+    /// writes for the whole record; returns the line.
+    fn assert_sealed_as_serde_json_writes(record: &Record<'_>) -> Vec<u8> {
+        let mut line = Vec::new();
+        sealed(record.clone(), &mut line);
+        let whole = serde_json::to_vec(record).unwrap();
+        let before_hash = &whole[..whole.len() - 1];
+        assert_eq!(
+            String::from_utf8_lossy(&line[..before_hash.len()]),
+            String::from_utf8_lossy(before_hash)
+        );
+        line
+    }
+
     mod seal {
         use super::*;
 
         #[test]
         fn a_sealed_draft_is_the_whole_record_as_serde_json_writes_it() {
             // Logs written before drafts existed, and readers that re-serialise, rely on it.
-            let mut line = Vec::new();
-            sealed(record(), &mut line);
+            let line = assert_sealed_as_serde_json_writes(&record());
             let whole = serde_json::to_vec(&record()).unwrap();
-            let before_hash = &whole[..whole.len() - 1];
-            assert_eq!(&line[..before_hash.len()], before_hash);
-            assert!(line[before_hash.len()..].starts_with(HASH_MEMBER));
+            assert!(line[whole.len() - 1..].starts_with(HASH_MEMBER));
         }
 
         /// Every field set, so that a field added to `Record` but not to the draft fails
@@ -373,16 +387,10 @@ mod tests {
             for (i, text) in texts.into_iter().enumerate() {
                 for (event, source) in events.into_iter().zip(sources.into_iter().cycle()) {
                     for number in [0, 7, u64::from(u16::MAX), u64::MAX] {
-                        let record =
-                            every_field(text, event, source, number.wrapping_add(i as u64));
-                        let mut line = Vec::new();
-                        sealed(record.clone(), &mut line);
-                        let whole = serde_json::to_vec(&record).unwrap();
-                        let before_hash = &whole[..whole.len() - 1];
-                        assert_eq!(
-                            String::from_utf8_lossy(&line[..before_hash.len()]),
-                            String::from_utf8_lossy(before_hash)
-                        );
+                        let number = number.wrapping_add(i as u64);
+                        assert_sealed_as_serde_json_writes(&every_field(
+                            text, event, source, number,
+                        ));
                     }
                 }
             }
@@ -395,13 +403,10 @@ mod tests {
                 prev: GENESIS.into(),
                 ..Record::default()
             };
-            let mut line = Vec::new();
-            sealed(bare.clone(), &mut line);
+            let line = assert_sealed_as_serde_json_writes(&bare);
             assert!(line.starts_with(
                 b"{\"seq\":0,\"time\":\"2026-11-25T09:04:00.123Z\",\"event\":\"outcome\",\"prev\":"
             ));
-            let whole = serde_json::to_vec(&bare).unwrap();
-            assert_eq!(&line[..whole.len() - 1], &whole[..whole.len() - 1]);
         }
 
         #[test]
