@@ -20,8 +20,12 @@
 //! machine hits all of them alike. The proxy logs at `warn` (no access lines), as the figures
 //! are about the pipeline.
 //!
-//! Scenarios: the baseline; replay with the audit off; replay with the durable audit on;
+//! Scenarios: the baseline; replay with the audit off; the durable baseline (the bare server
+//! again, answering each call only once its body is written and fdatasynced, with the audit
+//! log's group commit and preallocation but nothing else); replay with the durable audit on;
 //! passthrough forwarding to the baseline server (its added latency is forwarding's cost).
+//! The durable baseline is what any server pays on this disk for answering after an fsync:
+//! the audited proxy is compared with it too, to tell the disk's cost from the proxy's.
 //!
 //! `× req/s` is the median over rounds of each round's rate divided by the baseline's rate in
 //! the same round, with the quartiles of those ratios beside it (how much the rounds agreed);
@@ -41,8 +45,10 @@
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -53,6 +59,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 
 const BODY: &str = r#"{"WindowId": "mw-0c50858d01e8a7b6f", "WindowTaskId": "50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"}"#;
 /// The cassette the proxy replays, and the operation the bench calls.
@@ -206,18 +213,14 @@ impl Figures {
     /// The first quartile, median and third quartile of the per-round ratios: rounds run back
     /// to back, so each pair saw the same machine, and one disturbed round cannot move the
     /// median much; the quartiles show how much the rounds agreed.
-    fn ratio_quartiles(&mut self) -> (f64, f64, f64) {
-        if self.round_ratios.is_empty() {
-            return (f64::NAN, f64::NAN, f64::NAN);
-        }
-        self.round_ratios.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            let position = (self.round_ratios.len() - 1) as f64 * q;
-            let (low, high) = (position.floor() as usize, position.ceil() as usize);
-            let weight = position - position.floor();
-            self.round_ratios[low] * (1.0 - weight) + self.round_ratios[high] * weight
-        };
-        (at(0.25), at(0.5), at(0.75))
+    fn ratio_quartiles(&self) -> (f64, f64, f64) {
+        quartiles(self.round_ratios.clone())
+    }
+
+    /// The quartiles of this scenario's rate divided by `other`'s, round by round.
+    fn ratio_quartiles_to(&self, other: &Figures) -> (f64, f64, f64) {
+        let ratios = self.round_ratios.iter().zip(&other.round_ratios);
+        quartiles(ratios.map(|(mine, theirs)| mine / theirs).collect())
     }
 
     /// `ticks` of CPU (the server's or the client's) as µs per answered request.
@@ -242,6 +245,21 @@ impl Figures {
         let index = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
         f64::from(self.latencies_us[index])
     }
+}
+
+/// The first quartile, median and third quartile of `values`.
+fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let position = (values.len() - 1) as f64 * q;
+        let (low, high) = (position.floor() as usize, position.ceil() as usize);
+        let weight = position - position.floor();
+        values[low] * (1.0 - weight) + values[high] * weight
+    };
+    (at(0.25), at(0.5), at(0.75))
 }
 
 /// Which load generator drives the servers (`BENCH_CLIENT`).
@@ -389,9 +407,11 @@ async fn drive_hyper(addr: SocketAddr, deadline: Instant) -> Figures {
     figures
 }
 
-/// `--baseline-server`: the bare hyper server, on the same runtime shape as the proxy. It
-/// answers every call with the bytes the proxy answers it with: the cassette's last recorded
-/// answer to the call, which `--repeat-last` replays (status, headers and body).
+/// `--baseline-server [--fsync-to <file>]`: the bare hyper server, on the same runtime shape
+/// as the proxy. It answers every call with the bytes the proxy answers it with: the
+/// cassette's last recorded answer to the call, which `--repeat-last` replays (status, headers
+/// and body). With `--fsync-to` it is the durable baseline: each call's body is written to the
+/// file and fdatasynced before the call is answered ([`group_commit`]).
 fn baseline_server() {
     let cassette = ssm_vcr::cassette::store::read_cassette(Path::new(CASSETTE)).unwrap();
     let recorded = cassette
@@ -405,6 +425,15 @@ fn baseline_server() {
     let status = recorded.status().unwrap();
     let headers = recorded.header_map().unwrap();
     let body = recorded.body.to_bytes().unwrap();
+    let durable = std::env::args()
+        .skip_while(|arg| arg != "--fsync-to")
+        .nth(1)
+        .map(|path| {
+            let file = std::fs::File::create(path).unwrap();
+            let (queue, lines) = mpsc::channel();
+            std::thread::spawn(move || group_commit(&file, &lines));
+            queue
+        });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -417,12 +446,17 @@ fn baseline_server() {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let (headers, body) = (headers.clone(), body.clone());
+            let (headers, body, durable) = (headers.clone(), body.clone(), durable.clone());
             tokio::spawn(async move {
                 let service = service_fn(|request: Request<hyper::body::Incoming>| {
-                    let (headers, body) = (headers.clone(), body.clone());
+                    let (headers, body, durable) = (headers.clone(), body.clone(), durable.clone());
                     async move {
-                        let _ = request.into_body().collect().await;
+                        let line = request.into_body().collect().await.unwrap().to_bytes();
+                        if let Some(queue) = durable {
+                            let (done, synced) = oneshot::channel();
+                            queue.send((line, done)).unwrap();
+                            synced.await.unwrap();
+                        }
                         let mut response = Response::new(Full::new(body));
                         *response.status_mut() = status;
                         *response.headers_mut() = headers;
@@ -435,6 +469,46 @@ fn baseline_server() {
             });
         }
     });
+}
+
+/// The durable baseline's writer: the least a server must do to answer each call only once
+/// something of it is on disk. It takes every line waiting, writes them in one `write` and
+/// calls `fdatasync` once (group commit), as the audit log does, and grows the file with zeros
+/// ahead of its lines as the audit log's preallocation does, so that a sync writes the lines
+/// alone. No record, no hash chain, no JSON: what the audited proxy adds to this is its own.
+fn group_commit(file: &std::fs::File, lines: &mpsc::Receiver<(Bytes, oneshot::Sender<()>)>) {
+    const PREALLOCATION: u64 = 256 << 10;
+    let (mut end, mut allocated) = (0_u64, 0_u64);
+    let mut batch = Vec::new();
+    let mut buffer = Vec::new();
+    while let Ok(first) = lines.recv() {
+        batch.push(first);
+        batch.extend(lines.try_iter());
+        buffer.clear();
+        for (line, _) in &batch {
+            buffer.extend_from_slice(line);
+            buffer.push(b'\n');
+        }
+        let new_end = end + buffer.len() as u64;
+        if new_end > allocated {
+            allocated = new_end.next_multiple_of(PREALLOCATION);
+            file.write_all_at(&vec![0; (allocated - new_end) as usize], new_end)
+                .unwrap();
+        }
+        file.write_all_at(&buffer, end).unwrap();
+        file.sync_data().unwrap();
+        end = new_end;
+        for (_, done) in batch.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// This binary as the bare hyper server, with `args` after `--baseline-server`.
+fn baseline_command(args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.arg("--baseline-server").args(args);
+    command
 }
 
 fn ssm_vcr(args: &[&str]) -> Command {
@@ -482,16 +556,21 @@ fn main() {
 
     let audit_dir = tempfile::tempdir().unwrap();
     let audit = audit_dir.path().join("audit.jsonl");
-    let baseline = Server::spawn("bare hyper (baseline)", {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command.arg("--baseline-server");
-        command
-    });
+    let baseline_lines = audit_dir.path().join("baseline-lines");
+    let baseline = Server::spawn("bare hyper (baseline)", baseline_command(&[]));
     let upstream = format!("http://{}", baseline.addr);
-    /// Where the server with the durable audit is in `servers`.
-    const AUDITED_SERVER: usize = 1;
+    // Where each scenario is in `servers`, the baseline first: the columns divide by it.
+    const REPLAY: usize = 1;
+    const DURABLE_BASELINE: usize = 2;
+    const AUDITED: usize = 3;
+    const PASSTHROUGH: usize = 4;
     let servers = [
+        baseline,
         Server::spawn("replay, audit off", ssm_vcr(&["--no-audit"])),
+        Server::spawn(
+            "bare hyper + fsync",
+            baseline_command(&["--fsync-to", baseline_lines.to_str().unwrap()]),
+        ),
         Server::spawn(
             "replay, audit on (fsync)",
             ssm_vcr(&["--audit-log", audit.to_str().unwrap()]),
@@ -512,15 +591,14 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let mut figures: Vec<Vec<Figures>> = (0..=servers.len())
+    let mut figures: Vec<Vec<Figures>> = (0..servers.len())
         .map(|_| CONNECTIONS.iter().map(|_| Figures::default()).collect())
         .collect();
     // Every call each server answered, warm-ups included: the audit log is checked against it.
-    let mut answered = vec![0; servers.len() + 1];
+    let mut answered = vec![0; servers.len()];
     runtime.block_on(async {
-        let everyone: Vec<&Server> = std::iter::once(&baseline).chain(&servers).collect();
         for (c, connections) in CONNECTIONS.iter().enumerate() {
-            for (s, server) in everyone.iter().enumerate() {
+            for (s, server) in servers.iter().enumerate() {
                 let warm_up = drive(
                     client,
                     server.addr,
@@ -532,7 +610,7 @@ fn main() {
             }
             for _ in 0..rounds {
                 let mut base_rate = f64::NAN;
-                for (s, server) in everyone.iter().enumerate() {
+                for (s, server) in servers.iter().enumerate() {
                     let ticks = server.cpu_ticks();
                     let client_ticks = process_cpu_ticks("self");
                     let (busy, all) = machine_cpu_ticks();
@@ -585,12 +663,8 @@ fn main() {
         "× MB"
     );
     let ticks_per_second = clock_ticks_per_second();
-    let names: Vec<&str> = std::iter::once(baseline.name)
-        .chain(servers.iter().map(|s| s.name))
-        .collect();
-    let peaks: Vec<f64> = std::iter::once(baseline.peak_rss_mb())
-        .chain(servers.iter().map(Server::peak_rss_mb))
-        .collect();
+    let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
+    let peaks: Vec<f64> = servers.iter().map(Server::peak_rss_mb).collect();
     for (c, connections) in CONNECTIONS.iter().enumerate() {
         let latencies = |f: &mut Figures| [0.5, 0.99, 0.999].map(|p| f.percentile(p));
         let base = latencies(&mut figures[0][c]);
@@ -625,13 +699,19 @@ fn main() {
             );
         }
     }
-    let added = figures[3][0].percentile(0.5) - figures[0][0].percentile(0.5);
+    let added = figures[PASSTHROUGH][0].percentile(0.5) - figures[0][0].percentile(0.5);
     println!(
         "forwarding adds {added:.0} µs at p50 (passthrough vs the same upstream called directly, 1 connection)"
     );
+    for (c, connections) in CONNECTIONS.iter().enumerate() {
+        let (q1, ratio, q3) = figures[AUDITED][c].ratio_quartiles_to(&figures[DURABLE_BASELINE][c]);
+        println!(
+            "durable audit at {connections} connection(s): {ratio:.2}× the bare hyper server that fsyncs each call (quartiles {q1:.2}–{q3:.2})"
+        );
+    }
 
     // Memory with 512 connections open at once, each having made a call.
-    let replay = &servers[0];
+    let replay = &servers[REPLAY];
     runtime.block_on(async {
         let mut open = Vec::new();
         for _ in 0..512 {
@@ -659,9 +739,8 @@ fn main() {
             replay.peak_rss_mb()
         );
     });
-    // Every call the audited server answered must have its record on disk by now
-    // (`answered` counts the baseline first).
-    let audited = answered[1 + AUDITED_SERVER];
+    // Every call the audited server answered must have its record on disk by now.
+    let audited = answered[AUDITED];
     let (outcomes, files) = audit_outcomes(&audit);
     println!(
         "durable audit: {outcomes} outcome records in {files} file(s) for {audited} calls answered, warm-ups included"
