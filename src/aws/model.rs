@@ -7,7 +7,8 @@
 
 use std::fmt::Write as _;
 
-use regex::Regex;
+use regex_automata::Input as Haystack;
+use regex_automata::dfa::{Automaton, dense};
 
 use super::envelope::Input;
 use crate::error::ProxyError;
@@ -84,7 +85,32 @@ pub struct Model {
 /// An operation's members, each beside its compiled pattern (if any), in model order.
 #[derive(Debug)]
 struct CompiledOperation {
-    members: Vec<(&'static MemberShape, Option<Regex>)>,
+    members: Vec<(&'static MemberShape, Option<Pattern>)>,
+}
+
+/// A modeled pattern, compiled ahead of time into a dense DFA. Searching one needs no
+/// mutable cache, so the runtime's threads share it as it is: `regex::Regex` hands each
+/// search a cache from a pool, whose owner check and lock (on every thread but the first to
+/// use it) cost more under load than the match itself.
+#[derive(Debug)]
+struct Pattern(dense::DFA<Vec<u32>>);
+
+impl Pattern {
+    /// # Panics
+    /// If `pattern` is not a regular expression a dense DFA can be built for.
+    fn new(pattern: &str) -> Self {
+        Self(dense::DFA::new(pattern).expect("modeled patterns compile to a DFA"))
+    }
+
+    /// Whether `text` has a match anywhere, as `regex::Regex::is_match` answers. A DFA built
+    /// with the default configuration never gives up on a search; if it did, the value would
+    /// fail its constraint rather than pass it.
+    fn is_match(&self, text: &str) -> bool {
+        matches!(
+            self.0.try_search_fwd(&Haystack::new(text).earliest(true)),
+            Ok(Some(_))
+        )
+    }
 }
 
 impl Model {
@@ -96,15 +122,12 @@ impl Model {
     /// A model of the given operations.
     ///
     /// # Panics
-    /// If a modeled pattern is not a valid regular expression: the model is static data, so
-    /// this is caught by the unit tests, never by a request.
+    /// If a modeled pattern is not a regular expression a dense DFA can be built for: the
+    /// model is static data, so this is caught by the unit tests, never by a request.
     pub fn new(operations: &'static [OperationShape]) -> Self {
         let compile = |member: &'static MemberShape| {
             let Shape::String { pattern, .. } = member.shape;
-            let regex = pattern.map(|pattern| {
-                Regex::new(pattern).expect("modeled patterns are valid regular expressions")
-            });
-            (member, regex)
+            (member, pattern.map(Pattern::new))
         };
         let operations = operations
             .iter()
@@ -126,7 +149,7 @@ impl Model {
             return Ok(());
         };
         let mut failures = Vec::new();
-        for (member, regex) in &compiled.members {
+        for (member, compiled_pattern) in &compiled.members {
             let value = input.get(member.name).unwrap_or(&Json::Null);
             match (&member.shape, value) {
                 (_, Json::Null) => {
@@ -151,8 +174,8 @@ impl Model {
                             lower_camel(member.name)
                         )
                     };
-                    if let (Some(pattern), Some(regex)) = (pattern, regex)
-                        && !regex.is_match(text)
+                    if let (Some(pattern), Some(compiled)) = (pattern, compiled_pattern)
+                        && !compiled.is_match(text)
                     {
                         failures.push(failed(&format!(
                             "Member must satisfy regular expression pattern: {pattern}"
@@ -284,6 +307,54 @@ mod tests {
                 ),
                 Err(ProxyError::Serialization { .. })
             ));
+        }
+
+        #[test]
+        fn patterns_match_as_the_regex_crate_does() {
+            // Each modeled pattern against valid values and their near misses: every character
+            // replaced, cut off or doubled, affixes, case, multi-byte text.
+            let valid = [
+                "mw-0123456789abcdef0",
+                "3f2a1b4c-0000-4000-8000-00000000ABCD",
+            ];
+            let mut texts: Vec<String> = vec![String::new(), "é".into(), "mw-".into()];
+            for value in valid {
+                for at in 0..value.len() {
+                    for replacement in ["0", "f", "g", "F", "-", "é", " ", "\n", ""] {
+                        texts.push(format!("{}{replacement}{}", &value[..at], &value[at + 1..]));
+                    }
+                    texts.push(value[..at].to_owned());
+                    texts.push(format!("{}{}", &value[..=at], &value[at..]));
+                }
+                for affix in ["x", "\n", "\u{0}", "é"] {
+                    texts.push(format!("{affix}{value}"));
+                    texts.push(format!("{value}{affix}"));
+                }
+                texts.push(value.to_uppercase());
+                texts.push(value.to_owned());
+            }
+            for operation in OPERATIONS {
+                for member in operation.members {
+                    let Shape::String {
+                        pattern: Some(pattern),
+                        ..
+                    } = member.shape
+                    else {
+                        continue;
+                    };
+                    let (ours, theirs) =
+                        (Pattern::new(pattern), regex::Regex::new(pattern).unwrap());
+                    let matched = texts.iter().filter(|text| theirs.is_match(text)).count();
+                    assert!(matched > 0, "no text matches {pattern}");
+                    for text in &texts {
+                        assert_eq!(
+                            ours.is_match(text),
+                            theirs.is_match(text),
+                            "{pattern} on {text:?}"
+                        );
+                    }
+                }
+            }
         }
 
         #[test]
