@@ -554,9 +554,9 @@ fn main() {
     let slice = Duration::from_secs_f64(total / f64::from(rounds));
     let client = Client::from_env();
 
-    let audit_dir = tempfile::tempdir().unwrap();
-    let audit = audit_dir.path().join("audit.jsonl");
-    let baseline_lines = audit_dir.path().join("baseline-lines");
+    let logs = tempfile::tempdir().unwrap();
+    let audit = logs.path().join("audit.jsonl");
+    let baseline_lines = logs.path().join("baseline-lines");
     let baseline = Server::spawn("bare hyper (baseline)", baseline_command(&[]));
     let upstream = format!("http://{}", baseline.addr);
     // Where each scenario is in `servers`, the baseline first: the columns divide by it.
@@ -748,6 +748,17 @@ fn main() {
     assert_eq!(
         outcomes, audited,
         "every answered deregistration must have its audit record"
+    );
+    // And the durable baseline must have written every call it answered, or it is no floor.
+    let written = std::fs::read(&baseline_lines).unwrap();
+    let lines = written.iter().filter(|&&b| b == b'\n').count();
+    println!(
+        "durable baseline: {lines} lines on disk for {} calls answered",
+        answered[DURABLE_BASELINE]
+    );
+    assert_eq!(
+        lines, answered[DURABLE_BASELINE],
+        "the durable baseline must write every call it answers"
     );
 }
 
