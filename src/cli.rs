@@ -1,4 +1,5 @@
-//! The command line, as raw flags: `serve`, `config check`, `cassette check`.
+//! The command line, as raw flags: `serve`, `config check`, `cassette check`, `audit verify`,
+//! `audit show`, `audit follow`.
 //!
 //! Flags stay as close to what the user typed as possible; merging them with `config.toml`
 //! is [`crate::config::Config::apply_cli`]'s job, and running them is `main.rs`'s.
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::audit::show::Filter;
 use crate::config::{LogFormat, Mode};
 
 /// Record/replay proxy for the AWS Systems Manager API.
@@ -123,17 +125,46 @@ pub enum AuditCommand {
         /// Audit files (one file includes its rotated predecessors).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Only this window id.
-        #[arg(long)]
-        window_id: Option<String>,
-        /// Only this access key id.
-        #[arg(long)]
-        access_key_id: Option<String>,
-        /// Only at or after this UTC time (e.g. 2026-11-25T09:00:00Z).
-        #[arg(long, value_name = "TIME")]
-        since: Option<String>,
-        /// Only before this UTC time.
-        #[arg(long, value_name = "TIME")]
-        until: Option<String>,
+        /// Which deregistrations.
+        #[command(flatten)]
+        filter: FilterArgs,
     },
+    /// Print the deregistrations of a live log, then each new one as it is written, like
+    /// `tail -f` (which cannot follow a preallocated log). Runs until interrupted.
+    Follow {
+        /// The live audit file (its rotated predecessors are printed first, and the file is
+        /// followed across rotations).
+        file: PathBuf,
+        /// Which deregistrations.
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+}
+
+/// Which deregistrations `audit show` and `audit follow` print.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only this window id.
+    #[arg(long)]
+    pub window_id: Option<String>,
+    /// Only this access key id.
+    #[arg(long)]
+    pub access_key_id: Option<String>,
+    /// Only at or after this UTC time (e.g. 2026-11-25T09:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only before this UTC time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+impl From<FilterArgs> for Filter {
+    fn from(args: FilterArgs) -> Self {
+        Self {
+            window_id: args.window_id,
+            access_key_id: args.access_key_id,
+            since: args.since,
+            until: args.until,
+        }
+    }
 }

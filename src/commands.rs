@@ -2,13 +2,13 @@
 //! code. Start-up only: nothing here is on the request path.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tracing::warn;
 
-use crate::audit::show::{Filter, table};
+use crate::audit::show::{Filter, follow, table};
 use crate::audit::verify::{files_to_read, verify};
 use crate::aws::model::Model;
 use crate::cassette::check::check_file;
@@ -193,4 +193,18 @@ pub fn audit_show(files: &[PathBuf], filter: &Filter) -> Result<(), Failure> {
     let table = table(&files, filter).map_err(Failure::CheckFailed)?;
     print!("{table}");
     Ok(())
+}
+
+/// `ssm-vcr audit follow`: the deregistrations of a live log, then each new one as it is
+/// written; runs until interrupted.
+pub fn audit_follow(live: &Path, filter: &Filter) -> Result<(), Failure> {
+    match follow(live, filter, &mut std::io::stdout().lock()) {
+        // Whoever read the rows has stopped (`| head`): so does the follower.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::Io(
+            format!("cannot follow the audit log {}", live.display()),
+            e,
+        )),
+        Ok(()) => Ok(()),
+    }
 }

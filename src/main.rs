@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ssm_vcr::audit::show::Filter;
 use ssm_vcr::cli::{AuditCommand, CassetteCommand, Cli, Command, ConfigCommand};
 use ssm_vcr::commands;
 
@@ -16,21 +15,12 @@ fn main() -> ExitCode {
             commands::cassette_check(files, config)
         }
         Command::Audit(AuditCommand::Verify { files }) => commands::audit_verify(&files),
-        Command::Audit(AuditCommand::Show {
-            files,
-            window_id,
-            access_key_id,
-            since,
-            until,
-        }) => commands::audit_show(
-            &files,
-            &Filter {
-                window_id,
-                access_key_id,
-                since,
-                until,
-            },
-        ),
+        Command::Audit(AuditCommand::Show { files, filter }) => {
+            commands::audit_show(&files, &filter.into())
+        }
+        Command::Audit(AuditCommand::Follow { file, filter }) => {
+            commands::audit_follow(&file, &filter.into())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -440,6 +440,72 @@ async fn audit_show_filters_deregistrations_by_window() {
     }
 }
 
+/// `ssm-vcr audit follow` on `log`, and its output, line by line, as it comes.
+struct Follower {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Follower {
+    fn start(log: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"))
+            .args(["audit", "follow", log.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The next line printed, waiting for it as long as a loaded CI machine might need.
+    fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("audit follow printed the next line")
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn audit_follow_prints_each_deregistration_as_it_is_written_across_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let mut config = config_with_audit(&log);
+    config.audit.max_file_bytes = 2000; // a new file every few records
+    let proxy = after_one_deregistration(config).await;
+    let follower = Follower::start(&log);
+    assert!(follower.next_line().starts_with("TIME "));
+    assert!(follower.next_line().contains(TASK_1));
+
+    // Each call's row, in order, while the live file is preallocated and rotated under it.
+    for n in 0..12 {
+        let task = format!("3f2a1b4c-0000-4000-8000-{n:012x}");
+        proxy
+            .ssm("/", DEREGISTER, &deregister_body(WINDOW, &task))
+            .await;
+        let row = follower.next_line();
+        assert!(row.contains(&task) && row.contains(WINDOW), "{task}: {row}");
+    }
+    let files = chain_of(&log);
+    assert!(files.len() >= 3, "the log rotated: {files:?}");
+    proxy.stop().await;
+    assert_verifies(&files);
+}
+
 fn spawn_proxy(log: &Path, shell_prefix: &str) -> (std::process::Child, String) {
     spawn_serve(shell_prefix, &["--audit-log", log.to_str().unwrap()], &[])
 }

@@ -1,13 +1,17 @@
-//! `ssm-vcr audit show`: the deregistrations of a log as a table, filtered the way people ask
-//! ("who deregistered tasks of this window, and when?"). It reads; it does not verify (run
-//! `audit verify` for that).
+//! `ssm-vcr audit show` and `audit follow`: the deregistrations of a log as a table, filtered
+//! the way people ask ("who deregistered tasks of this window, and when?"), once or as they
+//! are written. It reads; it does not verify (run `audit verify` for that).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Duration;
 
 use super::record::{Event, Record, unseal};
-use super::writer::written_part;
+use super::writer::{rotated_files, written_part};
 
 const HEADER: &str = "TIME                      ACCESS KEY            CLIENT                 WINDOW                \
                       TASK                                  STATUS  ERROR                         SOURCE\n";
@@ -50,36 +54,160 @@ impl Filter {
 pub fn table(files: &[PathBuf], filter: &Filter) -> Result<String, String> {
     let mut out = String::new();
     out.push_str(HEADER);
-    let dash = "-";
     for file in files {
         let bytes =
             std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        for line in written_part(&bytes)
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-        {
-            let Ok((record, _)) = unseal(line) else {
-                continue;
-            };
-            if !filter.keeps(&record) {
-                continue;
-            }
-            let source = record
-                .source
-                .map_or(dash.to_owned(), |s| format!("{s:?}").to_lowercase());
-            let _ = writeln!(
-                out,
-                "{:<24}  {:<20}  {:<21}  {:<20}  {:<36}  {:>6}  {:<28}  {}",
-                record.time,
-                record.access_key_id.as_deref().unwrap_or(dash),
-                record.client.as_deref().unwrap_or(dash),
-                record.window_id.as_deref().unwrap_or(dash),
-                record.window_task_id.as_deref().unwrap_or(dash),
-                record.status.map_or(dash.to_owned(), |s| s.to_string()),
-                record.error_type.as_deref().unwrap_or(dash),
-                source
-            );
-        }
+        rows(written_part(&bytes), filter, &mut out);
     }
     Ok(out)
+}
+
+/// How often [`follow`] looks for new records when it found none: unnoticeable to a person
+/// watching, and a few small reads a second for the machine.
+const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+/// Prints the matching deregistrations of the live log `live` and of its rotated
+/// predecessors, then each new one as the proxy writes it; returns only on an I/O error.
+///
+/// Only whole lines of the file's written part are read, so neither the preallocated zeros
+/// nor a batch still being written show, and a row appears as soon as its record is written
+/// (a moment before its fsync returns). When the proxy rotates the file, the rest of it is
+/// read before the new live file.
+pub fn follow(live: &Path, filter: &Filter, out: &mut impl Write) -> io::Result<()> {
+    // The rotated files and the live one as of one moment: a rotation in between would show
+    // the same records twice.
+    let (rotated, file) = loop {
+        let rotated = rotated_files(live);
+        let file = File::open(live)?;
+        if rotated_files(live) == rotated {
+            break (rotated, file);
+        }
+    };
+    let mut text = String::from(HEADER);
+    for file in &rotated {
+        rows(written_part(&std::fs::read(file)?), filter, &mut text);
+    }
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    let mut tail = Tail::new(file)?;
+    loop {
+        if tail.print_new_rows(filter, out)? {
+            continue;
+        }
+        if tail.moved_aside(live)? {
+            // No record is added to a file once it is moved aside: print what it got last.
+            tail.print_new_rows(filter, out)?;
+            tail = Tail::new(reopen(live)?)?;
+        } else {
+            thread::sleep(FOLLOW_POLL);
+        }
+    }
+}
+
+/// The live file being followed, and how far it has been printed.
+struct Tail {
+    file: File,
+    /// Where the whole lines printed so far end.
+    offset: u64,
+    /// The sequence number of the file's first record, once it has one: every file of a log
+    /// begins with a record of its own (start or rotate), so this tells the files apart.
+    first_seq: Option<u64>,
+    buffer: Vec<u8>,
+}
+
+impl Tail {
+    fn new(mut file: File) -> io::Result<Self> {
+        let first_seq = first_seq(&mut file)?;
+        Ok(Self {
+            file,
+            offset: 0,
+            first_seq,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Prints the rows of the whole lines written since the last call; whether there were any.
+    fn print_new_rows(&mut self, filter: &Filter, out: &mut impl Write) -> io::Result<bool> {
+        self.buffer.clear();
+        self.file.seek(SeekFrom::Start(self.offset))?;
+        self.file.read_to_end(&mut self.buffer)?;
+        let written = written_part(&self.buffer);
+        let Some(last) = written.iter().rposition(|&b| b == b'\n') else {
+            // A failed write is rolled back to the last whole record; continue from there.
+            self.offset = self.offset.min(self.file.metadata()?.len());
+            return Ok(false);
+        };
+        let mut text = String::new();
+        rows(&written[..=last], filter, &mut text);
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        self.offset += last as u64 + 1;
+        Ok(true)
+    }
+
+    /// Whether `live` now names another file than this one (the proxy rotated the log).
+    fn moved_aside(&mut self, live: &Path) -> io::Result<bool> {
+        if self.first_seq.is_none() {
+            self.first_seq = first_seq(&mut self.file)?;
+        }
+        let at_path = match File::open(live) {
+            Ok(mut file) => first_seq(&mut file)?,
+            // Between moving the full file aside and creating the next one.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        Ok(matches!((self.first_seq, at_path), (Some(ours), Some(theirs)) if ours != theirs))
+    }
+}
+
+/// The sequence number of the first record of `file`, if it has a whole one yet.
+fn first_seq(file: &mut File) -> io::Result<Option<u64>> {
+    let mut head = Vec::new();
+    file.seek(SeekFrom::Start(0))?;
+    Read::by_ref(file).take(64 << 10).read_to_end(&mut head)?;
+    let first = head
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|end| &head[..end]);
+    Ok(first
+        .and_then(|line| unseal(line).ok())
+        .map(|(record, _)| record.seq))
+}
+
+/// The live file again, once the proxy has created it after a rotation.
+fn reopen(live: &Path) -> io::Result<File> {
+    loop {
+        match File::open(live) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => thread::sleep(FOLLOW_POLL),
+            opened => return opened,
+        }
+    }
+}
+
+/// Appends a row to `out` for each matching deregistration in `lines` (whole JSON lines).
+fn rows(lines: &[u8], filter: &Filter, out: &mut String) {
+    let dash = "-";
+    for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let Ok((record, _)) = unseal(line) else {
+            continue;
+        };
+        if !filter.keeps(&record) {
+            continue;
+        }
+        let source = record
+            .source
+            .map_or(dash.to_owned(), |s| format!("{s:?}").to_lowercase());
+        let _ = writeln!(
+            out,
+            "{:<24}  {:<20}  {:<21}  {:<20}  {:<36}  {:>6}  {:<28}  {}",
+            record.time,
+            record.access_key_id.as_deref().unwrap_or(dash),
+            record.client.as_deref().unwrap_or(dash),
+            record.window_id.as_deref().unwrap_or(dash),
+            record.window_task_id.as_deref().unwrap_or(dash),
+            record.status.map_or(dash.to_owned(), |s| s.to_string()),
+            record.error_type.as_deref().unwrap_or(dash),
+            source
+        );
+    }
 }
