@@ -57,6 +57,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use ssm_vcr::audit::writer::PREALLOCATION;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -477,7 +478,6 @@ fn baseline_server() {
 /// ahead of its lines as the audit log's preallocation does, so that a sync writes the lines
 /// alone. No record, no hash chain, no JSON: what the audited proxy adds to this is its own.
 fn group_commit(file: &std::fs::File, lines: &mpsc::Receiver<(Bytes, oneshot::Sender<()>)>) {
-    const PREALLOCATION: u64 = 256 << 10;
     let (mut end, mut allocated) = (0_u64, 0_u64);
     let mut batch = Vec::new();
     let mut buffer = Vec::new();

@@ -127,7 +127,7 @@ pub enum AuditCommand {
         files: Vec<PathBuf>,
         /// Which deregistrations.
         #[command(flatten)]
-        filter: FilterArgs,
+        filter: Filter,
     },
     /// Print the deregistrations of a live log, then each new one as it is written, like
     /// `tail -f` (which cannot follow a preallocated log). Runs until interrupted.
@@ -137,34 +137,6 @@ pub enum AuditCommand {
         file: PathBuf,
         /// Which deregistrations.
         #[command(flatten)]
-        filter: FilterArgs,
+        filter: Filter,
     },
-}
-
-/// Which deregistrations `audit show` and `audit follow` print.
-#[derive(Debug, Args)]
-pub struct FilterArgs {
-    /// Only this window id.
-    #[arg(long)]
-    pub window_id: Option<String>,
-    /// Only this access key id.
-    #[arg(long)]
-    pub access_key_id: Option<String>,
-    /// Only at or after this UTC time (e.g. 2026-11-25T09:00:00Z).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-    /// Only before this UTC time.
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-}
-
-impl From<FilterArgs> for Filter {
-    fn from(args: FilterArgs) -> Self {
-        Self {
-            window_id: args.window_id,
-            access_key_id: args.access_key_id,
-            since: args.since,
-            until: args.until,
-        }
-    }
 }

@@ -198,13 +198,12 @@ pub fn audit_show(files: &[PathBuf], filter: &Filter) -> Result<(), Failure> {
 /// `ssm-vcr audit follow`: the deregistrations of a live log, then each new one as it is
 /// written; runs until interrupted.
 pub fn audit_follow(live: &Path, filter: &Filter) -> Result<(), Failure> {
-    match follow(live, filter, &mut std::io::stdout().lock()) {
+    follow(live, filter, &mut std::io::stdout().lock()).or_else(|e| match e.kind() {
         // Whoever read the rows has stopped (`| head`): so does the follower.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::Io(
+        std::io::ErrorKind::BrokenPipe => Ok(()),
+        _ => Err(Failure::Io(
             format!("cannot follow the audit log {}", live.display()),
             e,
         )),
-        Ok(()) => Ok(()),
-    }
+    })
 }

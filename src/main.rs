@@ -16,10 +16,10 @@ fn main() -> ExitCode {
         }
         Command::Audit(AuditCommand::Verify { files }) => commands::audit_verify(&files),
         Command::Audit(AuditCommand::Show { files, filter }) => {
-            commands::audit_show(&files, &filter.into())
+            commands::audit_show(&files, &filter)
         }
         Command::Audit(AuditCommand::Follow { file, filter }) => {
-            commands::audit_follow(&file, &filter.into())
+            commands::audit_follow(&file, &filter)
         }
     };
     match result {

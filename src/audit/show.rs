@@ -5,27 +5,31 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
-use super::record::{Event, Record, unseal};
+use super::record::{Event, Record, Source, unseal};
 use super::writer::{rotated_files, written_part};
 
 const HEADER: &str = "TIME                      ACCESS KEY            CLIENT                 WINDOW                \
                       TASK                                  STATUS  ERROR                         SOURCE\n";
 
-/// Which outcome records to show.
-#[derive(Debug, Default, Clone)]
+/// Which outcome records to show; also the filter flags of `audit show` and `audit follow`.
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct Filter {
     /// Only this window id.
+    #[arg(long)]
     pub window_id: Option<String>,
     /// Only this access key id.
+    #[arg(long)]
     pub access_key_id: Option<String>,
-    /// Only at or after this time (RFC 3339, compared as UTC text).
+    /// Only at or after this UTC time (e.g. 2026-11-25T09:00:00Z; RFC 3339, compared as text).
+    #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// Only before this time.
+    /// Only before this UTC time.
+    #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
 }
 
@@ -162,17 +166,17 @@ impl Tail {
 
 /// The sequence number of the first record of `file`, if it has a whole one yet.
 fn first_seq(file: &mut File) -> io::Result<Option<u64>> {
-    let mut head = Vec::new();
+    let mut line = Vec::new();
     file.seek(SeekFrom::Start(0))?;
-    Read::by_ref(file).take(64 << 10).read_to_end(&mut head)?;
-    let first = head
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|end| &head[..end]);
-    Ok(first
+    BufReader::new(Read::by_ref(file).take(FIRST_LINE_LIMIT)).read_until(b'\n', &mut line)?;
+    let whole = line.strip_suffix(b"\n");
+    Ok(whole
         .and_then(|line| unseal(line).ok())
         .map(|(record, _)| record.seq))
 }
+
+/// How far a file's first line is looked for: a start or rotate record is a few hundred bytes.
+const FIRST_LINE_LIMIT: u64 = 64 << 10;
 
 /// The live file again, once the proxy has created it after a rotation.
 fn reopen(live: &Path) -> io::Result<File> {
@@ -194,9 +198,6 @@ fn rows(lines: &[u8], filter: &Filter, out: &mut String) {
         if !filter.keeps(&record) {
             continue;
         }
-        let source = record
-            .source
-            .map_or(dash.to_owned(), |s| format!("{s:?}").to_lowercase());
         let _ = writeln!(
             out,
             "{:<24}  {:<20}  {:<21}  {:<20}  {:<36}  {:>6}  {:<28}  {}",
@@ -207,7 +208,7 @@ fn rows(lines: &[u8], filter: &Filter, out: &mut String) {
             record.window_task_id.as_deref().unwrap_or(dash),
             record.status.map_or(dash.to_owned(), |s| s.to_string()),
             record.error_type.as_deref().unwrap_or(dash),
-            source
+            record.source.map_or(dash, Source::as_str)
         );
     }
 }
