@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use ssm_vcr::aws::envelope::CassetteName;
+use ssm_vcr::aws::model::Operation;
 use ssm_vcr::cassette::format::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
 use ssm_vcr::cassette::matching::IgnoreRules;
 use ssm_vcr::cassette::replay::WhenExhausted;
@@ -98,6 +99,7 @@ fn main() {
         let load = started.elapsed();
         let memory = (rss_kb() - before) / 1024.0;
         let tape = session.tape.as_ref().unwrap();
+        let deregister = Operation::named("DeregisterTaskFromMaintenanceWindow").unwrap();
 
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let started = Instant::now();
@@ -108,9 +110,7 @@ fn main() {
             let i = (state % size as u64) as usize;
             let sent = format!(r#"{{"WindowId":"{WINDOW}","WindowTaskId":"{}"}}"#, task(i));
             let body = Json::parse(sent.as_bytes()).unwrap();
-            let played = tape
-                .play("DeregisterTaskFromMaintenanceWindow", "us-east-1", &body)
-                .unwrap();
+            let played = tape.play(deregister, "us-east-1", &body).unwrap();
             assert_eq!(played.index, i);
         }
         let lookup = started.elapsed().as_secs_f64() * 1e6 / f64::from(lookups);

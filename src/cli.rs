@@ -29,9 +29,11 @@ pub enum Command {
     /// Check configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Check cassette files.
+    /// Check cassette files, or redact older ones.
     #[command(subcommand)]
     Cassette(CassetteCommand),
+    /// Print which SSM API model this build carries (botocore version, digest, counts).
+    Model,
     /// Verify and read the audit log of deregistrations.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -105,6 +107,15 @@ pub enum CassetteCommand {
         /// Configuration file naming the cassette folder.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+    /// Rewrite cassettes with every sensitive value replaced by a placeholder.
+    ///
+    /// For recordings made before the proxy redacted the model's sensitive values; `cassette
+    /// check` names the files that need it. Each file is replaced atomically.
+    Redact {
+        /// Cassette files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 

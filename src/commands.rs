@@ -10,8 +10,9 @@ use tracing::warn;
 
 use crate::audit::show::{Filter, follow, table};
 use crate::audit::verify::{files_to_read, verify};
-use crate::aws::model::Model;
-use crate::cassette::check::check_file;
+use crate::aws::model::{provenance, ssm};
+use crate::cassette::check::{check_file, redact_file};
+use crate::cassette::redact::Redaction;
 use crate::cli::ServeArgs;
 use crate::config::{Config, ConfigError};
 use crate::proxy::{Proxy, StartError};
@@ -56,6 +57,7 @@ pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Io("cannot start the runtime".to_owned(), e))?;
     runtime.block_on(async {
         let proxy = Arc::new(Proxy::new(&config).await?);
+        tracing::info!(model = %provenance(), "validating against the SSM API model");
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Failure::Io(format!("cannot listen on {}", config.listen), e))?;
@@ -120,10 +122,10 @@ pub fn cassette_check(files: Vec<PathBuf>, config: Option<PathBuf>) -> Result<()
             "no cassette files to check".to_owned(),
         ));
     }
-    let model = Model::builtin();
+    println!("model: {}", provenance());
     let mut failed = 0;
     for file in &files {
-        let report = check_file(file, &model);
+        let report = check_file(file);
         if report.problems.is_empty() {
             println!(
                 "ok: {} ({} interactions)",
@@ -143,6 +145,47 @@ pub fn cassette_check(files: Vec<PathBuf>, config: Option<PathBuf>) -> Result<()
             files.len()
         )));
     }
+    Ok(())
+}
+
+/// `ssm-vcr cassette redact`: rewrites each file with its sensitive values replaced.
+pub fn cassette_redact(files: &[PathBuf]) -> Result<(), Failure> {
+    let redaction = Redaction::default();
+    let mut failed = 0;
+    for file in files {
+        match redact_file(file, &redaction) {
+            Ok(0) => println!(
+                "ok: {} holds no sensitive value in plain text",
+                file.display()
+            ),
+            Ok(replaced) => println!(
+                "redacted: {} ({replaced} sensitive value(s) replaced by placeholders)",
+                file.display()
+            ),
+            Err(e) => {
+                failed += 1;
+                println!("error: {}", crate::error::chain(&e));
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::CheckFailed(format!(
+            "{failed} of {} cassette file(s) could not be redacted",
+            files.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `ssm-vcr model`: which SSM model this build carries.
+pub fn model() -> Result<(), Failure> {
+    let model = ssm();
+    println!(
+        "SSM API model from {}: {} operations, {} shapes",
+        provenance(),
+        model.operations().count(),
+        model.shapes().count()
+    );
     Ok(())
 }
 

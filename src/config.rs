@@ -88,11 +88,15 @@ pub struct CassetteSettings {
     pub default: String,
     /// Replay the last answer again once a request's recorded answers are used up.
     pub repeat_last: bool,
-    /// JSON paths left out of the matching key, beyond the always-ignored `ClientToken`.
+    /// JSON paths left out of the matching key, beyond what the model marks (idempotency
+    /// tokens and sensitive values).
     pub ignore_paths: Vec<String>,
     /// JSON paths whose values are written as `REDACTED` (requests and responses); they are
     /// ignored for matching too.
     pub redact_paths: Vec<String>,
+    /// Sensitive values recorded in plain text anyway, as `<Operation>:<request|response>:<path>`
+    /// (docs/recording.md); each one is warned about at start-up.
+    pub keep_sensitive: Vec<String>,
     /// Record 5xx answers too (so a retry sequence replays as it happened).
     pub record_server_errors: bool,
 }
@@ -202,6 +206,7 @@ impl Default for CassetteSettings {
             repeat_last: false,
             ignore_paths: Vec::new(),
             redact_paths: Vec::new(),
+            keep_sensitive: Vec::new(),
             record_server_errors: true,
         }
     }
@@ -406,11 +411,11 @@ impl Config {
             });
         }
         for operation in &self.forward.allowed_operations {
-            if operation != "*" && crate::aws::envelope::Operation::parse(operation).is_none() {
+            if operation != "*" && crate::aws::model::Operation::named(operation).is_none() {
                 return Err(ConfigError::Invalid {
                     key: "forward.allowed_operations",
                     reason: format!(
-                        "'{operation}' is not an operation name (or \"*\" for every SSM operation)"
+                        "'{operation}' is not an operation of the SSM model (or \"*\" for every SSM operation)"
                     ),
                 });
             }
@@ -448,9 +453,17 @@ impl Config {
             key: "cassettes.ignore_paths",
             reason,
         })?;
-        Redaction::new(&self.cassettes.redact_paths).map_err(|reason| ConfigError::Invalid {
-            key: "cassettes.redact_paths",
-            reason,
+        Redaction::new::<String>(&self.cassettes.redact_paths, &[]).map_err(|reason| {
+            ConfigError::Invalid {
+                key: "cassettes.redact_paths",
+                reason,
+            }
+        })?;
+        Redaction::new::<String>(&[], &self.cassettes.keep_sensitive).map_err(|reason| {
+            ConfigError::Invalid {
+                key: "cassettes.keep_sensitive",
+                reason,
+            }
         })?;
         let limits = &self.limits;
         for (key, value) in [
@@ -509,7 +522,8 @@ impl Config {
 
     /// The redaction of recordings (valid once [`Self::validate`] passed).
     pub fn redaction(&self) -> Redaction {
-        Redaction::new(&self.cassettes.redact_paths).expect("validated at start-up")
+        Redaction::new(&self.cassettes.redact_paths, &self.cassettes.keep_sensitive)
+            .expect("validated at start-up")
     }
 
     /// The upstream override as a URI (valid once [`Self::validate`] passed).

@@ -10,6 +10,7 @@ use http::StatusCode;
 
 use crate::audit::AuditFailed;
 use crate::aws::error::AwsError;
+use crate::aws::model::{Rejection, provenance};
 use crate::cassette::replay::ReplayMiss;
 use crate::upstream::UpstreamError;
 
@@ -93,6 +94,21 @@ pub enum ProxyError {
     },
 }
 
+/// `[A-Za-z][A-Za-z0-9]*`: the shape of every Smithy operation name.
+fn is_operation_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+impl From<Rejection> for ProxyError {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Serialization { reason } => Self::Serialization { reason },
+            Rejection::Validation { message } => Self::Validation { message },
+        }
+    }
+}
+
 impl ProxyError {
     /// The AWS-shaped response for this error: the single mapping from error to status.
     pub fn to_aws(&self) -> AwsError {
@@ -126,9 +142,17 @@ impl ProxyError {
             } => (
                 S::BAD_REQUEST,
                 "UnknownOperationException",
-                format!(
-                    "unknown operation target '{target}': ssm-vcr serves AmazonSSM.<Operation> only"
-                ),
+                match target.strip_prefix("AmazonSSM.") {
+                    Some(name) if is_operation_name(name) => format!(
+                        "unknown operation '{name}': the SSM API model (botocore {}) has no such \
+                         operation; check the spelling, or refresh the model with \
+                         scripts/update-ssm-model",
+                        provenance().botocore
+                    ),
+                    _ => format!(
+                        "unknown operation target '{target}': ssm-vcr serves AmazonSSM.<Operation> only"
+                    ),
+                },
             ),
             Self::UnsupportedMediaType { content_type } => (
                 S::UNSUPPORTED_MEDIA_TYPE,

@@ -14,6 +14,8 @@ fn main() -> ExitCode {
         Command::Cassette(CassetteCommand::Check { files, config }) => {
             commands::cassette_check(files, config)
         }
+        Command::Cassette(CassetteCommand::Redact { files }) => commands::cassette_redact(&files),
+        Command::Model => commands::model(),
         Command::Audit(AuditCommand::Verify { files }) => commands::audit_verify(&files),
         Command::Audit(AuditCommand::Show { files, filter }) => {
             commands::audit_show(&files, &filter)

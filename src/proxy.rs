@@ -33,9 +33,9 @@ use crate::aws::envelope::{
     self, Caller, CassetteName, EnvelopeHeaders, Input, Operation, printable,
 };
 use crate::aws::error::headers;
-use crate::aws::model::Model;
+use crate::aws::model::validate::validate;
 use crate::aws::sigv4::{NoCredentials, Signer};
-use crate::cassette::format::{Interaction, RecordedRequest, RecordedResponse};
+use crate::cassette::format::{self, Interaction, RecordedRequest, RecordedResponse};
 use crate::cassette::redact::{Redaction, recorded_headers};
 use crate::cassette::replay::{WhenExhausted, error_type};
 use crate::cassette::store::{Library, LoadError, Session};
@@ -56,10 +56,9 @@ pub struct Proxy {
     mode: Mode,
     default_region: String,
     max_body_bytes: usize,
-    model: Model,
     library: Arc<Library>,
     upstream: Option<Upstream>,
-    redaction: Redaction,
+    redaction: Arc<Redaction>,
     record_server_errors: bool,
     /// Operations that may be forwarded; `None` means every SSM operation.
     forwardable: Option<std::collections::HashSet<String>>,
@@ -213,14 +212,21 @@ impl Proxy {
         } else {
             None
         };
+        let redaction = config.redaction();
+        for kept in redaction.kept() {
+            tracing::warn!(
+                kept = %kept,
+                "cassettes.keep_sensitive: this sensitive value is recorded in plain text; \
+                 do not commit such cassettes where others can read them"
+            );
+        }
         Ok(Self {
             mode: config.mode,
             default_region: config.region.clone(),
             max_body_bytes: config.limits.max_body_bytes,
-            model: Model::builtin(),
             library: Arc::new(library),
             upstream,
-            redaction: config.redaction(),
+            redaction: Arc::new(redaction),
             record_server_errors: config.cassettes.record_server_errors,
             forwardable: forwardable(&config.forward.allowed_operations),
             audit,
@@ -302,10 +308,9 @@ impl Proxy {
         // The target first: once a call is known to be a deregistration, every later failure
         // of it is audited.
         let headers = EnvelopeHeaders::read(&parts.headers);
-        let operation = exchange
+        let operation = *exchange
             .operation
-            .insert(envelope::operation(&parts.method, headers.target)?)
-            .clone();
+            .insert(envelope::operation(&parts.method, headers.target)?);
         let caller = Caller::from_authorization(headers.authorization);
         let audited = self.audit_log_for(Some(&operation)).is_some();
         if audited {
@@ -325,13 +330,13 @@ impl Proxy {
             exchange.window_id = audited_id(&input, "WindowId");
             exchange.window_task_id = audited_id(&input, "WindowTaskId");
         }
-        self.model.validate(operation.as_str(), &input)?;
+        validate(operation, &input)?;
 
         let region = self.region(caller.region);
         let input = Json::Object(input);
         let session = self.library.session(cassette.as_ref()).await?;
         let miss = match &session.tape {
-            Some(tape) => match tape.play(operation.as_str(), region, &input) {
+            Some(tape) => match tape.play(operation, region, &input) {
                 Ok(played) => {
                     exchange.interaction = Some(played.index);
                     exchange.source = Some(Source::Cassette);
@@ -423,26 +428,28 @@ impl Proxy {
         call: &Call<'_>,
         forwarded: &Forwarded,
     ) -> Option<usize> {
+        // Unredacted until the recorder, which numbers placeholders per cassette, redacts it.
         let interaction = Interaction {
             operation: call.operation.to_string(),
             region: call.region.to_owned(),
             recorded_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             request: RecordedRequest {
-                body: self.redaction.request(&call.input.to_value()),
+                body: call.input.to_value(),
             },
             response: RecordedResponse {
                 status: forwarded.status.as_u16(),
                 headers: recorded_headers(&forwarded.headers),
-                body: self.redaction.response(&forwarded.body),
+                body: format::Body::from_bytes(&forwarded.body),
             },
         };
         let secrets = upstream.signer().secrets().await;
         let session = Arc::clone(session);
+        let redaction = Arc::clone(&self.redaction);
         let written = tokio::task::spawn_blocking(move || {
             session
                 .recorder
                 .as_ref()
-                .map(|recorder| recorder.append(interaction, &secrets))
+                .map(|recorder| recorder.append(interaction, &redaction, &secrets))
         })
         .await;
         match written {

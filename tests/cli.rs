@@ -151,7 +151,67 @@ fn cassette_check_passes_the_shipped_cassettes() {
     assert!(output.status.success(), "{}", text(&output.stdout));
     assert_eq!(
         text(&output.stdout),
-        "ok: cassettes/maintenance-window-flow.json (7 interactions)\n"
+        format!("{MODEL_LINE}\nok: cassettes/maintenance-window-flow.json (7 interactions)\n")
+    );
+}
+
+/// The first line of `cassette check`: the model every file is judged by.
+const MODEL_LINE: &str = "model: botocore 1.44.8 \
+    (sha256 5ed04be51fc332f7fb0329aaf4fd692e2c5b6b0cbcb71da640b7e8594a4ef83c)";
+
+#[test]
+fn model_prints_the_vendored_models_provenance() {
+    let output = run(&["model"]);
+    assert!(output.status.success());
+    assert_eq!(
+        text(&output.stdout),
+        "SSM API model from botocore 1.44.8 \
+         (sha256 5ed04be51fc332f7fb0329aaf4fd692e2c5b6b0cbcb71da640b7e8594a4ef83c): \
+         154 operations, 1360 shapes\n"
+    );
+}
+
+#[test]
+fn cassette_check_flags_plain_secrets_and_cassette_redact_rewrites_them() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("parameters.json");
+    std::fs::copy(fixture("cassettes/plaintext-secrets.json"), &file).unwrap();
+    let path = file.to_str().unwrap();
+
+    let output = run(&["cassette", "check", path]);
+    assert_eq!(output.status.code(), Some(1));
+    let advice = format!("run `ssm-vcr cassette redact {path}`");
+    assert_eq!(
+        text(&output.stdout),
+        format!(
+            "{MODEL_LINE}\n\
+             error: {path}: interaction 0 (PutParameter): 1 sensitive value(s) stored in plain text in the request; {advice}\n\
+             error: {path}: interaction 1 (GetParameter): 1 sensitive value(s) stored in plain text in the response; {advice}\n\
+             error: {path}: interaction 2 (GetParametersByPath): 1 sensitive value(s) stored in plain text in the response; {advice}\n"
+        )
+    );
+
+    let output = run(&["cassette", "redact", path]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        format!("redacted: {path} (3 sensitive value(s) replaced by placeholders)\n")
+    );
+    let redacted = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !redacted.contains("correct-horse-battery-staple"),
+        "{redacted}"
+    );
+    // One value, one placeholder, wherever it was.
+    assert_eq!(redacted.matches("REDACTED-1").count(), 3, "{redacted}");
+    assert!(redacted.contains(r#""botocore": "1.44.8""#), "{redacted}");
+
+    let output = run(&["cassette", "check", path]);
+    assert!(output.status.success(), "{}", text(&output.stdout));
+    let output = run(&["cassette", "redact", path]);
+    assert_eq!(
+        text(&output.stdout),
+        format!("ok: {path} holds no sensitive value in plain text\n")
     );
 }
 
@@ -163,7 +223,7 @@ fn cassette_check_names_the_file_and_interaction_of_an_invalid_request() {
     assert_eq!(
         text(&output.stdout),
         format!(
-            "error: {}: interaction 1 (DeregisterTaskFromMaintenanceWindow): recorded request fails the model: \
+            "{MODEL_LINE}\nerror: {}: interaction 1 (DeregisterTaskFromMaintenanceWindow): recorded request fails the model: \
              2 validation errors detected: \
              Value 'mw-123' at 'windowId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^mw-[0-9a-f]{{17}}$; \
              Value 'mw-123' at 'windowId' failed to satisfy constraint: Member must have length greater than or equal to 20\n",

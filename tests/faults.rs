@@ -127,7 +127,7 @@ async fn a_full_disk_under_the_cassettes_loses_recordings_not_answers() {
                 call(
                     &address,
                     "CreateMaintenanceWindow",
-                    &format!(r#"{{"Name":"window-{n}"}}"#),
+                    &common::create_window_body(&format!("window-{n}")),
                 )
                 .map(|r| r.0)
             })

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::fake_ssm::{FakeSsm, PROXY_KEY_ID, PROXY_SECRET};
-use common::{DEREGISTER, TASK_1, TestProxy, WINDOW, config, config_with_audit};
+use common::{
+    DEREGISTER, TASK_1, TestProxy, WINDOW, config, config_with_audit, create_window_body,
+};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -292,7 +294,7 @@ async fn cassette_paths_never_write_outside_the_cassette_folder() {
     .await
     .unwrap();
     let proxy = TestProxy::start_with_signer(config, Some(signer)).await;
-    let body = format!(r#"{{"Name":"n","WindowId":"{WINDOW}"}}"#);
+    let body = create_window_body("nightly");
     for path in [
         "/cassette/../",
         "/cassette/../escape/",

@@ -15,7 +15,7 @@ use common::fake_ssm::{
     verify_sigv4,
 };
 use common::process::{call, sigterm, spawn_serve, start};
-use common::{DEREGISTER, Reply, TestProxy, config, config_with_audit};
+use common::{DEREGISTER, Reply, TestProxy, config, config_with_audit, create_window_body};
 use http::HeaderMap;
 use serde_json::{Value, json};
 use ssm_vcr::aws::sigv4::Signer;
@@ -155,7 +155,7 @@ async fn every_forwarded_request_is_signed_by_the_proxy_over_exactly_the_forward
                 ("cookie", "session=client-cookie"),
                 ("x-custom", "not forwarded"),
             ],
-            br#"{"Name":"n"}"#.to_vec(),
+            create_window_body("nightly").into_bytes(),
         )
         .await;
     assert_eq!(reply.status, 200);
@@ -215,7 +215,11 @@ async fn the_fake_rejects_a_signed_request_whose_target_was_changed_in_transit()
     let dir = tempfile::tempdir().unwrap();
     let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Passthrough, &fake.url)).await;
     proxy
-        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"n"}"#)
+        .ssm(
+            "/",
+            "CreateMaintenanceWindow",
+            &create_window_body("nightly"),
+        )
         .await;
     proxy.stop().await;
     let request = &fake.received()[0];
@@ -245,7 +249,11 @@ async fn recording_over_tls_trusts_the_extra_ca_and_nothing_else() {
 
     let refused = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
     let reply = refused
-        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"n"}"#)
+        .ssm(
+            "/",
+            "CreateMaintenanceWindow",
+            &create_window_body("nightly"),
+        )
         .await;
     let message = reply.aws_error(502, "UpstreamUnavailableException");
     assert!(message.contains("invalid peer certificate"), "{message}");
@@ -308,13 +316,9 @@ async fn an_answer_carrying_a_credential_is_answered_but_never_written() {
     let fake = FakeSsm::start().await;
     let dir = tempfile::tempdir().unwrap();
     let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
-    // The fake echoes WindowId back, so the answer holds an access key id.
+    // The fake echoes the name back, so the answer holds an access key id.
     let reply = proxy
-        .ssm(
-            "/",
-            "GetMaintenanceWindow",
-            r#"{"WindowId":"AKIAIOSFODNN7EXAMPLE"}"#,
-        )
+        .ssm("/", "GetParameter", r#"{"Name":"AKIAIOSFODNN7EXAMPLE"}"#)
         .await;
     assert_eq!(reply.status, 200, "the client still gets its answer");
     proxy.stop().await;
@@ -324,20 +328,19 @@ async fn an_answer_carrying_a_credential_is_answered_but_never_written() {
     );
 
     let mut config = forwarding_config(dir.path(), Mode::Record, &fake.url);
-    config.cassettes.redact_paths = vec!["WindowId".to_owned()];
+    config.cassettes.redact_paths = vec!["Name".to_owned(), "Parameter.Name".to_owned()];
     let proxy = forwarding_proxy(config).await;
     proxy
-        .ssm(
-            "/",
-            "GetMaintenanceWindow",
-            r#"{"WindowId":"AKIAIOSFODNN7EXAMPLE"}"#,
-        )
+        .ssm("/", "GetParameter", r#"{"Name":"AKIAIOSFODNN7EXAMPLE"}"#)
         .await;
     proxy.stop().await;
     let text = std::fs::read_to_string(dir.path().join("flow.json")).unwrap();
-    assert!(text.contains(r#""WindowId": "REDACTED""#), "{text}");
+    assert!(text.contains(r#""Name": "REDACTED""#), "{text}");
+    // The configured path and the model's sensitive value, each replaced.
     assert!(
-        text.contains(r#"{\"Name\":\"n\",\"WindowId\":\"REDACTED\"}"#),
+        text.contains(
+            r#"{\"Parameter\":{\"Name\":\"REDACTED\",\"Type\":\"String\",\"Value\":\"REDACTED-1\"}}"#
+        ),
         "{text}"
     );
 }
@@ -361,16 +364,16 @@ async fn auto_mode_replays_what_it_has_and_appends_what_it_lacks() {
     let dir = tempfile::tempdir().unwrap();
     let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
     let first = proxy
-        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"one"}"#)
+        .ssm("/", "CreateMaintenanceWindow", &create_window_body("one"))
         .await;
     proxy.stop().await;
 
     let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Auto, &fake.url)).await;
     let replayed = proxy
-        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"one"}"#)
+        .ssm("/", "CreateMaintenanceWindow", &create_window_body("one"))
         .await;
     let forwarded = proxy
-        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"two"}"#)
+        .ssm("/", "CreateMaintenanceWindow", &create_window_body("two"))
         .await;
     proxy.stop().await;
     assert_eq!(replayed.body, first.body);
@@ -646,7 +649,7 @@ async fn sigkill_while_8_clients_record_leaves_a_whole_cassette_with_every_answe
             std::thread::spawn(move || {
                 for n in 0.. {
                     let name = format!("client-{client}-call-{n}");
-                    let body = format!(r#"{{"Name":"{name}"}}"#);
+                    let body = create_window_body(&name);
                     match call(&address, "CreateMaintenanceWindow", &body) {
                         Some((200, _, _)) if answered.send(name).is_ok() => {}
                         _ => break,
@@ -718,7 +721,11 @@ async fn a_forwarded_deregistration_is_audited_as_an_attempt_then_its_outcome() 
     config.audit.file = audit.clone();
     let proxy = forwarding_proxy(config).await;
     let window = proxy
-        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"n"}"#)
+        .ssm(
+            "/",
+            "CreateMaintenanceWindow",
+            &create_window_body("nightly"),
+        )
         .await
         .json()["WindowId"]
         .clone();
@@ -775,7 +782,11 @@ async fn only_allowed_operations_are_forwarded() {
     config.forward.allowed_operations = vec!["DescribeMaintenanceWindowTasks".to_owned()];
     let proxy = forwarding_proxy(config).await;
     let refused = proxy
-        .ssm("/", "CreateMaintenanceWindow", r#"{"Name":"n"}"#)
+        .ssm(
+            "/",
+            "CreateMaintenanceWindow",
+            &create_window_body("nightly"),
+        )
         .await;
     assert_eq!(
         refused.aws_error(400, "AccessDeniedException"),
@@ -967,4 +978,81 @@ async fn an_upstream_closing_a_kept_alive_connection_costs_no_call() {
     }
     proxy.stop().await;
     upstream.task.abort();
+}
+
+#[tokio::test]
+async fn an_unknown_operation_is_refused_in_every_mode_without_touching_the_upstream() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for mode in [Mode::Replay, Mode::Record, Mode::Auto, Mode::Passthrough] {
+        let mut config = forwarding_config(dir.path(), mode, &fake.url);
+        if mode == Mode::Replay {
+            config.cassettes.dir = common::shipped_cassettes();
+            config.cassettes.default = "maintenance-window-flow".to_owned();
+        }
+        let proxy = forwarding_proxy(config).await;
+        let message = proxy
+            .ssm("/", "NoSuchOperation", "{}")
+            .await
+            .aws_error(400, "UnknownOperationException");
+        assert_eq!(
+            message,
+            "unknown operation 'NoSuchOperation': the SSM API model (botocore 1.44.8) has no such \
+             operation; check the spelling, or refresh the model with scripts/update-ssm-model",
+            "{mode:?}"
+        );
+        proxy.stop().await;
+    }
+    assert_eq!(
+        fake.connections(),
+        0,
+        "an unknown operation reached the upstream"
+    );
+    assert!(!dir.path().join("flow.json").exists(), "it was recorded");
+}
+
+#[tokio::test]
+async fn a_secure_string_flow_is_recorded_without_its_secret_and_replays() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "correct-horse-battery-staple";
+    let put = json!({"Name": "/app/db/password", "Value": secret, "Type": "SecureString"});
+    let get = json!({"Name": "/app/db/password", "WithDecryption": true});
+
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
+    let recorded = [
+        seen(&proxy.ssm("/", "PutParameter", &put.to_string()).await),
+        seen(&proxy.ssm("/", "GetParameter", &get.to_string()).await),
+        seen(&proxy.ssm("/", "GetParameter", &get.to_string()).await),
+    ];
+    proxy.stop().await;
+    assert_eq!(recorded[0].0, 200);
+    let text = std::fs::read_to_string(dir.path().join("flow.json")).unwrap();
+    assert!(!text.contains(secret), "{text}");
+    // The value sent and the value read back twice: one value, one placeholder.
+    assert!(text.contains(r#""Value": "REDACTED-1""#), "{text}");
+    assert_eq!(
+        text.matches(r#"\"Value\":\"REDACTED-1\""#).count(),
+        2,
+        "{text}"
+    );
+    assert!(!text.contains("REDACTED-2"), "{text}");
+    assert!(text.contains(r#""botocore": "1.44.8""#), "{text}");
+
+    let mut config = forwarding_config(dir.path(), Mode::Replay, &fake.url);
+    config.upstream = None;
+    let proxy = TestProxy::start(config).await;
+    // The secret sent again matches the redacted recording.
+    let replayed = [
+        seen(&proxy.ssm("/", "PutParameter", &put.to_string()).await),
+        seen(&proxy.ssm("/", "GetParameter", &get.to_string()).await),
+        seen(&proxy.ssm("/", "GetParameter", &get.to_string()).await),
+    ];
+    proxy.stop().await;
+    assert_eq!(replayed[0], recorded[0]);
+    for (replayed, recorded) in replayed[1..].iter().zip(&recorded[1..]) {
+        assert_eq!((replayed.0, &replayed.1), (recorded.0, &recorded.1));
+        let body: Value = serde_json::from_slice(&replayed.2).unwrap();
+        assert_eq!(body["Parameter"]["Value"], "REDACTED-1");
+    }
 }

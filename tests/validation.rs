@@ -147,7 +147,7 @@ async fn targets_outside_amazon_ssm_are_unknown_operations() {
     let body = deregister_body(WINDOW, TASK_1).into_bytes();
     let auth = authorization("us-east-1");
     let json = ("content-type", "application/x-amz-json-1.1");
-    let cases: [(&[(&str, &str)], &str); 4] = [
+    let cases: [(&[(&str, &str)], &str); 5] = [
         (
             &[json],
             "missing X-Amz-Target header: expected AmazonSSM.<Operation>",
@@ -159,6 +159,11 @@ async fn targets_outside_amazon_ssm_are_unknown_operations() {
         (
             &[json, ("x-amz-target", "AmazonSSM.Deregister Task")],
             "unknown operation target 'AmazonSSM.Deregister Task': ssm-vcr serves AmazonSSM.<Operation> only",
+        ),
+        (
+            &[json, ("x-amz-target", "AmazonSSM.NoSuchOperation")],
+            "unknown operation 'NoSuchOperation': the SSM API model (botocore 1.44.8) has no such \
+             operation; check the spelling, or refresh the model with scripts/update-ssm-model",
         ),
         (
             &[

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ssm_vcr::aws::envelope::{self, Caller, Operation};
+use ssm_vcr::aws::envelope::{self, Caller};
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(4, |&b| b == 0);
@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = envelope::route(&String::from_utf8_lossy(path));
-    let _ = Operation::parse(&String::from_utf8_lossy(target));
+    let target = http::HeaderValue::from_bytes(target).ok();
+    let _ = envelope::operation(&http::Method::POST, target.as_ref());
     let mut headers = http::HeaderMap::new();
     if let Ok(value) = http::HeaderValue::from_bytes(header) {
         headers.insert(http::header::CONTENT_TYPE, value.clone());

@@ -1,60 +1,63 @@
-//! The validator on any JSON object, as a DeregisterTaskFromMaintenanceWindow input: it must
-//! answer Ok, a ValidationException or a SerializationException, and never panic. A modeled
-//! pattern's failure must be reported exactly when the regex crate finds no match in the
-//! value: the validator runs the patterns as dense DFAs, and must agree with it.
+//! The validator on any JSON object, as the input of any operation of the model (picked by the
+//! first byte): it must answer Ok, a ValidationException or a SerializationException, and never
+//! panic. Where a top-level member's pattern runs on a dense DFA, its failure must be reported
+//! exactly when the regex crate finds no whole match of the same translated pattern.
 #![no_main]
+
+use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
 use regex::Regex;
 use ssm_vcr::aws::envelope;
-use ssm_vcr::aws::model::{Model, OPERATIONS, Shape};
-use ssm_vcr::error::ProxyError;
+use ssm_vcr::aws::model::pattern::{Engine, translate};
+use ssm_vcr::aws::model::validate::{MAX_LISTED, validate};
+use ssm_vcr::aws::model::{Kind, Operation, Rejection, ssm};
 use ssm_vcr::json::Json;
 
-const OPERATION: &str = "DeregisterTaskFromMaintenanceWindow";
-
-struct Oracle {
-    model: Model,
-    /// Each modeled member with a pattern: its wire name, the pattern and the regex crate's
-    /// compilation of it.
-    patterns: Vec<(&'static str, &'static str, Regex)>,
+thread_local! {
+    static REGEXES: std::cell::RefCell<HashMap<String, Regex>> = Default::default();
 }
 
 fuzz_target!(|data: &[u8]| {
-    thread_local! {
-        static ORACLE: Oracle = Oracle {
-            model: Model::builtin(),
-            patterns: OPERATIONS
-                .iter()
-                .filter(|op| op.name == OPERATION)
-                .flat_map(|op| op.members)
-                .filter_map(|member| {
-                    let Shape::String { pattern, .. } = member.shape;
-                    pattern.map(|p| (member.name, p, Regex::new(p).unwrap()))
-                })
-                .collect(),
-        };
+    let Some((&pick, body)) = data.split_first() else { return };
+    let operations: Vec<Operation> = ssm().operations().collect();
+    let operation = operations[usize::from(pick) % operations.len()];
+    let Ok(input) = envelope::input(body) else { return };
+    let message = match validate(operation, &input) {
+        Ok(()) => String::new(),
+        Err(Rejection::Validation { message }) => message,
+        Err(Rejection::Serialization { .. }) => return,
+    };
+    if message.split("; ").count() >= MAX_LISTED {
+        return; // the list may be cut before the member
     }
-    let Ok(input) = envelope::input(data) else { return };
-    ORACLE.with(|oracle| {
-        let message = match oracle.model.validate(OPERATION, &input) {
-            Ok(()) => String::new(),
-            Err(ProxyError::Validation { message }) => message,
-            Err(ProxyError::Serialization { .. }) => return,
-            Err(other) => panic!("unexpected error: {other:?}"),
-        };
-        for (name, pattern, regex) in &oracle.patterns {
-            let Some(Json::String(text)) = input.get(name) else { continue };
-            let member = name[..1].to_ascii_lowercase() + &name[1..];
-            let failure = format!(
-                "Value '{text}' at '{member}' failed to satisfy constraint: \
-                 Member must satisfy regular expression pattern: {pattern}"
-            );
-            assert_eq!(
-                message.contains(&failure),
-                !regex.is_match(text),
-                "{name} = {text:?}: the validator and the regex crate disagree ({message})"
-            );
+    let Some(shape) = operation.input() else { return };
+    let Kind::Structure { members, .. } = &ssm().shape(shape).kind else { return };
+    for member in members {
+        let target = ssm().shape(member.shape);
+        let Kind::String { pattern: Some(pattern), .. } = &target.kind else { continue };
+        let Some(Json::String(text)) = input.get(&member.name) else { continue };
+        if target.sensitive || pattern.engine() != Ok(Engine::Automaton) {
+            continue;
         }
-    });
+        let failure = format!(
+            "Value '{text}' at '{}' failed to satisfy constraint: \
+             Member must satisfy regular expression pattern: {}",
+            member.message_name,
+            pattern.as_str()
+        );
+        let whole = REGEXES.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let regex = cache.entry(pattern.as_str().to_owned()).or_insert_with(|| {
+                Regex::new(&format!(r"\A(?:{})\z", translate(pattern.as_str()))).unwrap()
+            });
+            regex.is_match(text)
+        });
+        assert_eq!(
+            message.contains(&failure),
+            !whole,
+            "{operation}.{} = {text:?}: the validator and the regex crate disagree ({message})",
+            member.name
+        );
+    }
 });

@@ -7,12 +7,12 @@
 //! identification only.
 
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, header};
 
 use super::error::{JSON_1_1, headers};
-use super::model;
+pub use super::model::Operation;
 use crate::error::ProxyError;
 use crate::json::{Json, Object};
 
@@ -22,57 +22,6 @@ pub type Input<'a> = Object<'a>;
 
 /// The prefix of every SSM target.
 const SSM_TARGET_PREFIX: &str = "AmazonSSM.";
-
-/// An SSM operation name taken from `X-Amz-Target: AmazonSSM.<Operation>`; shared, as every
-/// stage of a call names it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Operation(Arc<str>);
-
-/// The modeled operations, named once: they are the calls the proxy validates and audits, and
-/// naming one of them then costs no allocation.
-static MODELED: LazyLock<Vec<Operation>> = LazyLock::new(|| {
-    model::OPERATIONS
-        .iter()
-        .map(|operation| Operation(operation.name.into()))
-        .collect()
-});
-
-impl Operation {
-    /// Parses a bare operation name such as `DeregisterTaskFromMaintenanceWindow`.
-    ///
-    /// Names are `[A-Za-z][A-Za-z0-9]*`, the shape of every Smithy operation id.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::from_bytes(name.as_bytes())
-    }
-
-    /// [`Operation::parse`] of a name as it came off the wire: a modeled name is found as it
-    /// is, before any other check.
-    fn from_bytes(name: &[u8]) -> Option<Self> {
-        if let Some(modeled) = MODELED.iter().find(|op| op.0.as_bytes() == name) {
-            return Some(modeled.clone());
-        }
-        let (first, rest) = name.split_first()?;
-        let well_formed = first.is_ascii_alphabetic()
-            && rest.iter().all(u8::is_ascii_alphanumeric)
-            && name.len() <= 128;
-        if !well_formed {
-            return None;
-        }
-        // Letters and digits only: ASCII, so the conversion cannot fail.
-        std::str::from_utf8(name).ok().map(|name| Self(name.into()))
-    }
-
-    /// The operation name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// A cassette name selected by the path `/cassette/<name>/`.
 ///
@@ -245,7 +194,8 @@ pub fn operation(method: &Method, target: Option<&HeaderValue>) -> Result<Operat
     target
         .as_bytes()
         .strip_prefix(SSM_TARGET_PREFIX.as_bytes())
-        .and_then(Operation::from_bytes)
+        .and_then(|name| std::str::from_utf8(name).ok())
+        .and_then(Operation::named)
         .ok_or_else(|| ProxyError::UnknownOperation {
             target: Some(printable(&String::from_utf8_lossy(target.as_bytes()), 120)),
         })
@@ -325,16 +275,22 @@ mod tests {
         }
 
         #[test]
-        fn modeled_and_other_operations_are_named_alike() {
-            // A name near a modeled one is another name, checked like any other.
+        fn only_the_models_operations_are_known() {
             for name in [
                 "DeregisterTaskFromMaintenanceWindow",
                 "DescribeMaintenanceWindows",
+            ] {
+                let target = format!("AmazonSSM.{name}");
+                assert_eq!(named(target.as_bytes()).as_deref(), Some(name));
+            }
+            // A name near a modeled one is no operation at all.
+            for name in [
+                "NoSuchOperation",
                 "DeregisterTaskFromMaintenanceWindow2",
                 "deregisterTaskFromMaintenanceWindow",
             ] {
                 let target = format!("AmazonSSM.{name}");
-                assert_eq!(named(target.as_bytes()).as_deref(), Some(name));
+                assert_eq!(named(target.as_bytes()), None, "{name}");
             }
         }
 

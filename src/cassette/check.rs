@@ -1,14 +1,19 @@
-//! `ssm-vcr cassette check`: a review of cassette files, format and recorded requests alike.
+//! `ssm-vcr cassette check` and `ssm-vcr cassette redact`: a review of cassette files against
+//! the SSM model, and the rewrite of older recordings that hold sensitive values in plain text.
 //!
-//! Every recorded request of a modeled operation must pass the model: the proxy never forwards
-//! an invalid call, so an invalid recorded one means a hand edit went wrong. This module reports;
-//! it does not fix files.
+//! Every recorded request must name an operation of the model and pass its validation: the
+//! proxy never forwards an invalid call, so an invalid recorded one means a hand edit went
+//! wrong or the model changed. Every value the model marks `sensitive` must be a placeholder.
+//! This module reports and rewrites files; it does not serve them.
 
 use std::path::Path;
 
-use super::store::read_cassette;
-use crate::aws::model::Model;
-use crate::error::ProxyError;
+use super::format::ModelStamp;
+use super::recorder::write_atomically;
+use super::redact::{Placeholders, Redaction, plain_sensitive_values};
+use super::store::{LoadError, read_cassette};
+use crate::aws::model::validate::validate;
+use crate::aws::model::{Operation, Rejection, provenance};
 use crate::json::Json;
 
 /// What a check found in one file.
@@ -21,7 +26,7 @@ pub struct Report {
 }
 
 /// Checks one cassette file.
-pub fn check_file(path: &Path, model: &Model) -> Report {
+pub fn check_file(path: &Path) -> Report {
     let cassette = match read_cassette(path) {
         Ok(cassette) => cassette,
         Err(e) => {
@@ -35,23 +40,93 @@ pub fn check_file(path: &Path, model: &Model) -> Report {
         interactions: cassette.interactions.len(),
         problems: Vec::new(),
     };
-    for (index, interaction) in cassette.interactions.iter().enumerate() {
-        let Json::Object(input) = Json::from(&interaction.request.body) else {
-            continue; // refused by the format check already
-        };
-        let verdict = model.validate(&interaction.operation, &input);
-        let reason = match verdict {
-            Ok(()) => continue,
-            Err(
-                ProxyError::Validation { message } | ProxyError::Serialization { reason: message },
-            ) => message,
-            Err(other) => other.to_string(),
-        };
+    let mut problem = |index: usize, operation: &str, what: String| {
         report.problems.push(format!(
-            "{}: interaction {index} ({}): recorded request fails the model: {reason}",
-            path.display(),
-            interaction.operation
+            "{}: interaction {index} ({operation}): {what}",
+            path.display()
         ));
+    };
+    for (index, interaction) in cassette.interactions.iter().enumerate() {
+        let name = &interaction.operation;
+        let Some(operation) = Operation::named(name) else {
+            problem(
+                index,
+                name,
+                format!("not an operation of the SSM model ({})", provenance()),
+            );
+            continue;
+        };
+        if let Json::Object(input) = Json::from(&interaction.request.body)
+            && let Err(
+                Rejection::Validation { message: reason } | Rejection::Serialization { reason },
+            ) = validate(operation, &input)
+        {
+            problem(
+                index,
+                name,
+                format!("recorded request fails the model: {reason}"),
+            );
+        }
+        let (request, response) = plain_sensitive_values(interaction);
+        for (count, side) in [(request, "request"), (response, "response")] {
+            if count > 0 {
+                problem(
+                    index,
+                    name,
+                    format!(
+                        "{count} sensitive value(s) stored in plain text in the {side}; \
+                         run `ssm-vcr cassette redact {}`",
+                        path.display()
+                    ),
+                );
+            }
+        }
     }
     report
+}
+
+/// Why a cassette could not be redacted.
+#[derive(Debug, thiserror::Error)]
+pub enum RedactError {
+    /// The file is missing or not a valid cassette.
+    #[error("cannot read the cassette")]
+    Load(#[from] LoadError),
+    /// The redacted file could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The cassette file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Rewrites a cassette with every sensitive value replaced by a placeholder (the same value
+/// gets the same placeholder throughout the file) and the current model stamped on it;
+/// returns how many values were replaced. The file is replaced atomically, and not at all when
+/// nothing needed replacing.
+pub fn redact_file(path: &Path, redaction: &Redaction) -> Result<usize, RedactError> {
+    let mut cassette = read_cassette(path)?;
+    let mut placeholders = Placeholders::continuing(&cassette);
+    let plain: usize = cassette
+        .interactions
+        .iter()
+        .map(|interaction| {
+            let (request, response) = plain_sensitive_values(interaction);
+            request + response
+        })
+        .sum();
+    if plain == 0 {
+        return Ok(0);
+    }
+    for interaction in &mut cassette.interactions {
+        redaction.apply(interaction, &mut placeholders);
+    }
+    cassette.model = Some(ModelStamp::current());
+    write_atomically(path, &cassette.to_json()).map_err(|source| RedactError::Write {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(plain)
 }

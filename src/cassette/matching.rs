@@ -15,42 +15,45 @@ use serde_json::Value;
 
 use super::json_path::JsonPath;
 use crate::aws::envelope::printable;
+use crate::aws::model::{Operation, ShapeId, walk};
 use crate::json::Json;
 
-/// Paths ignored in every request: idempotency tokens differ on every run by design.
-const ALWAYS_IGNORED: &[&str] = &["ClientToken"];
-
-/// JSON paths left out of the matching key (syntax in [`JsonPath`]).
+/// What is left out of the matching key: what the model marks (idempotency tokens, and
+/// sensitive values, which a cassette holds only as placeholders) and the JSON paths of the
+/// configuration (syntax in [`JsonPath`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IgnoreRules {
     paths: Vec<JsonPath>,
 }
 
 impl IgnoreRules {
-    /// The built-in rules plus `extra` paths from the configuration.
+    /// The model's rules plus `extra` paths from the configuration.
     pub fn new<S: AsRef<str>>(extra: &[S]) -> Result<Self, String> {
-        let paths = ALWAYS_IGNORED
+        let paths = extra
             .iter()
-            .copied()
-            .chain(extra.iter().map(AsRef::as_ref))
-            .map(JsonPath::parse)
+            .map(|path| JsonPath::parse(path.as_ref()))
             .collect::<Result<_, _>>()?;
         Ok(Self { paths })
     }
 
-    /// `body` with every ignored path removed; borrowed when no ignored path is present, as in
-    /// most requests, so the common case copies nothing.
-    pub fn strip<'a, 'b>(&self, body: &'a Json<'b>) -> Cow<'a, Json<'b>> {
-        if !self.paths.iter().any(|path| path.reaches(body)) {
+    /// `body` (the input of an operation whose input shape is `input`) with everything
+    /// ignored removed; borrowed when nothing ignored is present, as in most requests, so the
+    /// common case copies nothing.
+    pub fn strip<'a, 'b>(&self, input: Option<ShapeId>, body: &'a Json<'b>) -> Cow<'a, Json<'b>> {
+        let modeled = input.is_some_and(walk::holds_unmatched);
+        if !modeled && !self.paths.iter().any(|path| path.reaches(body)) {
             return Cow::Borrowed(body);
         }
         let mut stripped = body.clone();
-        self.strip_in_place(&mut stripped);
+        self.strip_in_place(input, &mut stripped);
         Cow::Owned(stripped)
     }
 
-    /// Removes every ignored path from `body`.
-    pub fn strip_in_place(&self, body: &mut Json<'_>) {
+    /// Removes everything ignored from `body`.
+    pub fn strip_in_place(&self, input: Option<ShapeId>, body: &mut Json<'_>) {
+        if let Some(input) = input {
+            walk::strip_unmatched(input, body);
+        }
         for path in &self.paths {
             path.remove(body);
         }
@@ -68,9 +71,11 @@ pub struct MatchKey {
 
 impl MatchKey {
     /// The key of a recorded request.
+    /// An operation the model does not know keeps its whole body.
     pub fn new(operation: &str, region: &str, body: &Value, rules: &IgnoreRules) -> Self {
         let mut body = Json::from(body);
-        rules.strip_in_place(&mut body);
+        let input = Operation::named(operation).and_then(|op| op.input());
+        rules.strip_in_place(input, &mut body);
         Self {
             operation: operation.to_owned(),
             region: region.to_owned(),
@@ -230,16 +235,36 @@ mod tests {
         use super::*;
 
         #[test]
-        fn ignores_key_order_whitespace_and_client_token() {
+        fn ignores_key_order_whitespace_and_the_modeled_idempotency_token() {
             let rules = IgnoreRules::new::<&str>(&[]).unwrap();
             let a: Value =
                 serde_json::from_str(r#"{"B": 1, "A": {"y": 2, "x": 1}, "ClientToken": "t1"}"#)
                     .unwrap();
             let b: Value =
                 serde_json::from_str(r#"{"A":{"x":1,"y":2},"B":1,"ClientToken":"t2"}"#).unwrap();
+            let op = "CreateMaintenanceWindow";
             assert_eq!(
-                MatchKey::new("Op", "r", &a, &rules),
-                MatchKey::new("Op", "r", &b, &rules)
+                MatchKey::new(op, "r", &a, &rules),
+                MatchKey::new(op, "r", &b, &rules)
+            );
+            // An operation whose ClientToken the model does not mark matches on it.
+            let op = "StartAutomationExecution";
+            assert_ne!(
+                MatchKey::new(op, "r", &a, &rules),
+                MatchKey::new(op, "r", &b, &rules)
+            );
+        }
+
+        #[test]
+        fn sensitive_values_do_not_count() {
+            let rules = IgnoreRules::default();
+            let a = json!({"Name": "/db/password", "Value": "s3cret", "Type": "SecureString"});
+            let b = json!({"Name": "/db/password", "Value": "REDACTED-1", "Type": "SecureString"});
+            let key = MatchKey::new("PutParameter", "r", &a, &rules);
+            assert_eq!(key, MatchKey::new("PutParameter", "r", &b, &rules));
+            assert_eq!(
+                key.body().to_string(),
+                r#"{"Name":"/db/password","Type":"SecureString"}"#
             );
         }
 
@@ -272,8 +297,8 @@ mod tests {
         fn parts_read_back_with_ignored_paths_gone() {
             let rules = IgnoreRules::new::<&str>(&[]).unwrap();
             let body = json!({"b": [1, "x"], "a": null, "ClientToken": "t"});
-            let key = MatchKey::new("Op", "eu-west-1", &body, &rules);
-            assert_eq!(key.operation(), "Op");
+            let key = MatchKey::new("DeleteInventory", "eu-west-1", &body, &rules);
+            assert_eq!(key.operation(), "DeleteInventory");
             assert_eq!(key.region(), "eu-west-1");
             assert_eq!(key.body(), &Json::from(&json!({"a": null, "b": [1, "x"]})));
             assert_ne!(
@@ -296,10 +321,11 @@ mod tests {
             .unwrap();
             let live =
                 Json::parse(br#"{"A":{"x":"\u00e9","y":[2]},"ClientToken":"t2","B":1.5}"#).unwrap();
-            let key = MatchKey::new("Op", "r", &recorded, &rules);
-            let stripped = rules.strip(&live);
+            let op = Operation::named("CreatePatchBaseline").unwrap();
+            let key = MatchKey::new(op.as_str(), "r", &recorded, &rules);
+            let stripped = rules.strip(op.input(), &live);
             let live = KeyRef {
-                operation: "Op",
+                operation: op.as_str(),
                 region: "r",
                 body: &stripped,
             };
@@ -362,7 +388,7 @@ mod tests {
         #[test]
         fn lists_changed_missing_and_extra_paths() {
             let rules = IgnoreRules::new::<&str>(&[]).unwrap();
-            let sent = json!({"WindowId": "mw-1", "Extra": [1], "ClientToken": "x"});
+            let sent = json!({"WindowId": "mw-1", "Extra": [1]});
             let recorded = json!({"WindowId": "mw-2", "WindowTaskId": "t"});
             let diffs = differences(
                 &MatchKey::new("Op", "us-east-1", &sent, &rules),

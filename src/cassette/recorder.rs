@@ -5,7 +5,7 @@
 //! The whole cassette is kept in memory and written again for every interaction: to a
 //! temporary file in the same folder, fsynced, then renamed over the cassette, and the folder
 //! fsynced. One lock serialises the writers of one cassette. Before any byte is written, the
-//! secret scan of `redact.rs` must pass. This module does not decide what is recorded
+//! model's sensitive values are replaced and the secret scan of `redact.rs` must pass. This module does not decide what is recorded
 //! (`proxy.rs`).
 
 use std::fs::{self, File};
@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::format::{Cassette, Interaction};
-use super::redact::{SecretFound, scan};
+use super::format::{Cassette, Interaction, ModelStamp};
+use super::redact::{Placeholders, Redaction, SecretFound, scan};
 
 /// Distinguishes temporary files of concurrent writers in one process.
 static TEMPORARY_FILES: AtomicU64 = AtomicU64::new(0);
@@ -24,7 +24,14 @@ static TEMPORARY_FILES: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug)]
 pub struct Recorder {
     path: PathBuf,
-    cassette: Mutex<Cassette>,
+    recorded: Mutex<Recorded>,
+}
+
+/// What the writers of one cassette share.
+#[derive(Debug)]
+struct Recorded {
+    cassette: Cassette,
+    placeholders: Placeholders,
 }
 
 /// An interaction was not written.
@@ -52,21 +59,34 @@ pub enum RecordError {
 
 impl Recorder {
     /// A recorder that continues `start` (empty in record mode, the file's content in auto mode).
-    pub fn new(path: PathBuf, start: Cassette) -> Self {
+    /// The file is stamped with the model it is written with.
+    pub fn new(path: PathBuf, mut start: Cassette) -> Self {
+        let placeholders = Placeholders::continuing(&start);
+        start.model = Some(ModelStamp::current());
         Self {
             path,
-            cassette: Mutex::new(start),
+            recorded: Mutex::new(Recorded {
+                cassette: start,
+                placeholders,
+            }),
         }
     }
 
-    /// Appends and makes the cassette durable; returns the interaction's index. Blocking: call
-    /// it from the blocking pool. On failure the interaction is not kept.
+    /// Redacts, appends and makes the cassette durable; returns the interaction's index.
+    /// Blocking: call it from the blocking pool. On failure the interaction is not kept.
     pub fn append(
         &self,
-        interaction: Interaction,
+        mut interaction: Interaction,
+        redaction: &Redaction,
         live_secrets: &[String],
     ) -> Result<usize, RecordError> {
-        let mut cassette = self.cassette.lock().unwrap_or_else(|e| e.into_inner());
+        let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        let Recorded {
+            cassette,
+            placeholders,
+        } = &mut *recorded;
+        // Under the lock: placeholders are numbered in the order interactions are written.
+        redaction.apply(&mut interaction, placeholders);
         cassette.interactions.push(interaction);
         let index = cassette.interactions.len() - 1;
         let bytes = cassette.to_json();
@@ -90,7 +110,7 @@ impl Recorder {
 
 /// Temporary file, fsync, rename, fsync of the folder: readers see the old file or the new
 /// one, never a part of either.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),

@@ -1,19 +1,23 @@
-//! What is allowed into a cassette: the response headers worth keeping, configured redaction of
-//! JSON paths, and the last line of defence, a scan that refuses to write anything that looks
-//! like AWS credentials.
+//! What is allowed into a cassette: the response headers worth keeping, the model's sensitive
+//! values replaced by stable placeholders, configured redaction of JSON paths, and the last line
+//! of defence, a scan that refuses to write anything that looks like AWS credentials.
 //!
 //! Request headers are never stored at all (the format has no place for them), so
 //! `Authorization`, `X-Amz-Security-Token`, `X-Amz-Date` and cookies cannot leak through them.
 //! This module decides; `recorder.rs` writes.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::sync::LazyLock;
 
 use http::HeaderMap;
 use regex::bytes::Regex;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
-use super::format::Body;
+use super::format::{Body, Cassette, Interaction};
 use super::json_path::JsonPath;
+use crate::aws::model::{Operation, ShapeId, walk};
 
 /// Response headers recorded (lower case); every other response header is dropped.
 pub const RECORDED_RESPONSE_HEADERS: [&str; 3] =
@@ -30,51 +34,226 @@ static CREDENTIAL_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
     .expect("a valid pattern")
 });
 
-/// JSON paths whose values are replaced before a cassette is written.
+/// The prefix of a sensitive value's placeholder: `REDACTED-1`, `REDACTED-2`, … one number per
+/// distinct value within a cassette.
+pub const PLACEHOLDER_PREFIX: &str = "REDACTED-";
+
+/// Whether `text` is what redaction writes, rather than a value.
+pub fn is_placeholder(text: &str) -> bool {
+    text == REDACTED
+        || text
+            .strip_prefix(PLACEHOLDER_PREFIX)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// What a recorded interaction loses before it is written: every value the model marks
+/// `sensitive`, replaced by a placeholder (unless configured to be kept), and the configured
+/// JSON paths, replaced by `REDACTED`.
 #[derive(Debug, Clone, Default)]
 pub struct Redaction {
     paths: Vec<JsonPath>,
+    kept: Vec<KeptSensitive>,
+}
+
+/// A sensitive value the configuration asks to record as it is:
+/// `<Operation>:<request|response>:<path>`, the path as [`walk::redact`] names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptSensitive {
+    operation: Operation,
+    direction: Direction,
+    path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Request,
+    Response,
+}
+
+impl KeptSensitive {
+    /// Parses `GetParameter:response:Parameter.Value`.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let usage = || {
+            format!(
+                "'{spec}' is not <Operation>:<request|response>:<path>, e.g. \
+                 'GetParameter:response:Parameter.Value'"
+            )
+        };
+        let mut parts = spec.splitn(3, ':');
+        let (Some(operation), Some(direction), Some(path)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(usage());
+        };
+        let operation = Operation::named(operation)
+            .ok_or_else(|| format!("'{operation}' is not an operation of the SSM model"))?;
+        let direction = match direction {
+            "request" => Direction::Request,
+            "response" => Direction::Response,
+            _ => return Err(usage()),
+        };
+        if path.is_empty() {
+            return Err(usage());
+        }
+        Ok(Self {
+            operation,
+            direction,
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for KeptSensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let direction = match self.direction {
+            Direction::Request => "request",
+            Direction::Response => "response",
+        };
+        write!(f, "{}:{direction}:{}", self.operation, self.path)
+    }
+}
+
+/// The placeholders of one cassette: the same value always gets the same one, so a test that
+/// compares two reads of a secret still passes. Only digests of values are kept.
+#[derive(Default)]
+pub struct Placeholders {
+    numbers: HashMap<[u8; 32], u64>,
+    last: u64,
+}
+
+impl fmt::Debug for Placeholders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Placeholders({} values)", self.numbers.len())
+    }
+}
+
+impl Placeholders {
+    /// Placeholders numbered after the highest one already in `cassette` (auto mode appends).
+    pub fn continuing(cassette: &Cassette) -> Self {
+        let text = String::from_utf8_lossy(&cassette.to_json()).into_owned();
+        let last = text
+            .match_indices(PLACEHOLDER_PREFIX)
+            .filter_map(|(at, prefix)| {
+                let digits = &text[at + prefix.len()..];
+                let end = digits
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(digits.len());
+                digits[..end].parse::<u64>().ok()
+            })
+            .max()
+            .unwrap_or(0);
+        Self {
+            numbers: HashMap::new(),
+            last,
+        }
+    }
+
+    /// The placeholder of `value`; a placeholder stays as it is.
+    pub fn placeholder(&mut self, value: &str) -> String {
+        if is_placeholder(value) {
+            return value.to_owned();
+        }
+        let digest: [u8; 32] = Sha256::digest(value.as_bytes()).into();
+        let next = self.last + 1;
+        let number = *self.numbers.entry(digest).or_insert(next);
+        self.last = self.last.max(number);
+        format!("{PLACEHOLDER_PREFIX}{number}")
+    }
 }
 
 impl Redaction {
-    /// Redaction of the configured paths.
-    pub fn new<S: AsRef<str>>(paths: &[S]) -> Result<Self, String> {
+    /// Redaction of the configured paths, keeping the listed sensitive values.
+    pub fn new<S: AsRef<str>>(paths: &[S], kept: &[S]) -> Result<Self, String> {
         let paths = paths
             .iter()
             .map(|p| JsonPath::parse(p.as_ref()))
             .collect::<Result<_, _>>()?;
-        Ok(Self { paths })
+        let kept = kept
+            .iter()
+            .map(|k| KeptSensitive::parse(k.as_ref()))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { paths, kept })
     }
 
-    /// The request body to store.
-    pub fn request(&self, body: &Value) -> Value {
-        let mut body = body.clone();
-        let redacted = Value::from(REDACTED);
-        for path in &self.paths {
-            path.replace(&mut body, &redacted);
-        }
-        body
+    /// The sensitive values configured to be recorded in plain text.
+    pub fn kept(&self) -> &[KeptSensitive] {
+        &self.kept
     }
 
-    /// The response body to store: the exact bytes, unless a configured path matched, in which
-    /// case the JSON is written again with those values replaced (and so is no longer
-    /// byte-identical to what AWS sent).
-    pub fn response(&self, bytes: &[u8]) -> Body {
-        if !self.paths.is_empty()
-            && let Ok(mut json) = serde_json::from_slice::<Value>(bytes)
+    /// Redacts an interaction about to be written. The response body stays byte-exact unless
+    /// something in it was replaced; then it is written again as compact JSON.
+    pub fn apply(&self, interaction: &mut Interaction, placeholders: &mut Placeholders) {
+        let operation = Operation::named(&interaction.operation);
+        let body = &mut interaction.request.body;
+        self.redact(body, operation, Direction::Request, placeholders);
+        if let Body::Utf8(text) = &interaction.response.body
+            && let Ok(mut json) = serde_json::from_str::<Value>(text)
+            && self.redact(&mut json, operation, Direction::Response, placeholders) > 0
         {
-            let redacted = Value::from(REDACTED);
-            let replaced: usize = self
-                .paths
-                .iter()
-                .map(|p| p.replace(&mut json, &redacted))
-                .sum();
-            if replaced > 0 {
-                return Body::Utf8(json.to_string());
-            }
+            interaction.response.body = Body::Utf8(json.to_string());
         }
-        Body::from_bytes(bytes)
     }
+
+    /// Replaces what must not be written in `body`; returns how many values were replaced.
+    fn redact(
+        &self,
+        body: &mut Value,
+        operation: Option<Operation>,
+        direction: Direction,
+        placeholders: &mut Placeholders,
+    ) -> usize {
+        let redacted = Value::from(REDACTED);
+        let mut replaced: usize = self
+            .paths
+            .iter()
+            .map(|path| path.replace(body, &redacted))
+            .sum();
+        let shape = operation.and_then(|op| match direction {
+            Direction::Request => op.input(),
+            Direction::Response => op.output(),
+        });
+        if let (Some(operation), Some(shape)) = (operation, shape) {
+            let kept = |path: &str| {
+                self.kept
+                    .iter()
+                    .any(|k| k.operation == operation && k.direction == direction && k.path == path)
+            };
+            walk::redact(shape, body, &mut |path, value| {
+                if kept(path) {
+                    value.to_owned()
+                } else {
+                    replaced += 1;
+                    placeholders.placeholder(value)
+                }
+            });
+        }
+        replaced
+    }
+}
+
+/// How many sensitive values of `interaction` are stored in plain text (not placeholders).
+pub fn plain_sensitive_values(interaction: &Interaction) -> (usize, usize) {
+    let Some(operation) = Operation::named(&interaction.operation) else {
+        return (0, 0);
+    };
+    let count = |shape: Option<ShapeId>, mut body: Value| {
+        let mut plain = 0;
+        if let Some(shape) = shape {
+            walk::redact(shape, &mut body, &mut |_, value| {
+                plain += usize::from(!is_placeholder(value));
+                value.to_owned()
+            });
+        }
+        plain
+    };
+    let request = count(operation.input(), interaction.request.body.clone());
+    let response = match &interaction.response.body {
+        Body::Utf8(text) => serde_json::from_str(text)
+            .map(|json| count(operation.output(), json))
+            .unwrap_or(0),
+        Body::Base64(_) => 0,
+    };
+    (request, response)
 }
 
 /// The response headers to record, names lower case.
@@ -164,19 +343,84 @@ mod tests {
 
     mod redaction {
         use super::*;
+        use crate::cassette::format::{RecordedRequest, RecordedResponse};
+        use serde_json::json;
+
+        fn interaction(operation: &str, request: Value, response: &str) -> Interaction {
+            Interaction {
+                operation: operation.to_owned(),
+                region: "us-east-1".to_owned(),
+                recorded_at: "2024-02-25T18:01:33Z".to_owned(),
+                request: RecordedRequest { body: request },
+                response: RecordedResponse {
+                    status: 200,
+                    headers: Default::default(),
+                    body: Body::Utf8(response.to_owned()),
+                },
+            }
+        }
 
         #[test]
         fn leaves_bodies_byte_exact_when_nothing_matches() {
-            let redaction = Redaction::new(&["Parameter.Value"]).unwrap();
-            let bytes = br#"{ "WindowId" : "mw-1" }"#;
-            assert_eq!(
-                redaction.response(bytes),
-                Body::Utf8(String::from_utf8(bytes.to_vec()).unwrap())
+            let redaction = Redaction::new(&["Parameter.Value"], &[]).unwrap();
+            let response = r#"{ "Parameter" : {"Name": "n", "Type": "String"} }"#;
+            let mut recorded = interaction("GetParameter", json!({"Name": "n"}), response);
+            redaction.apply(&mut recorded, &mut Placeholders::default());
+            assert_eq!(recorded.response.body, Body::Utf8(response.to_owned()));
+        }
+
+        #[test]
+        fn sensitive_values_become_placeholders_stable_within_a_cassette() {
+            let redaction = Redaction::default();
+            let mut placeholders = Placeholders::default();
+            let mut put = interaction(
+                "PutParameter",
+                json!({"Name": "/db", "Value": "hunter2", "Type": "SecureString"}),
+                r#"{"Version":1,"Tier":"Standard"}"#,
             );
-            assert_eq!(
-                redaction.response(br#"{"Parameter":{"Name":"n","Value":"s"}}"#),
-                Body::Utf8(r#"{"Parameter":{"Name":"n","Value":"REDACTED"}}"#.to_owned())
+            let mut get = interaction(
+                "GetParameters",
+                json!({"Names": ["/db", "/other"], "WithDecryption": true}),
+                r#"{"Parameters":[{"Name":"/db","Value":"hunter2"},{"Name":"/other","Value":"x"}]}"#,
             );
+            redaction.apply(&mut put, &mut placeholders);
+            redaction.apply(&mut get, &mut placeholders);
+            assert_eq!(put.request.body["Value"], "REDACTED-1");
+            assert_eq!(
+                get.response.body,
+                Body::Utf8(
+                    r#"{"Parameters":[{"Name":"/db","Value":"REDACTED-1"},{"Name":"/other","Value":"REDACTED-2"}]}"#
+                        .to_owned()
+                )
+            );
+            assert_eq!(plain_sensitive_values(&put), (0, 0));
+            assert_eq!(plain_sensitive_values(&get), (0, 0));
+        }
+
+        #[test]
+        fn a_kept_path_is_recorded_as_it_is() {
+            let redaction =
+                Redaction::new::<&str>(&[], &["GetParameter:response:Parameter.Value"]).unwrap();
+            let response = r#"{"Parameter":{"Name":"/flag","Value":"on"}}"#;
+            let mut get = interaction("GetParameter", json!({"Name": "/flag"}), response);
+            redaction.apply(&mut get, &mut Placeholders::default());
+            assert_eq!(get.response.body, Body::Utf8(response.to_owned()));
+            assert_eq!(plain_sensitive_values(&get), (0, 1));
+            assert!(KeptSensitive::parse("GetParameter:reply:Parameter.Value").is_err());
+            assert!(KeptSensitive::parse("NoSuchOperation:response:Value").is_err());
+        }
+
+        #[test]
+        fn numbering_continues_after_the_placeholders_of_a_cassette() {
+            let mut cassette = Cassette::new();
+            cassette.interactions.push(interaction(
+                "PutParameter",
+                json!({"Name": "/a", "Value": "REDACTED-7", "Type": "SecureString"}),
+                "{}",
+            ));
+            let mut placeholders = Placeholders::continuing(&cassette);
+            assert_eq!(placeholders.placeholder("new secret"), "REDACTED-8");
+            assert_eq!(placeholders.placeholder("REDACTED-7"), "REDACTED-7");
         }
     }
 }

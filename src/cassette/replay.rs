@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::format::{Cassette, FormatError};
 use super::matching::{Difference, IgnoreRules, KeyRef, MatchKey, differences};
 use crate::aws::error::headers::X_AMZN_ERROR_TYPE;
+use crate::aws::model::Operation;
 use crate::json::Json;
 
 /// A recorded answer, ready to send.
@@ -160,13 +161,13 @@ impl Tape {
     /// The next recorded answer for this request, or a miss explaining why there is none.
     pub fn play(
         &self,
-        operation: &str,
+        operation: Operation,
         region: &str,
         body: &Json<'_>,
     ) -> Result<Played<'_>, Box<ReplayMiss>> {
-        let stripped = self.rules.strip(body);
+        let stripped = self.rules.strip(operation.input(), body);
         let wanted = KeyRef {
-            operation,
+            operation: operation.as_str(),
             region,
             body: &stripped,
         };
@@ -354,12 +355,26 @@ mod tests {
         }
     }
 
+    fn op(name: &str) -> Operation {
+        Operation::named(name).unwrap()
+    }
+
     fn tape(when_exhausted: WhenExhausted) -> Tape {
         let mut cassette = Cassette::new();
         cassette.interactions = vec![
-            interaction("Deregister", json!({"Id": "a"}), 200, "first"),
-            interaction("Describe", json!({}), 200, "list"),
-            interaction("Deregister", json!({"Id": "a"}), 400, "second"),
+            interaction(
+                "DeregisterTaskFromMaintenanceWindow",
+                json!({"Id": "a"}),
+                200,
+                "first",
+            ),
+            interaction("DescribeMaintenanceWindows", json!({}), 200, "list"),
+            interaction(
+                "DeregisterTaskFromMaintenanceWindow",
+                json!({"Id": "a"}),
+                400,
+                "second",
+            ),
         ];
         Tape::new(
             "flow",
@@ -378,7 +393,13 @@ mod tests {
         fn repeats_replay_in_recorded_order_then_miss() {
             let tape = tape(WhenExhausted::Miss);
             let body = Json::from(&json!({"Id": "a"}));
-            let play = || tape.play("Deregister", "us-east-1", &body);
+            let play = || {
+                tape.play(
+                    op("DeregisterTaskFromMaintenanceWindow"),
+                    "us-east-1",
+                    &body,
+                )
+            };
             assert_eq!(&play().unwrap().answer.body[..], b"first");
             assert_eq!(&play().unwrap().answer.body[..], b"second");
             let miss = play().unwrap_err();
@@ -390,7 +411,13 @@ mod tests {
             let tape = tape(WhenExhausted::RepeatLast);
             let body = Json::from(&json!({"Id": "a"}));
             for expected in ["first", "second", "second"] {
-                let played = tape.play("Deregister", "us-east-1", &body).unwrap();
+                let played = tape
+                    .play(
+                        op("DeregisterTaskFromMaintenanceWindow"),
+                        "us-east-1",
+                        &body,
+                    )
+                    .unwrap();
                 assert_eq!(&played.answer.body[..], expected.as_bytes());
             }
         }
@@ -403,7 +430,13 @@ mod tests {
             let queues: Vec<Queue> = tape.queues.drain().map(|(_, queue)| queue).collect();
             tape.collided.extend(queues);
             let body = Json::from(&json!({"Id": "a"}));
-            let play = || tape.play("Deregister", "us-east-1", &body);
+            let play = || {
+                tape.play(
+                    op("DeregisterTaskFromMaintenanceWindow"),
+                    "us-east-1",
+                    &body,
+                )
+            };
             assert_eq!(&play().unwrap().answer.body[..], b"first");
             assert_eq!(&play().unwrap().answer.body[..], b"second");
             assert_eq!(
@@ -411,11 +444,19 @@ mod tests {
                 MissKind::Exhausted { recorded: 2 }
             );
             let listed = tape
-                .play("Describe", "us-east-1", &Json::from(&json!({})))
+                .play(
+                    op("DescribeMaintenanceWindows"),
+                    "us-east-1",
+                    &Json::from(&json!({})),
+                )
                 .unwrap();
             assert_eq!((listed.index, &listed.answer.body[..]), (1, &b"list"[..]));
             let miss = tape
-                .play("Deregister", "us-east-1", &Json::from(&json!({"Id": "b"})))
+                .play(
+                    op("DeregisterTaskFromMaintenanceWindow"),
+                    "us-east-1",
+                    &Json::from(&json!({"Id": "b"})),
+                )
                 .unwrap_err();
             assert!(matches!(
                 miss.kind,
@@ -429,11 +470,17 @@ mod tests {
         fn a_miss_names_the_closest_request_of_the_same_operation() {
             let tape = tape(WhenExhausted::Miss);
             let body = Json::from(&json!({"Id": "b"}));
-            let miss = tape.play("Deregister", "us-east-1", &body).unwrap_err();
+            let miss = tape
+                .play(
+                    op("DeregisterTaskFromMaintenanceWindow"),
+                    "us-east-1",
+                    &body,
+                )
+                .unwrap_err();
             assert_eq!(
                 miss.to_string(),
-                "no recorded answer left in cassette 'flow' (cassettes/flow.json) for Deregister in us-east-1. \
-                 Closest recorded request: interaction 0 (Deregister in us-east-1), which differs at:\n  \
+                "no recorded answer left in cassette 'flow' (cassettes/flow.json) for DeregisterTaskFromMaintenanceWindow in us-east-1. \
+                 Closest recorded request: interaction 0 (DeregisterTaskFromMaintenanceWindow in us-east-1), which differs at:\n  \
                  $.Id: sent \"b\", recorded \"a\""
             );
         }

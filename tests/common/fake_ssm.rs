@@ -36,6 +36,8 @@ pub struct Received {
 #[derive(Default)]
 struct State {
     windows: BTreeMap<String, Vec<String>>,
+    /// Parameter Store: name → value.
+    parameters: BTreeMap<String, String>,
     next_id: u64,
     received: Vec<Received>,
     /// Operations that answer 500 the next time they are called.
@@ -221,6 +223,28 @@ async fn answer(
                 ),
                 None => does_not_exist(&request_id, &task),
             }
+        }
+        "PutParameter" => {
+            state.parameters.insert(text("Name"), text("Value"));
+            reply(
+                StatusCode::OK,
+                &request_id,
+                json!({"Version": 1, "Tier": "Standard"}),
+            )
+        }
+        "GetParameter" => {
+            // An unknown name is echoed with a value of its own, as if it existed.
+            let name = text("Name");
+            let value = state
+                .parameters
+                .get(&name)
+                .cloned()
+                .unwrap_or("v".to_owned());
+            reply(
+                StatusCode::OK,
+                &request_id,
+                json!({"Parameter": {"Name": name, "Type": "String", "Value": value}}),
+            )
         }
         "GetMaintenanceWindow" => reply(
             StatusCode::OK,

@@ -176,6 +176,16 @@ pub fn audit_records(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// A CreateMaintenanceWindow call the model accepts, for the window `name`.
+#[allow(dead_code, reason = "not every test binary creates windows")]
+pub fn create_window_body(name: &str) -> String {
+    serde_json::json!({
+        "Name": name, "Schedule": "rate(1 day)", "Duration": 2, "Cutoff": 1,
+        "AllowUnassociatedTargets": false
+    })
+    .to_string()
+}
+
 pub fn deregister_body(window: &str, task: &str) -> String {
     serde_json::json!({ "WindowId": window, "WindowTaskId": task }).to_string()
 }

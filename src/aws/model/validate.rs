@@ -1,0 +1,437 @@
+//! Validation of an operation's input against the model, recursively, worded exactly as AWS's
+//! service framework (Coral) words it:
+//!
+//! ```text
+//! 2 validation errors detected: Value 'mw-1' at 'windowId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^mw-[0-9a-f]{17}$; Value null at 'windowTaskId' failed to satisfy constraint: Member must not be null
+//! ```
+//!
+//! Members are checked in model order, each member's own constraints (pattern, then length,
+//! then enum or range) before what is inside it; list elements are `targets.1.member.key`,
+//! map entries `parameters.<key>.member`; a map's keys and values are reported once each, in
+//! Coral's `Map keys must satisfy constraint: [...]` form. A value whose shape is, or holds,
+//! something `sensitive` is never echoed (`Value at 'value' …`). A JSON value of the wrong type
+//! is a `SerializationException`, as AWS fails to deserialize before it validates; unknown
+//! members are ignored. Where AWS's exact text is not known, the choices and their evidence are
+//! in docs/validation.md. This module does not build responses.
+
+use std::fmt::Write as _;
+
+use super::{Bounds, Kind, Member, Operation, Shape, ssm};
+use crate::json::{Json, Object};
+
+/// Most errors one message lists, as Coral caps its list.
+pub const MAX_LISTED: usize = 10;
+
+/// Why an input is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// A value of the wrong JSON type: AWS's `SerializationException`.
+    Serialization {
+        /// What is wrong, naming the member.
+        reason: String,
+    },
+    /// Failed constraints: AWS's `ValidationException`.
+    Validation {
+        /// The whole `N validation error(s) detected: …` text.
+        message: String,
+    },
+}
+
+/// Checks `input` against `operation`'s input shape.
+pub fn validate(operation: Operation, input: &Object<'_>) -> Result<(), Rejection> {
+    let Some(shape) = operation.input() else {
+        return Ok(());
+    };
+    let mut validator = Validator::default();
+    validator.structure_members(&At::Root, ssm().shape(shape), input, false)?;
+    match validator.failures.len() {
+        0 => Ok(()),
+        _ => Err(Rejection::Validation {
+            message: message(&validator.failures),
+        }),
+    }
+}
+
+/// Where a value sits in the input, rendered only when something fails there.
+enum At<'a> {
+    Root,
+    Member(&'a At<'a>, &'a Member),
+    Element(&'a At<'a>, usize),
+    Entry(&'a At<'a>, &'a str),
+}
+
+impl At<'_> {
+    /// AWS's spelling: `targets.1.member.key`.
+    fn message_path(&self) -> String {
+        let mut path = String::new();
+        self.write_message_path(&mut path);
+        path
+    }
+
+    fn write_message_path(&self, out: &mut String) {
+        match self {
+            Self::Root => {}
+            Self::Member(parent, member) => {
+                parent.write_message_path(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&member.message_name);
+            }
+            Self::Element(parent, index) => {
+                parent.write_message_path(out);
+                let _ = write!(out, ".{}.member", index + 1);
+            }
+            Self::Entry(parent, key) => {
+                parent.write_message_path(out);
+                let _ = write!(out, ".{key}.member");
+            }
+        }
+    }
+
+    /// The wire spelling, for serialization errors: `Targets[0].Key`.
+    fn wire_path(&self) -> String {
+        match self {
+            Self::Root => String::new(),
+            Self::Member(Self::Root, member) => member.name.clone(),
+            Self::Member(parent, member) => format!("{}.{}", parent.wire_path(), member.name),
+            Self::Element(parent, index) => format!("{}[{index}]", parent.wire_path()),
+            Self::Entry(parent, key) => format!("{}[{key:?}]", parent.wire_path()),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    failures: Vec<String>,
+}
+
+impl Validator {
+    /// A value: its JSON type, its own constraints, then what is inside it. `hidden`: an
+    /// enclosing shape is sensitive.
+    fn value(
+        &mut self,
+        at: &At<'_>,
+        shape: &Shape,
+        value: &Json<'_>,
+        hidden: bool,
+    ) -> Result<(), Rejection> {
+        if matches!(value, Json::Null) {
+            return Ok(()); // required members are checked by their structure
+        }
+        check_type(at, shape, value)?;
+        let echo = !(hidden || shape.holds_sensitive);
+        for constraint in own_failures(shape, value) {
+            self.fail(at, echo.then(|| java_text(value)), &constraint);
+        }
+        self.inside(at, shape, value, hidden || shape.sensitive)
+    }
+
+    /// The members, elements or entries of a value whose type was checked.
+    fn inside(
+        &mut self,
+        at: &At<'_>,
+        shape: &Shape,
+        value: &Json<'_>,
+        hidden: bool,
+    ) -> Result<(), Rejection> {
+        match (&shape.kind, value) {
+            (Kind::Structure { .. }, Json::Object(object)) => {
+                self.structure_members(at, shape, object, hidden)
+            }
+            (Kind::List { member, .. }, Json::Array(items)) => {
+                let member = ssm().shape(*member);
+                for (index, item) in items.iter().enumerate() {
+                    self.value(&At::Element(at, index), member, item, hidden)?;
+                }
+                Ok(())
+            }
+            (
+                Kind::Map {
+                    key, value: val, ..
+                },
+                Json::Object(entries),
+            ) => self.map_entries(
+                at,
+                shape,
+                ssm().shape(*key),
+                ssm().shape(*val),
+                entries,
+                hidden,
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    fn structure_members(
+        &mut self,
+        at: &At<'_>,
+        shape: &Shape,
+        object: &Object<'_>,
+        hidden: bool,
+    ) -> Result<(), Rejection> {
+        let Kind::Structure { members, .. } = &shape.kind else {
+            return Ok(());
+        };
+        for member in members {
+            let here = At::Member(at, member);
+            match object.get(&member.name) {
+                None | Some(Json::Null) => {
+                    if member.required {
+                        self.failures.push(format!(
+                            "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                            here.message_path()
+                        ));
+                    }
+                }
+                Some(value) => self.value(&here, ssm().shape(member.shape), value, hidden)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A map's keys and values, each reported once with every constraint of its shape, then
+    /// what is inside each value.
+    fn map_entries(
+        &mut self,
+        at: &At<'_>,
+        map: &Shape,
+        key: &Shape,
+        value: &Shape,
+        entries: &Object<'_>,
+        hidden: bool,
+    ) -> Result<(), Rejection> {
+        let echo = !(hidden || map.holds_sensitive);
+        let shown = || echo.then(|| java_text(&Json::Object(entries.clone())));
+        let mut keys_fail = false;
+        let mut values_fail = false;
+        for (name, entry) in entries.iter() {
+            keys_fail |= !own_failures(key, &Json::String(name.into())).is_empty();
+            if !matches!(entry, Json::Null) {
+                check_type(&At::Entry(at, name), value, entry)?;
+                values_fail |= !own_failures(value, entry).is_empty();
+            }
+        }
+        if keys_fail {
+            let all = constraints(key).join(", ");
+            self.fail(
+                at,
+                shown(),
+                &format!("Map keys must satisfy constraint: [{all}]"),
+            );
+        }
+        if values_fail {
+            let all = constraints(value).join(", ");
+            self.fail(
+                at,
+                shown(),
+                &format!("Map value must satisfy constraint: [{all}]"),
+            );
+        }
+        let hidden = hidden || map.sensitive || value.sensitive;
+        for (name, entry) in entries.iter() {
+            self.inside(&At::Entry(at, name), value, entry, hidden)?;
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, at: &At<'_>, shown: Option<String>, constraint: &str) {
+        let path = at.message_path();
+        self.failures.push(match shown {
+            Some(text) => {
+                format!("Value '{text}' at '{path}' failed to satisfy constraint: {constraint}")
+            }
+            None => format!("Value at '{path}' failed to satisfy constraint: {constraint}"),
+        });
+    }
+}
+
+/// `SerializationException` unless `value` has the JSON type `shape` is read from.
+fn check_type(at: &At<'_>, shape: &Shape, value: &Json<'_>) -> Result<(), Rejection> {
+    let (fits, expected) = match &shape.kind {
+        Kind::Structure { .. } | Kind::Map { .. } => {
+            (matches!(value, Json::Object(_)), "an object")
+        }
+        Kind::List { .. } => (matches!(value, Json::Array(_)), "an array"),
+        Kind::String { .. } | Kind::Blob => (matches!(value, Json::String(_)), "a string"),
+        Kind::Number { .. } => (matches!(value, Json::Number(_)), "a number"),
+        Kind::Boolean => (matches!(value, Json::Bool(_)), "a boolean"),
+        // awsJson1_1 sends epoch seconds; a date string is left for AWS to judge.
+        Kind::Timestamp => (
+            matches!(value, Json::Number(_) | Json::String(_)),
+            "a number",
+        ),
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(Rejection::Serialization {
+        reason: format!(
+            "member '{}' must be a JSON {}, not {}",
+            at.wire_path(),
+            expected.trim_start_matches("a ").trim_start_matches("an "),
+            value.kind()
+        ),
+    })
+}
+
+/// The constraints of `shape` that `value` (of the right type) fails, in Coral's order.
+fn own_failures(shape: &Shape, value: &Json<'_>) -> Vec<String> {
+    let mut failed = Vec::new();
+    match (&shape.kind, value) {
+        (
+            Kind::String {
+                length,
+                pattern,
+                enumeration,
+            },
+            Json::String(text),
+        ) => {
+            // A pattern that cannot be run accepts: a call AWS accepts must never be refused.
+            if let Some(pattern) = pattern
+                && pattern.matches(text) == Ok(false)
+            {
+                failed.push(pattern_text(pattern.as_str()));
+            }
+            length_failures(*length, text.chars().count(), &mut failed);
+            if !enumeration.is_empty() && !enumeration.iter().any(|allowed| allowed == text) {
+                failed.push(enum_text(enumeration));
+            }
+        }
+        (Kind::List { length, .. }, Json::Array(items)) => {
+            length_failures(*length, items.len(), &mut failed);
+        }
+        (Kind::Map { length, .. }, Json::Object(entries)) => {
+            length_failures(*length, entries.iter().count(), &mut failed);
+        }
+        (Kind::Number { min, max }, Json::Number(number)) => {
+            let n = number.as_f64();
+            if let (Some(min), Some(n)) = (min, n)
+                && min.as_f64().is_some_and(|min| n < min)
+            {
+                failed.push(format!(
+                    "Member must have value greater than or equal to {min}"
+                ));
+            }
+            if let (Some(max), Some(n)) = (max, n)
+                && max.as_f64().is_some_and(|max| n > max)
+            {
+                failed.push(format!(
+                    "Member must have value less than or equal to {max}"
+                ));
+            }
+        }
+        _ => {}
+    }
+    failed
+}
+
+fn length_failures(bounds: Bounds, length: usize, failed: &mut Vec<String>) {
+    let length = length as u64;
+    if let Some(min) = bounds.min.filter(|&min| length < min) {
+        failed.push(format!(
+            "Member must have length greater than or equal to {min}"
+        ));
+    }
+    if let Some(max) = bounds.max.filter(|&max| length > max) {
+        failed.push(format!(
+            "Member must have length less than or equal to {max}"
+        ));
+    }
+}
+
+/// Every constraint of a map's key or value shape, as Coral lists them in its map form:
+/// upper bound, lower bound, pattern, enum.
+fn constraints(shape: &Shape) -> Vec<String> {
+    let mut all = Vec::new();
+    let bounds = |bounds: &Bounds, what: &str, all: &mut Vec<String>| {
+        if let Some(max) = bounds.max {
+            all.push(format!(
+                "Member must have {what} less than or equal to {max}"
+            ));
+        }
+        if let Some(min) = bounds.min {
+            all.push(format!(
+                "Member must have {what} greater than or equal to {min}"
+            ));
+        }
+    };
+    match &shape.kind {
+        Kind::String {
+            length,
+            pattern,
+            enumeration,
+        } => {
+            bounds(length, "length", &mut all);
+            if let Some(pattern) = pattern {
+                all.push(pattern_text(pattern.as_str()));
+            }
+            if !enumeration.is_empty() {
+                all.push(enum_text(enumeration));
+            }
+        }
+        Kind::List { length, .. } | Kind::Map { length, .. } => bounds(length, "length", &mut all),
+        Kind::Number { min, max } => {
+            if let Some(max) = max {
+                all.push(format!(
+                    "Member must have value less than or equal to {max}"
+                ));
+            }
+            if let Some(min) = min {
+                all.push(format!(
+                    "Member must have value greater than or equal to {min}"
+                ));
+            }
+        }
+        _ => {}
+    }
+    all
+}
+
+fn pattern_text(pattern: &str) -> String {
+    format!("Member must satisfy regular expression pattern: {pattern}")
+}
+
+/// The allowed values in reverse model order: the one published SSM capture
+/// (`[SecureString, StringList, String]`) lists them so (docs/validation.md).
+fn enum_text(enumeration: &[String]) -> String {
+    let values: Vec<&str> = enumeration.iter().rev().map(String::as_str).collect();
+    format!(
+        "Member must satisfy enum value set: [{}]",
+        values.join(", ")
+    )
+}
+
+/// A value as Java's `toString` prints it: text bare, lists `[a, b]`, maps and structures
+/// `{k=v}`.
+fn java_text(value: &Json<'_>) -> String {
+    match value {
+        Json::Null => "null".to_owned(),
+        Json::Bool(b) => b.to_string(),
+        Json::Number(n) => n.to_string(),
+        Json::String(text) => text.to_string(),
+        Json::Array(items) => {
+            let items: Vec<String> = items.iter().map(java_text).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Json::Object(members) => {
+            let members: Vec<String> = members
+                .iter()
+                .map(|(key, value)| format!("{key}={}", java_text(value)))
+                .collect();
+            format!("{{{}}}", members.join(", "))
+        }
+    }
+}
+
+/// `1 validation error detected: <e>` / `2 validation errors detected: <e>; <e>`, at most
+/// [`MAX_LISTED`] of them.
+fn message(failures: &[String]) -> String {
+    let listed = &failures[..failures.len().min(MAX_LISTED)];
+    let plural = if listed.len() == 1 { "" } else { "s" };
+    format!(
+        "{} validation error{plural} detected: {}",
+        listed.len(),
+        listed.join("; ")
+    )
+}
