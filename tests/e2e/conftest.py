@@ -15,12 +15,12 @@ BIN = os.environ.get("SSM_VCR_BIN", str(ROOT / "target" / "debug" / "ssm-vcr"))
 class Proxy:
     """The real binary. `args` go to `serve`; it audits to `audit_log`."""
 
-    def __init__(self, audit_log, *args):
+    def __init__(self, audit_log, *args, extra_env=None):
         self.audit_log = audit_log
         self.process = subprocess.Popen(
             [BIN, "serve", "--listen", "127.0.0.1:0", "--audit-log", str(audit_log), *args],
             cwd=ROOT,
-            env=user_env("unused"),
+            env={**user_env("unused"), **(extra_env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -34,7 +34,7 @@ class Proxy:
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
-        _, self.log = self.process.communicate(timeout=30)
+        self.stdout, self.log = self.process.communicate(timeout=30)
         assert self.process.returncode == 0, self.log
 
     def requests_seen(self):
