@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -93,8 +94,16 @@ pub(super) fn parse(json: &str) -> Result<ServiceModel, String> {
             .ok_or_else(|| format!("unknown shape {}", target.shape))
     };
     let mut shapes = Vec::with_capacity(raw.shapes.len());
+    // Shapes that share a pattern share its compiled matcher: 113 patterned shapes, 65 patterns.
+    let mut patterns: HashMap<&str, Arc<Pattern>> = HashMap::new();
     for (name, shape) in &raw.shapes {
-        let kind = kind(name, shape, &resolve)?;
+        let pattern = shape.pattern.as_deref().map(|text| {
+            let shared = patterns
+                .entry(text)
+                .or_insert_with(|| Arc::new(Pattern::new(text)));
+            Arc::clone(shared)
+        });
+        let kind = kind(name, shape, pattern, &resolve)?;
         shapes.push(Shape {
             name: name.clone(),
             kind,
@@ -122,6 +131,7 @@ pub(super) fn parse(json: &str) -> Result<ServiceModel, String> {
 fn kind(
     name: &str,
     shape: &RawShape,
+    pattern: Option<Arc<Pattern>>,
     resolve: &impl Fn(&RawRef) -> Result<ShapeId, String>,
 ) -> Result<Kind, String> {
     let length = || Bounds {
@@ -158,7 +168,7 @@ fn kind(
         },
         "string" => Kind::String {
             length: length(),
-            pattern: shape.pattern.as_deref().map(|p| Box::new(Pattern::new(p))),
+            pattern,
             enumeration: shape.enumeration.clone(),
         },
         "integer" | "long" | "float" | "double" => Kind::Number {

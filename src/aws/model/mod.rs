@@ -13,7 +13,7 @@ pub mod validate;
 pub mod walk;
 
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use sha2::{Digest, Sha256};
 
@@ -32,6 +32,31 @@ static SSM: LazyLock<ServiceModel> =
 /// The SSM service model, read on first use (a few milliseconds; see docs/BENCHMARKS.md).
 pub fn ssm() -> &'static ServiceModel {
     &SSM
+}
+
+/// Compiles every modeled pattern on a background thread, once per process, so that the
+/// first call of an operation does not wait for its patterns (about 30 ms for the slowest;
+/// see docs/BENCHMARKS.md). A call that needs a pattern first simply compiles it itself.
+pub fn warm_up() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let warming = std::thread::Builder::new()
+            .name("ssm-vcr-patterns".to_owned())
+            .spawn(|| {
+                for shape in ssm().shapes() {
+                    if let Kind::String {
+                        pattern: Some(pattern),
+                        ..
+                    } = &shape.kind
+                    {
+                        let _ = pattern.engine();
+                    }
+                }
+            });
+        if let Err(e) = warming {
+            tracing::debug!(error = %e, "patterns will be compiled on first use");
+        }
+    });
 }
 
 /// Which model a cassette was written with: the botocore release and the SHA-256 of the model
@@ -167,7 +192,7 @@ pub enum Kind {
         /// Length bounds, in characters.
         length: Bounds,
         /// The modeled pattern, matched as Java's `matches()` does.
-        pattern: Option<Box<Pattern>>,
+        pattern: Option<Arc<Pattern>>,
         /// The allowed values, in model order.
         enumeration: Vec<String>,
     },

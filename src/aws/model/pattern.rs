@@ -3,11 +3,11 @@
 //! and `.` excluding Java's line terminators.
 //!
 //! A pattern is translated from Java's syntax once, then compiled on first use into a dense
-//! DFA: searching one needs no mutable cache, so every worker thread shares it. The few
-//! patterns with look-around or back-references, which no automaton can run, go to
-//! fancy-regex, a backtracking engine like Java's own, and one class repeated up to 100,000
-//! times is counted rather than compiled (docs/validation.md lists them). This module knows
-//! nothing of members or messages.
+//! DFA: searching one needs no mutable cache, so every worker thread shares it. A pattern whose
+//! DFA would be large runs on the regex crate's lazy DFA; the few with look-around or
+//! back-references, which no automaton can run, go to fancy-regex, a backtracking engine like
+//! Java's own; and one class repeated up to 100,000 times is counted rather than compiled
+//! (docs/validation.md lists them). This module knows nothing of members or messages.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -24,8 +24,12 @@ const DIGIT: &str = "0-9";
 const SPACE: &str = r"\t\n\x0B\f\r ";
 /// What Java's `.` refuses by default: its line terminators.
 const LINE_TERMINATORS: &str = r"\n\r\x{85}\x{2028}\x{2029}";
-/// Largest DFA built for one pattern; a larger one is matched by the backtracking engine.
-const DFA_SIZE_LIMIT: usize = 4 << 20;
+/// Largest DFA built for one pattern: a larger one (the Unicode classes of descriptions and
+/// tags) is matched by the regex crate's lazy DFA, which holds a small cache instead of every
+/// state.
+const DFA_SIZE_LIMIT: usize = 64 << 10;
+/// Counted repetitions of one class beyond this are counted, not compiled.
+const LONG_RUN: u32 = 1000;
 
 /// A modeled pattern and, once first used, its compiled matcher.
 pub struct Pattern {
@@ -44,8 +48,10 @@ enum Matcher {
         min: u32,
         max: Option<u32>,
     },
-    /// fancy-regex: backtracking for look-around and back-references, and the regex crate's
-    /// lazy engines for the rest of a pattern, or for a pattern whose DFA is too large.
+    /// The regex crate, whose lazy DFA keeps a small cache of states: for patterns whose
+    /// dense DFA would be large (Unicode classes).
+    Lazy(regex::Regex),
+    /// fancy-regex, a backtracking engine as Java's is: for look-around and back-references.
     Backtracking(fancy_regex::Regex),
 }
 
@@ -56,6 +62,8 @@ pub enum Engine {
     Automaton,
     /// A count of the characters of one class.
     ClassRun,
+    /// The regex crate's lazy DFA.
+    Lazy,
     /// fancy-regex.
     Backtracking,
 }
@@ -105,8 +113,18 @@ impl Pattern {
                 }
                 Ok(count >= *min && max.is_none_or(|max| count <= max))
             }
+            Ok(Matcher::Lazy(regex)) => Ok(regex.is_match(text)),
             Ok(Matcher::Backtracking(regex)) => regex.is_match(text).map_err(|e| e.to_string()),
             Err(reason) => Err(reason.clone()),
+        }
+    }
+
+    /// Heap bytes of the compiled matcher (0 for engines that do not say), compiling it if
+    /// need be.
+    pub fn memory_usage(&self) -> usize {
+        match self.compiled() {
+            Ok(Matcher::Automaton(dfa)) => dfa.memory_usage(),
+            _ => 0,
         }
     }
 
@@ -115,6 +133,7 @@ impl Pattern {
         match self.compiled() {
             Ok(Matcher::Automaton(_)) => Ok(Engine::Automaton),
             Ok(Matcher::ClassRun { .. }) => Ok(Engine::ClassRun),
+            Ok(Matcher::Lazy(_)) => Ok(Engine::Lazy),
             Ok(Matcher::Backtracking(_)) => Ok(Engine::Backtracking),
             Err(reason) => Err(reason.clone()),
         }
@@ -123,6 +142,11 @@ impl Pattern {
     fn compiled(&self) -> &Result<Matcher, String> {
         self.compiled.get_or_init(|| {
             let translated = translate(&self.modeled);
+            // Thousands of counted repetitions cost seconds to turn into states, and a count
+            // gives the same answer at once.
+            if let Some(run) = class_run(&translated, LONG_RUN) {
+                return Ok(run);
+            }
             let whole = format!(r"\A(?:{translated})\z");
             let automaton = dense::Builder::new()
                 .configure(
@@ -131,19 +155,22 @@ impl Pattern {
                         .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
                 )
                 .build(&whole);
-            match automaton {
-                Ok(dfa) => Ok(Matcher::Automaton(Box::new(dfa))),
-                Err(_) if let Some(run) = class_run(&translated) => Ok(run),
-                Err(_) => fancy_regex::Regex::new(&whole)
-                    .map(Matcher::Backtracking)
-                    .map_err(|e| format!("pattern {:?} cannot be compiled: {e}", self.modeled)),
+            if let Ok(dfa) = automaton {
+                return Ok(Matcher::Automaton(Box::new(dfa)));
             }
+            if let Ok(regex) = regex::Regex::new(&whole) {
+                return Ok(Matcher::Lazy(regex));
+            }
+            fancy_regex::Regex::new(&whole)
+                .map(Matcher::Backtracking)
+                .map_err(|e| format!("pattern {:?} cannot be compiled: {e}", self.modeled))
         })
     }
 }
 
-/// The pattern as a [`Matcher::ClassRun`], if it is one class repeated between anchors.
-fn class_run(translated: &str) -> Option<Matcher> {
+/// The pattern as a [`Matcher::ClassRun`], if it is one class repeated between anchors, up to
+/// more than `longer_than` times.
+fn class_run(translated: &str, longer_than: u32) -> Option<Matcher> {
     let hir = regex_syntax::parse(translated).ok()?;
     let inner = match hir.kind() {
         HirKind::Concat(parts) => match parts.as_slice() {
@@ -160,6 +187,9 @@ fn class_run(translated: &str) -> Option<Matcher> {
     let HirKind::Repetition(repetition) = inner.kind() else {
         return None;
     };
+    if repetition.max.is_none_or(|max| max <= longer_than) {
+        return None;
+    }
     let HirKind::Class(Class::Unicode(class)) = repetition.sub.kind() else {
         return None;
     };

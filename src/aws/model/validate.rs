@@ -249,27 +249,21 @@ impl Validator {
 /// `SerializationException` unless `value` has the JSON type `shape` is read from.
 fn check_type(at: &At<'_>, shape: &Shape, value: &Json<'_>) -> Result<(), Rejection> {
     let (fits, expected) = match &shape.kind {
-        Kind::Structure { .. } | Kind::Map { .. } => {
-            (matches!(value, Json::Object(_)), "an object")
-        }
-        Kind::List { .. } => (matches!(value, Json::Array(_)), "an array"),
-        Kind::String { .. } | Kind::Blob => (matches!(value, Json::String(_)), "a string"),
-        Kind::Number { .. } => (matches!(value, Json::Number(_)), "a number"),
-        Kind::Boolean => (matches!(value, Json::Bool(_)), "a boolean"),
+        Kind::Structure { .. } | Kind::Map { .. } => (matches!(value, Json::Object(_)), "object"),
+        Kind::List { .. } => (matches!(value, Json::Array(_)), "array"),
+        Kind::String { .. } | Kind::Blob => (matches!(value, Json::String(_)), "string"),
+        Kind::Number { .. } => (matches!(value, Json::Number(_)), "number"),
+        Kind::Boolean => (matches!(value, Json::Bool(_)), "boolean"),
         // awsJson1_1 sends epoch seconds; a date string is left for AWS to judge.
-        Kind::Timestamp => (
-            matches!(value, Json::Number(_) | Json::String(_)),
-            "a number",
-        ),
+        Kind::Timestamp => (matches!(value, Json::Number(_) | Json::String(_)), "number"),
     };
     if fits {
         return Ok(());
     }
     Err(Rejection::Serialization {
         reason: format!(
-            "member '{}' must be a JSON {}, not {}",
+            "member '{}' must be a JSON {expected}, not {}",
             at.wire_path(),
-            expected.trim_start_matches("a ").trim_start_matches("an "),
             value.kind()
         ),
     })
