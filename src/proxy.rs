@@ -173,9 +173,9 @@ impl Proxy {
 
     /// A proxy that signs with `signer` (tests and embedding); forwarding modes need one.
     pub fn with_signer(config: &Config, signer: Option<Signer>) -> Result<Self, StartError> {
-        // Read the model now, so that the first call does not wait for it.
+        // Read the model now, so that the first call does not wait for it; patterns are
+        // compiled on first use, which keeps the memory of the ones never used.
         crate::aws::model::ssm();
-        crate::aws::model::warm_up();
         let when_exhausted = if config.cassettes.repeat_last {
             WhenExhausted::RepeatLast
         } else {

@@ -34,31 +34,6 @@ pub fn ssm() -> &'static ServiceModel {
     &SSM
 }
 
-/// Compiles every modeled pattern on a background thread, once per process, so that the
-/// first call of an operation does not wait for its patterns (about 30 ms for the slowest;
-/// see docs/BENCHMARKS.md). A call that needs a pattern first simply compiles it itself.
-pub fn warm_up() {
-    static STARTED: std::sync::Once = std::sync::Once::new();
-    STARTED.call_once(|| {
-        let warming = std::thread::Builder::new()
-            .name("ssm-vcr-patterns".to_owned())
-            .spawn(|| {
-                for shape in ssm().shapes() {
-                    if let Kind::String {
-                        pattern: Some(pattern),
-                        ..
-                    } = &shape.kind
-                    {
-                        let _ = pattern.engine();
-                    }
-                }
-            });
-        if let Err(e) = warming {
-            tracing::debug!(error = %e, "patterns will be compiled on first use");
-        }
-    });
-}
-
 /// Which model a cassette was written with: the botocore release and the SHA-256 of the model
 /// file, so a reviewer can tell whether two recordings were judged by the same rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
