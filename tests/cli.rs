@@ -276,3 +276,51 @@ fn serve_refuses_a_non_loopback_address_unless_allowed() {
          --allow-remote) to bind it anyway\n"
     );
 }
+
+#[test]
+fn serve_warns_at_start_for_each_sensitive_value_kept_in_plain_text() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = folder.path().join("config.toml");
+    let cassettes = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes");
+    std::fs::write(
+        &config,
+        format!(
+            "[cassettes]\ndir = {cassettes:?}\nkeep_sensitive = [\"GetParameter:response:Parameter.Value\"]\n\
+             [audit]\nenabled = false\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let mut command = ssm_vcr();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--config", config])
+        .stderr(std::process::Stdio::piped());
+    let (mut child, _) = start(&mut command);
+    sigterm(&child);
+    let (exit, log) = finish(&mut child);
+    assert!(exit.success(), "{log}");
+    assert!(
+        log.contains("cassettes.keep_sensitive: this sensitive value is recorded in plain text")
+            && log.contains("kept=GetParameter:response:Parameter.Value"),
+        "{log}"
+    );
+
+    // A path outside the model's operations is refused, naming the key.
+    std::fs::write(
+        folder.path().join("bad.toml"),
+        "[cassettes]\nkeep_sensitive = [\"GetParameters:reply:Value\"]\n",
+    )
+    .unwrap();
+    let output = run(&[
+        "config",
+        "check",
+        "--config",
+        folder.path().join("bad.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        "error: invalid configuration: cassettes.keep_sensitive: 'GetParameters:reply:Value' is not \
+         <Operation>:<request|response>:<path>, e.g. 'GetParameter:response:Parameter.Value'\n"
+    );
+}
