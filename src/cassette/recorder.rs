@@ -5,8 +5,8 @@
 //! The whole cassette is kept in memory and written again for every interaction: to a
 //! temporary file in the same folder, fsynced, then renamed over the cassette, and the folder
 //! fsynced. One lock serialises the writers of one cassette. Before any byte is written, the
-//! model's sensitive values are replaced and the secret scan of `redact.rs` must pass. This module does not decide what is recorded
-//! (`proxy.rs`).
+//! model's sensitive values are replaced and the secret scan of `redact.rs` must pass. This
+//! module does not decide what is recorded (`proxy.rs`).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
