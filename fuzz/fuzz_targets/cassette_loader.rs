@@ -1,11 +1,13 @@
 //! The cassette loader: any bytes either fail with a FormatError or load, index for replay, and
-//! serialise back to a cassette that loads to the same value.
+//! serialise back to a cassette that loads to the same value. Redacting a loaded cassette
+//! leaves no sensitive value of the model in plain text.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use ssm_vcr::aws::model::Operation;
 use ssm_vcr::cassette::format::Cassette;
 use ssm_vcr::cassette::matching::IgnoreRules;
+use ssm_vcr::cassette::redact::{Placeholders, Redaction, plain_sensitive_values};
 use ssm_vcr::cassette::replay::{Tape, WhenExhausted};
 use ssm_vcr::json::Json;
 
@@ -20,5 +22,10 @@ fuzz_target!(|data: &[u8]| {
         let Some(operation) = Operation::named(&interaction.operation) else { continue };
         let body = Json::from(&interaction.request.body);
         let _ = tape.play(operation, &interaction.region, &body);
+    }
+    let mut placeholders = Placeholders::continuing(&cassette);
+    for mut interaction in cassette.interactions {
+        Redaction::default().apply(&mut interaction, &mut placeholders);
+        assert_eq!(plain_sensitive_values(&interaction), (0, 0), "a sensitive value survived redaction");
     }
 });
