@@ -22,7 +22,7 @@
 //!
 //! Scenarios: the baseline; replay with the audit off; the durable baseline (the bare server
 //! again, answering each call only once its body is written and fdatasynced, with the audit
-//! log's group commit and preallocation but nothing else); replay with the durable audit on;
+//! log's group commit and appends but nothing else); replay with the durable audit on;
 //! passthrough forwarding to the baseline server (its added latency is forwarding's cost).
 //! The durable baseline is what any server pays on this disk for answering after an fsync:
 //! the audited proxy is compared with it too, to tell the disk's cost from the proxy's.
@@ -57,7 +57,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use ssm_vcr::audit::writer::PREALLOCATION;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -474,11 +473,10 @@ fn baseline_server() {
 
 /// The durable baseline's writer: the least a server must do to answer each call only once
 /// something of it is on disk. It takes every line waiting, writes them in one `write` and
-/// calls `fdatasync` once (group commit), as the audit log does, and grows the file with zeros
-/// ahead of its lines as the audit log's preallocation does, so that a sync writes the lines
-/// alone. No record, no hash chain, no JSON: what the audited proxy adds to this is its own.
+/// calls `fdatasync` once (group commit), appending as the audit log does by default. No
+/// record, no hash chain, no JSON: what the audited proxy adds to this is its own.
 fn group_commit(file: &std::fs::File, lines: &mpsc::Receiver<(Bytes, oneshot::Sender<()>)>) {
-    let (mut end, mut allocated) = (0_u64, 0_u64);
+    let mut end = 0_u64;
     let mut batch = Vec::new();
     let mut buffer = Vec::new();
     while let Ok(first) = lines.recv() {
@@ -490,11 +488,6 @@ fn group_commit(file: &std::fs::File, lines: &mpsc::Receiver<(Bytes, oneshot::Se
             buffer.push(b'\n');
         }
         let new_end = end + buffer.len() as u64;
-        if new_end > allocated {
-            allocated = new_end.next_multiple_of(PREALLOCATION);
-            file.write_all_at(&vec![0; (allocated - new_end) as usize], new_end)
-                .unwrap();
-        }
         file.write_all_at(&buffer, end).unwrap();
         file.sync_data().unwrap();
         end = new_end;

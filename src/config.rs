@@ -146,6 +146,7 @@ pub struct AuditSettings {
     pub max_file_bytes: u64,
     /// Whether the active file is grown with zeros ahead of its records, so that each fsync
     /// writes data only (see `audit::writer`); the zeros are cut off at rotation and shutdown.
+    /// Off by default: a plain JSON Lines file is what `grep`, `jq` and `tail -f` read.
     pub preallocate: bool,
     /// What to do with a call whose audit record cannot be written.
     pub on_failure: OnAuditFailure,
@@ -254,7 +255,7 @@ impl Default for AuditSettings {
             enabled: true,
             file: PathBuf::from("audit/deregistrations.jsonl"),
             max_file_bytes: 64 * 1024 * 1024,
-            preallocate: true,
+            preallocate: false,
             on_failure: OnAuditFailure::Refuse,
         }
     }

@@ -382,10 +382,12 @@ async fn after_one_deregistration(config: ssm_vcr::config::Config) -> TestProxy 
 }
 
 #[tokio::test]
-async fn a_live_log_is_preallocated_and_a_stopped_one_is_plain_json_lines() {
+async fn a_preallocated_live_log_is_cut_to_plain_json_lines_when_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.jsonl");
-    let proxy = after_one_deregistration(config_with_audit(&log)).await;
+    let mut config = config_with_audit(&log);
+    config.audit.preallocate = true;
+    let proxy = after_one_deregistration(config).await;
 
     // While the proxy runs, the file is grown ahead of its records with zeros...
     let live = std::fs::read(&log).unwrap();
@@ -402,12 +404,10 @@ async fn a_live_log_is_preallocated_and_a_stopped_one_is_plain_json_lines() {
 }
 
 #[tokio::test]
-async fn without_preallocation_the_live_log_is_plain_json_lines() {
+async fn by_default_the_live_log_is_plain_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.jsonl");
-    let mut config = config_with_audit(&log);
-    config.audit.preallocate = false;
-    let proxy = after_one_deregistration(config).await;
+    let proxy = after_one_deregistration(config_with_audit(&log)).await;
     let live = std::fs::read(&log).unwrap();
     assert!(live.ends_with(b"}\n") && !live.contains(&0), "{live:?}");
     assert_eq!(records(&log).len(), 2);
@@ -486,6 +486,7 @@ async fn audit_follow_prints_each_deregistration_as_it_is_written_across_rotatio
     let log = dir.path().join("audit.jsonl");
     let mut config = config_with_audit(&log);
     config.audit.max_file_bytes = 2000; // a new file every few records
+    config.audit.preallocate = true; // the harder case: a file whose size says nothing
     let proxy = after_one_deregistration(config).await;
     let follower = Follower::start(&log);
     assert!(follower.next_line().starts_with("TIME "));
@@ -556,6 +557,35 @@ fn sigkill_under_16_clients_loses_no_acknowledged_record() {
         "{} of {} acknowledged calls have no record: {missing:?}",
         missing.len(),
         seen.len()
+    );
+
+    // What an operator reaches for first reads the crashed log as it is.
+    let path = log.to_str().unwrap();
+    let grep = std::process::Command::new("grep")
+        .args(["-c", "\"event\":\"outcome\"", path])
+        .output()
+        .unwrap();
+    let counted = String::from_utf8_lossy(&grep.stdout).trim().to_owned();
+    assert_eq!(
+        counted,
+        (on_disk.len()).to_string(),
+        "grep said {counted:?}"
+    );
+    let jq = std::process::Command::new("jq")
+        .args(["-c", ".event", path])
+        .output()
+        .expect("jq is installed (it is part of the project machine's image)");
+    assert!(
+        jq.status.success(),
+        "{}",
+        String::from_utf8_lossy(&jq.stderr)
+    );
+    assert_eq!(
+        jq.stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count(),
+        text.lines().count()
     );
 }
 
