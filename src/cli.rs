@@ -2,15 +2,17 @@
 //! `audit show`, `audit follow`.
 //!
 //! Flags stay as close to what the user typed as possible; merging them with `config.toml`
-//! is [`crate::config::Config::apply_cli`]'s job, and running them is `main.rs`'s.
+//! is [`crate::config::Config::apply_cli`]'s job, and running them is `main.rs`'s. The value
+//! types a flag and a configuration key share ([`Mode`], [`LogFormat`]) live here, so that the
+//! configuration reads the command line and never the other way round.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
 
 use crate::audit::show::Filter;
-use crate::config::{LogFormat, Mode};
 
 /// Record/replay proxy for the AWS Systems Manager API.
 #[derive(Debug, Parser)]
@@ -150,4 +152,45 @@ pub enum AuditCommand {
         #[command(flatten)]
         filter: Filter,
     },
+}
+
+/// Where answers come from (VCR's record modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Answer from cassettes only; never contact the upstream.
+    Replay,
+    /// Forward every request and rewrite the cassette.
+    Record,
+    /// Replay recorded answers, forward and append misses.
+    Auto,
+    /// Forward everything, record nothing.
+    Passthrough,
+}
+
+impl Mode {
+    /// The mode's name as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Replay => "replay",
+            Self::Record => "record",
+            Self::Auto => "auto",
+            Self::Passthrough => "passthrough",
+        }
+    }
+
+    /// Whether this mode sends requests to AWS (and so needs credentials).
+    pub fn forwards(self) -> bool {
+        !matches!(self, Self::Replay)
+    }
+}
+
+/// Operational log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Pretty,
+    /// One JSON object per event.
+    Json,
 }

@@ -164,7 +164,7 @@ pub fn cassette_redact(files: &[PathBuf]) -> Result<(), Failure> {
             ),
             Err(e) => {
                 failed += 1;
-                println!("error: {}", crate::error::chain(&e));
+                println!("error: {}", crate::text::chain(&e));
             }
         }
     }

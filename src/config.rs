@@ -15,6 +15,7 @@ use crate::aws::envelope::CassetteName;
 use crate::cassette::matching::IgnoreRules;
 use crate::cassette::redact::Redaction;
 use crate::cli::ServeArgs;
+pub use crate::cli::{LogFormat, Mode};
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "config.toml";
@@ -45,37 +46,6 @@ pub struct Config {
     pub audit: AuditSettings,
     /// Operational logging.
     pub log: LogSettings,
-}
-
-/// Where answers come from (VCR's record modes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Answer from cassettes only; never contact the upstream.
-    Replay,
-    /// Forward every request and rewrite the cassette.
-    Record,
-    /// Replay recorded answers, forward and append misses.
-    Auto,
-    /// Forward everything, record nothing.
-    Passthrough,
-}
-
-impl Mode {
-    /// The mode's name as written in the configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Replay => "replay",
-            Self::Record => "record",
-            Self::Auto => "auto",
-            Self::Passthrough => "passthrough",
-        }
-    }
-
-    /// Whether this mode sends requests to AWS (and so needs credentials).
-    pub fn forwards(self) -> bool {
-        !matches!(self, Self::Replay)
-    }
 }
 
 /// `[cassettes]`.
@@ -170,16 +140,6 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// A `RUST_LOG`-style filter; the `RUST_LOG` variable wins when set.
     pub filter: String,
-}
-
-/// Operational log format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One human-readable line per event.
-    Pretty,
-    /// One JSON object per event.
-    Json,
 }
 
 impl Default for Config {

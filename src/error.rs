@@ -1,6 +1,10 @@
 //! [`ProxyError`]: every way a request can fail, and the one table that turns each into the
 //! AWS-shaped response the client sees ([`ProxyError::to_aws`]).
 //!
+//! The stages keep errors of their own (the envelope's [`Refusal`], the model's [`Rejection`],
+//! the store's [`Unavailable`], the upstream's, the audit's); `ProxyError` only wraps them, at
+//! the pipeline's edge, so no stage imports this module.
+//!
 //! Status codes are chosen so that no standard AWS retry policy retries them: botocore and
 //! smithy-rs retry 500/502/503/504 and throttling codes, so nothing the client can only fix by
 //! changing its request or the cassette uses those. The one 500 is an audit write failure,
@@ -9,45 +13,21 @@
 use http::StatusCode;
 
 use crate::audit::AuditFailed;
+use crate::aws::envelope::Refusal;
 use crate::aws::error::AwsError;
 use crate::aws::model::{Rejection, provenance};
 use crate::cassette::replay::ReplayMiss;
+use crate::cassette::store::Unavailable;
+use crate::text::chain;
 use crate::upstream::UpstreamError;
 
 /// Why a request was answered by the proxy itself rather than from a cassette.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProxyError {
-    /// The path is neither `/` nor `/cassette/<name>/`.
-    #[error("unknown path {path}")]
-    UnknownPath {
-        /// The path as sent, made printable.
-        path: String,
-    },
-    /// `/cassette/<name>/` with a name outside `[A-Za-z0-9._-]+` or starting with a dot.
-    #[error("invalid cassette name {name:?}")]
-    InvalidCassetteName {
-        /// The name as sent, made printable.
-        name: String,
-    },
-    /// Not a `POST`.
-    #[error("method {method} not allowed")]
-    MethodNotAllowed {
-        /// The method as sent.
-        method: String,
-    },
-    /// `X-Amz-Target` missing, malformed or outside `AmazonSSM.*`.
-    #[error("unknown operation target")]
-    UnknownOperation {
-        /// The target as sent, if any.
-        target: Option<String>,
-    },
-    /// `Content-Type` is not `application/x-amz-json-1.1`.
-    #[error("unsupported content type")]
-    UnsupportedMediaType {
-        /// The content type as sent, if any.
-        content_type: Option<String>,
-    },
+    /// The request's envelope (path, method, target, content type, JSON body) was refused.
+    #[error("the request was refused")]
+    Envelope(#[from] Refusal),
     /// The body is larger than `limits.max_body_bytes`.
     #[error("request body over the limit of {limit} bytes")]
     BodyTooLarge {
@@ -57,18 +37,9 @@ pub enum ProxyError {
     /// The client stopped sending its body, or sent a malformed one.
     #[error("failed to read the request body")]
     BodyRead(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The body is not a JSON object, or a member has the wrong JSON type.
-    #[error("malformed request body")]
-    Serialization {
-        /// What is wrong, for the client.
-        reason: String,
-    },
-    /// A modeled constraint failed; `message` is AWS's exact wording.
-    #[error("request failed validation")]
-    Validation {
-        /// The full `N validation error(s) detected: …` text.
-        message: String,
-    },
+    /// The input fails the SSM model: a wrong JSON type or a failed constraint.
+    #[error("the input fails the SSM model")]
+    Invalid(#[from] Rejection),
     /// No recorded answer is left for this request.
     #[error("no recorded answer in the cassette")]
     ReplayMiss(Box<ReplayMiss>),
@@ -85,13 +56,8 @@ pub enum ProxyError {
     #[error("the call could not be audited")]
     AuditFailed(#[source] AuditFailed),
     /// The selected cassette does not exist or cannot be read.
-    #[error("cassette {name} is unavailable")]
-    CassetteUnavailable {
-        /// The cassette name.
-        name: String,
-        /// Why, for the client and the log.
-        reason: String,
-    },
+    #[error("the selected cassette is unavailable")]
+    CassetteUnavailable(#[from] Unavailable),
 }
 
 /// `[A-Za-z][A-Za-z0-9]*`: the shape of every Smithy operation name.
@@ -100,26 +66,17 @@ fn is_operation_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
-impl From<Rejection> for ProxyError {
-    fn from(rejection: Rejection) -> Self {
-        match rejection {
-            Rejection::Serialization { reason } => Self::Serialization { reason },
-            Rejection::Validation { message } => Self::Validation { message },
-        }
-    }
-}
-
 impl ProxyError {
     /// The AWS-shaped response for this error: the single mapping from error to status.
     pub fn to_aws(&self) -> AwsError {
         use StatusCode as S;
         let (status, error_type, message) = match self {
-            Self::UnknownPath { path } => (
+            Self::Envelope(Refusal::UnknownPath { path }) => (
                 S::NOT_FOUND,
                 "UnknownOperationException",
                 format!("no route for path '{path}': send calls to / or to /cassette/<name>/"),
             ),
-            Self::InvalidCassetteName { name } => (
+            Self::Envelope(Refusal::InvalidCassetteName { name }) => (
                 S::BAD_REQUEST,
                 "InvalidCassetteNameException",
                 format!(
@@ -127,19 +84,19 @@ impl ProxyError {
                      not starting with '.'"
                 ),
             ),
-            Self::MethodNotAllowed { method } => (
+            Self::Envelope(Refusal::MethodNotAllowed { method }) => (
                 S::METHOD_NOT_ALLOWED,
                 "UnknownOperationException",
                 format!("AWS JSON 1.1 calls are POST requests; got {method}"),
             ),
-            Self::UnknownOperation { target: None } => (
+            Self::Envelope(Refusal::UnknownOperation { target: None }) => (
                 S::BAD_REQUEST,
                 "UnknownOperationException",
                 "missing X-Amz-Target header: expected AmazonSSM.<Operation>".to_owned(),
             ),
-            Self::UnknownOperation {
+            Self::Envelope(Refusal::UnknownOperation {
                 target: Some(target),
-            } => (
+            }) => (
                 S::BAD_REQUEST,
                 "UnknownOperationException",
                 match target.strip_prefix("AmazonSSM.") {
@@ -154,7 +111,7 @@ impl ProxyError {
                     ),
                 },
             ),
-            Self::UnsupportedMediaType { content_type } => (
+            Self::Envelope(Refusal::UnsupportedMediaType { content_type }) => (
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "UnsupportedMediaTypeException",
                 format!(
@@ -176,10 +133,11 @@ impl ProxyError {
                 "SerializationException",
                 "the request body could not be read completely".to_owned(),
             ),
-            Self::Serialization { reason } => {
+            Self::Envelope(Refusal::Serialization { reason })
+            | Self::Invalid(Rejection::Serialization { reason }) => {
                 (S::BAD_REQUEST, "SerializationException", reason.clone())
             }
-            Self::Validation { message } => {
+            Self::Invalid(Rejection::Validation { message }) => {
                 (S::BAD_REQUEST, "ValidationException", message.clone())
             }
             Self::ReplayMiss(miss) => (S::BAD_REQUEST, "ReplayMissException", miss.to_string()),
@@ -219,7 +177,7 @@ impl ProxyError {
                      (audit.on_failure = \"refuse\"): {failed}"
                 ),
             ),
-            Self::CassetteUnavailable { name, reason } => (
+            Self::CassetteUnavailable(Unavailable { name, reason }) => (
                 S::BAD_REQUEST,
                 "CassetteUnavailableException",
                 format!("cassette '{name}' is unavailable: {reason}"),
@@ -237,26 +195,14 @@ impl ProxyError {
     /// A stable one-word label for logs (`outcome` field).
     pub fn outcome(&self) -> &'static str {
         match self {
-            Self::Validation { .. } => "invalid",
+            Self::Invalid(Rejection::Validation { .. }) => "invalid",
             Self::ReplayMiss(_) => "miss",
-            Self::CassetteUnavailable { .. } => "cassette_unavailable",
+            Self::CassetteUnavailable(_) => "cassette_unavailable",
             Self::AuditFailed(_) => "audit_failed",
             Self::Upstream(_) => "upstream_failed",
             _ => "rejected",
         }
     }
-}
-
-/// An error and its causes, `: `-separated: `cannot connect to …: connection refused`.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 /// The causes of an error (not the error itself), for the client's message.

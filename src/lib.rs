@@ -30,4 +30,5 @@ pub mod json;
 pub mod logging;
 pub mod proxy;
 pub mod server;
+pub mod text;
 pub mod upstream;

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", ssm_vcr::error::chain(&failure));
+            eprintln!("error: {}", ssm_vcr::text::chain(&failure));
             ExitCode::from(failure.exit_code())
         }
     }

@@ -29,19 +29,18 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use tracing::{error, info};
 
 use crate::audit::{self, AuditFailed, AuditLog, Event, Record, Source};
-use crate::aws::envelope::{
-    self, Caller, CassetteName, EnvelopeHeaders, Input, Operation, printable,
-};
+use crate::aws::envelope::{self, Caller, CassetteName, EnvelopeHeaders, Input, Operation};
 use crate::aws::error::headers;
 use crate::aws::model::validate::validate;
 use crate::aws::sigv4::{NoCredentials, Signer};
 use crate::cassette::format::{self, Interaction, RecordedRequest, RecordedResponse};
 use crate::cassette::redact::{Redaction, recorded_headers};
 use crate::cassette::replay::{WhenExhausted, error_type};
-use crate::cassette::store::{Library, LoadError, Session};
+use crate::cassette::store::{Library, LoadError, Session, Unavailable};
 use crate::config::{Config, Mode, OnAuditFailure};
 use crate::error::ProxyError;
 use crate::json::Json;
+use crate::text::printable;
 use crate::upstream::{CaFileError, Forwarded, Upstream};
 
 /// The operation whose every call is audited.
@@ -359,14 +358,14 @@ impl Proxy {
             (Some(upstream), _) => upstream,
             (None, Some(miss)) => return Err(ProxyError::ReplayMiss(miss)),
             (None, None) => {
-                return Err(ProxyError::CassetteUnavailable {
+                return Err(ProxyError::CassetteUnavailable(Unavailable {
                     name: exchange
                         .cassette
                         .as_ref()
                         .map(ToString::to_string)
                         .unwrap_or_default(),
                     reason: "it cannot answer in this mode".to_owned(),
-                });
+                }));
             }
         };
 
@@ -470,7 +469,7 @@ impl Proxy {
     }
 
     fn answer_error(&self, error: &ProxyError) -> Answered {
-        let chain = crate::error::chain(error);
+        let chain = crate::text::chain(error);
         if matches!(error, ProxyError::Upstream(_)) {
             tracing::warn!(error = %chain, "the upstream gave no answer");
         } else {

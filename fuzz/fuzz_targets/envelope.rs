@@ -23,5 +23,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = envelope::check_content_type(found.content_type);
     let _ = Caller::from_authorization(found.authorization);
     let _ = envelope::input(body);
-    let _ = envelope::printable(&String::from_utf8_lossy(body), 80);
+    let _ = ssm_vcr::text::printable(&String::from_utf8_lossy(body), 80);
 });

@@ -4,7 +4,8 @@
 //! Each check is a small function of the request's parts so that `proxy.rs` can run them in
 //! the order AWS does. This module does not validate members against the model
 //! ([`super::model`]) and never trusts the SigV4 signature: the credential scope is read for
-//! identification only.
+//! identification only. Its refusals are its own ([`Refusal`]); the pipeline turns them into
+//! AWS-shaped answers.
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,8 +14,50 @@ use http::{HeaderMap, HeaderValue, Method, header};
 
 use super::error::{JSON_1_1, headers};
 pub use super::model::Operation;
-use crate::error::ProxyError;
 use crate::json::{Json, Object};
+use crate::text::printable;
+
+/// Why a request's envelope is refused, before anything else is read of it. Values are made
+/// printable and bounded, so each can be echoed.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The path is neither `/` nor `/cassette/<name>/`.
+    #[error("unknown path {path}")]
+    UnknownPath {
+        /// The path as sent.
+        path: String,
+    },
+    /// `/cassette/<name>/` with a name outside `[A-Za-z0-9._-]+` or starting with a dot.
+    #[error("invalid cassette name {name:?}")]
+    InvalidCassetteName {
+        /// The name as sent.
+        name: String,
+    },
+    /// Not a `POST`.
+    #[error("method {method} not allowed")]
+    MethodNotAllowed {
+        /// The method as sent.
+        method: String,
+    },
+    /// `X-Amz-Target` missing, malformed, outside `AmazonSSM.*` or not in the model.
+    #[error("unknown operation target")]
+    UnknownOperation {
+        /// The target as sent, if any.
+        target: Option<String>,
+    },
+    /// `Content-Type` is not `application/x-amz-json-1.1`.
+    #[error("unsupported content type")]
+    UnsupportedMediaType {
+        /// The content type as sent, if any.
+        content_type: Option<String>,
+    },
+    /// The body is not JSON, or not a JSON object.
+    #[error("malformed request body")]
+    Serialization {
+        /// What is wrong, for the client.
+        reason: String,
+    },
+}
 
 /// The JSON object a call carries, borrowing its strings from the body; an empty body means
 /// `{}`.
@@ -32,14 +75,14 @@ pub struct CassetteName(Arc<str>);
 
 impl CassetteName {
     /// Parses a cassette name, or explains why it is refused.
-    pub fn parse(name: &str) -> Result<Self, ProxyError> {
+    pub fn parse(name: &str) -> Result<Self, Refusal> {
         let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         if name.is_empty()
             || name.len() > 200
             || name.starts_with('.')
             || !name.chars().all(allowed)
         {
-            return Err(ProxyError::InvalidCassetteName {
+            return Err(Refusal::InvalidCassetteName {
                 name: printable(name, 80),
             });
         }
@@ -168,12 +211,12 @@ fn token(bytes: &[u8]) -> Option<&str> {
 ///
 /// `/` is the configured default; `/cassette/<name>` and `/cassette/<name>/` select `<name>`
 /// (botocore appends the trailing slash to an endpoint URL with a path).
-pub fn route(path: &str) -> Result<Option<CassetteName>, ProxyError> {
+pub fn route(path: &str) -> Result<Option<CassetteName>, Refusal> {
     if path == "/" || path.is_empty() {
         return Ok(None);
     }
     let Some(rest) = path.strip_prefix("/cassette/") else {
-        return Err(ProxyError::UnknownPath {
+        return Err(Refusal::UnknownPath {
             path: printable(path, 80),
         });
     };
@@ -182,27 +225,27 @@ pub fn route(path: &str) -> Result<Option<CassetteName>, ProxyError> {
 }
 
 /// Checks method and target, and returns the SSM operation.
-pub fn operation(method: &Method, target: Option<&HeaderValue>) -> Result<Operation, ProxyError> {
+pub fn operation(method: &Method, target: Option<&HeaderValue>) -> Result<Operation, Refusal> {
     if method != Method::POST {
-        return Err(ProxyError::MethodNotAllowed {
+        return Err(Refusal::MethodNotAllowed {
             method: printable(method.as_str(), 20),
         });
     }
     let Some(target) = target else {
-        return Err(ProxyError::UnknownOperation { target: None });
+        return Err(Refusal::UnknownOperation { target: None });
     };
     target
         .as_bytes()
         .strip_prefix(SSM_TARGET_PREFIX.as_bytes())
         .and_then(|name| std::str::from_utf8(name).ok())
         .and_then(Operation::named)
-        .ok_or_else(|| ProxyError::UnknownOperation {
+        .ok_or_else(|| Refusal::UnknownOperation {
             target: Some(printable(&String::from_utf8_lossy(target.as_bytes()), 120)),
         })
 }
 
 /// Accepts `application/x-amz-json-1.1`, with parameters such as `; charset=utf-8` ignored.
-pub fn check_content_type(content_type: Option<&HeaderValue>) -> Result<(), ProxyError> {
+pub fn check_content_type(content_type: Option<&HeaderValue>) -> Result<(), Refusal> {
     let content_type = content_type.map(HeaderValue::as_bytes);
     if content_type == Some(JSON_1_1.as_bytes()) {
         return Ok(()); // as every SDK spells it
@@ -213,51 +256,29 @@ pub fn check_content_type(content_type: Option<&HeaderValue>) -> Result<(), Prox
     });
     match media_type {
         Some(media_type) if media_type.eq_ignore_ascii_case(JSON_1_1.as_bytes()) => Ok(()),
-        _ => Err(ProxyError::UnsupportedMediaType {
+        _ => Err(Refusal::UnsupportedMediaType {
             content_type: content_type.map(|ct| printable(&String::from_utf8_lossy(ct), 80)),
         }),
     }
 }
 
 /// Parses the body as a JSON object; an empty body is `{}`.
-pub fn input(body: &[u8]) -> Result<Input<'_>, ProxyError> {
+pub fn input(body: &[u8]) -> Result<Input<'_>, Refusal> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Input::default());
     }
     match Json::parse(body) {
         Ok(Json::Object(object)) => Ok(object),
-        Ok(other) => Err(ProxyError::Serialization {
+        Ok(other) => Err(Refusal::Serialization {
             reason: format!(
                 "the request body must be a JSON object, not {}",
                 other.kind()
             ),
         }),
-        Err(e) => Err(ProxyError::Serialization {
+        Err(e) => Err(Refusal::Serialization {
             reason: format!("the request body is not valid JSON: {e}"),
         }),
     }
-}
-
-/// Client-supplied text made safe to echo into a message or a log line: control characters
-/// escaped, and cut to `max` characters.
-pub fn printable(text: &str, max: usize) -> String {
-    // Nearly every id is short printable ASCII, which is kept as it is.
-    if text.len() <= max && text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len().min(max + 3));
-    for (i, c) in text.chars().enumerate() {
-        if i == max {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -358,7 +379,7 @@ mod tests {
                 "/cassette/.hidden",
             ] {
                 assert!(
-                    matches!(route(path), Err(ProxyError::InvalidCassetteName { .. })),
+                    matches!(route(path), Err(Refusal::InvalidCassetteName { .. })),
                     "{path} was accepted"
                 );
             }
@@ -366,10 +387,7 @@ mod tests {
 
         #[test]
         fn refuses_other_paths() {
-            assert!(matches!(
-                route("/other"),
-                Err(ProxyError::UnknownPath { .. })
-            ));
+            assert!(matches!(route("/other"), Err(Refusal::UnknownPath { .. })));
         }
     }
 
@@ -477,25 +495,8 @@ mod tests {
         #[test]
         fn non_objects_are_serialization_errors() {
             for body in [&b"[]"[..], b"not json", b"\"s\"", b"null", b"{\"a\":"] {
-                assert!(matches!(input(body), Err(ProxyError::Serialization { .. })));
+                assert!(matches!(input(body), Err(Refusal::Serialization { .. })));
             }
-        }
-    }
-
-    mod printable {
-        #[test]
-        fn escapes_controls_and_truncates() {
-            assert_eq!(super::printable("a\u{0}b\nc", 10), "a\\u{0}b\\nc");
-            assert_eq!(super::printable("abcdef", 3), "abc…");
-        }
-
-        #[test]
-        fn keeps_printable_text_up_to_the_limit_and_counts_characters() {
-            assert_eq!(super::printable("abc", 3), "abc");
-            assert_eq!(super::printable("a\u{7f}", 5), "a\\u{7f}");
-            assert_eq!(super::printable("\u{85}x", 5), "\\u{85}x");
-            assert_eq!(super::printable("ééé", 3), "ééé");
-            assert_eq!(super::printable("éééé", 3), "ééé…");
         }
     }
 }

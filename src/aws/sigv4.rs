@@ -152,6 +152,6 @@ async fn resolve(provider: &SharedCredentialsProvider) -> Result<Credentials, No
         .provide_credentials()
         .await
         .map_err(|e| NoCredentials {
-            reason: crate::error::chain(&e),
+            reason: crate::text::chain(&e),
         })
 }

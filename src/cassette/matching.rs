@@ -14,9 +14,9 @@ use std::fmt;
 use serde_json::Value;
 
 use super::json_path::JsonPath;
-use crate::aws::envelope::printable;
 use crate::aws::model::{Operation, ShapeId, walk};
 use crate::json::Json;
+use crate::text::printable;
 
 /// What is left out of the matching key: what the model marks (idempotency tokens, and
 /// sensitive values, which a cassette holds only as placeholders) and the JSON paths of the

@@ -23,7 +23,6 @@ use super::recorder::Recorder;
 use super::replay::{Tape, WhenExhausted};
 use crate::aws::envelope::CassetteName;
 use crate::config::Mode;
-use crate::error::ProxyError;
 
 /// One cassette as the mode uses it.
 #[derive(Debug)]
@@ -131,7 +130,7 @@ impl Library {
     pub async fn session(
         self: &Arc<Self>,
         name: Option<&CassetteName>,
-    ) -> Result<Arc<Session>, ProxyError> {
+    ) -> Result<Arc<Session>, Unavailable> {
         let Some(name) = name else {
             return Ok(Arc::clone(&self.default_session));
         };
@@ -147,11 +146,11 @@ impl Library {
         let owned = name.clone();
         let opened = tokio::task::spawn_blocking(move || library.open(&owned))
             .await
-            .map_err(|e| ProxyError::CassetteUnavailable {
+            .map_err(|e| Unavailable {
                 name: name.to_string(),
                 reason: format!("opening was interrupted: {e}"),
             })?;
-        opened.map_err(|e| ProxyError::CassetteUnavailable {
+        opened.map_err(|e| Unavailable {
             name: name.to_string(),
             reason: e.to_string(),
         })
@@ -173,6 +172,16 @@ impl Library {
                 .or_insert_with(|| Arc::new(session)),
         ))
     }
+}
+
+/// A cassette that a request selected cannot answer it.
+#[derive(Debug, thiserror::Error)]
+#[error("cassette {name} is unavailable: {reason}")]
+pub struct Unavailable {
+    /// The cassette name.
+    pub name: String,
+    /// Why, for the client and the log.
+    pub reason: String,
 }
 
 /// The file of a cassette name in `dir`.

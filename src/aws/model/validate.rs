@@ -23,14 +23,16 @@ use crate::json::{Json, Object};
 pub const MAX_LISTED: usize = 10;
 
 /// Why an input is refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// A value of the wrong JSON type: AWS's `SerializationException`.
+    #[error("a member has the wrong JSON type")]
     Serialization {
         /// What is wrong, naming the member.
         reason: String,
     },
     /// Failed constraints: AWS's `ValidationException`.
+    #[error("the input failed validation")]
     Validation {
         /// The whole `N validation error(s) detected: …` text.
         message: String,
