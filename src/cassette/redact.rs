@@ -186,7 +186,11 @@ impl Redaction {
         let operation = Operation::named(&interaction.operation);
         let body = &mut interaction.request.body;
         self.redact(body, operation, Direction::Request, placeholders);
-        if let Body::Utf8(text) = &interaction.response.body
+        // Most answers hold nothing to redact: they are not parsed at all.
+        let output = operation.and_then(|op| op.output());
+        let anything = !self.paths.is_empty() || output.is_some_and(walk::holds_sensitive);
+        if anything
+            && let Body::Utf8(text) = &interaction.response.body
             && let Ok(mut json) = serde_json::from_str::<Value>(text)
             && self.redact(&mut json, operation, Direction::Response, placeholders) > 0
         {

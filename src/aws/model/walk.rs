@@ -89,6 +89,11 @@ pub fn strip_unmatched(shape: ShapeId, value: &mut Json<'_>) {
     strip_in(ssm().shape(shape), value);
 }
 
+/// Whether [`redact`] can change a value of `shape`.
+pub fn holds_sensitive(shape: ShapeId) -> bool {
+    ssm().shape(shape).holds_sensitive
+}
+
 /// Whether [`strip_unmatched`] can change a value of `shape`.
 pub fn holds_unmatched(shape: ShapeId) -> bool {
     ssm().shape(shape).holds_unmatched
