@@ -1,9 +1,11 @@
 //! [`Config`]: `config.toml`, overridden by CLI flags, validated once at start-up.
 //!
-//! `Config::load(path)?.apply_cli(&flags).validate()?` is the whole pipeline. Unknown keys and
-//! bad values are refused with a message naming the key. Relative paths in a file are resolved
-//! against that file's folder, so `--config elsewhere/config.toml` works from any directory.
-//! This module does not start anything.
+//! `Config::load(path)?.apply_cli(&flags).validate()?` is the whole pipeline; it ends in
+//! [`Settings`], the only form the proxy accepts, so nothing downstream meets an unvalidated
+//! value or parses one again. Unknown keys and bad values are refused with a message naming
+//! the key. Relative paths in a file are resolved against that file's folder, so
+//! `--config elsewhere/config.toml` works from any directory. This module does not start
+//! anything.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -354,8 +356,8 @@ impl Config {
         self
     }
 
-    /// Checks values that the types alone do not.
-    pub fn validate(self) -> Result<Self, ConfigError> {
+    /// Checks values that the types alone do not, and reads out what they describe.
+    pub fn validate(self) -> Result<Settings, ConfigError> {
         let invalid = |key, reason: &str| ConfigError::Invalid {
             key,
             reason: reason.to_owned(),
@@ -390,42 +392,46 @@ impl Config {
         if !region_ok {
             return Err(invalid("region", "must be a region name such as us-east-1"));
         }
-        if let Some(upstream) = &self.upstream {
-            let uri: http::Uri = upstream.parse().map_err(|_| {
-                invalid(
-                    "upstream",
-                    "must be a URL such as https://ssm.us-east-1.amazonaws.com",
-                )
-            })?;
-            if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-                return Err(invalid(
-                    "upstream",
-                    "must be an http:// or https:// URL with a host",
-                ));
+        let upstream = match &self.upstream {
+            None => None,
+            Some(upstream) => {
+                let uri: http::Uri = upstream.parse().map_err(|_| {
+                    invalid(
+                        "upstream",
+                        "must be a URL such as https://ssm.us-east-1.amazonaws.com",
+                    )
+                })?;
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                    return Err(invalid(
+                        "upstream",
+                        "must be an http:// or https:// URL with a host",
+                    ));
+                }
+                Some(uri)
             }
-        }
-        CassetteName::parse(&self.cassettes.default).map_err(|_| {
+        };
+        let default_cassette = CassetteName::parse(&self.cassettes.default).map_err(|_| {
             invalid(
                 "cassettes.default",
                 "must be a cassette name: letters, digits, '.', '_' and '-', not starting with '.'",
             )
         })?;
-        IgnoreRules::new(&self.cassettes.ignore_paths).map_err(|reason| ConfigError::Invalid {
-            key: "cassettes.ignore_paths",
-            reason,
-        })?;
-        Redaction::new::<String>(&self.cassettes.redact_paths, &[]).map_err(|reason| {
-            ConfigError::Invalid {
-                key: "cassettes.redact_paths",
-                reason,
-            }
-        })?;
-        Redaction::new::<String>(&[], &self.cassettes.keep_sensitive).map_err(|reason| {
-            ConfigError::Invalid {
-                key: "cassettes.keep_sensitive",
-                reason,
-            }
-        })?;
+        let settings_error = |key| move |reason| ConfigError::Invalid { key, reason };
+        Redaction::new::<String>(&self.cassettes.redact_paths, &[])
+            .map_err(settings_error("cassettes.redact_paths"))?;
+        let redaction =
+            Redaction::new(&self.cassettes.redact_paths, &self.cassettes.keep_sensitive)
+                .map_err(settings_error("cassettes.keep_sensitive"))?;
+        // Redacted paths (valid by now) are ignored for matching too: their recorded value is
+        // `REDACTED`, never what a client sends.
+        let ignored: Vec<&String> = self
+            .cassettes
+            .ignore_paths
+            .iter()
+            .chain(&self.cassettes.redact_paths)
+            .collect();
+        let ignore_rules =
+            IgnoreRules::new(&ignored).map_err(settings_error("cassettes.ignore_paths"))?;
         let limits = &self.limits;
         for (key, value) in [
             ("limits.max_body_bytes", limits.max_body_bytes as u64),
@@ -461,37 +467,54 @@ impl Config {
                 "must be a RUST_LOG-style filter such as 'info' or 'ssm_vcr=debug'",
             ));
         }
-        Ok(self)
+        Ok(Settings {
+            config: self,
+            default_cassette,
+            ignore_rules,
+            redaction,
+            upstream,
+        })
+    }
+}
+
+/// A configuration that passed [`Config::validate`], with what validation read out of it. It
+/// reads as the [`Config`] it came from; the proxy takes nothing else.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    config: Config,
+    default_cassette: CassetteName,
+    ignore_rules: IgnoreRules,
+    redaction: Redaction,
+    upstream: Option<http::Uri>,
+}
+
+impl std::ops::Deref for Settings {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl Settings {
+    /// The cassette for requests to `/`.
+    pub fn default_cassette(&self) -> &CassetteName {
+        &self.default_cassette
     }
 
-    /// The default cassette's name (valid once [`Self::validate`] passed).
-    pub fn default_cassette(&self) -> CassetteName {
-        CassetteName::parse(&self.cassettes.default).expect("validated at start-up")
+    /// The matching rules: the configured ignored paths and the redacted ones.
+    pub fn ignore_rules(&self) -> &IgnoreRules {
+        &self.ignore_rules
     }
 
-    /// The matching rules (valid once [`Self::validate`] passed). Redacted paths are ignored
-    /// too: their recorded value is `REDACTED`, never what a client sends.
-    pub fn ignore_rules(&self) -> IgnoreRules {
-        let paths: Vec<&String> = self
-            .cassettes
-            .ignore_paths
-            .iter()
-            .chain(&self.cassettes.redact_paths)
-            .collect();
-        IgnoreRules::new(&paths).expect("validated at start-up")
+    /// The redaction of recordings.
+    pub fn redaction(&self) -> &Redaction {
+        &self.redaction
     }
 
-    /// The redaction of recordings (valid once [`Self::validate`] passed).
-    pub fn redaction(&self) -> Redaction {
-        Redaction::new(&self.cassettes.redact_paths, &self.cassettes.keep_sensitive)
-            .expect("validated at start-up")
-    }
-
-    /// The upstream override as a URI (valid once [`Self::validate`] passed).
-    pub fn upstream_uri(&self) -> Option<http::Uri> {
-        self.upstream
-            .as_deref()
-            .map(|u| u.parse().expect("validated at start-up"))
+    /// The upstream override, if any.
+    pub fn upstream_uri(&self) -> Option<&http::Uri> {
+        self.upstream.as_ref()
     }
 }
 
@@ -499,7 +522,7 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Config, String> {
+    fn parse(text: &str) -> Result<Settings, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         config.validate().map_err(|e| e.to_string())
     }

@@ -37,7 +37,7 @@ use crate::cassette::format::{self, Interaction, RecordedRequest, RecordedRespon
 use crate::cassette::redact::{Redaction, recorded_headers};
 use crate::cassette::replay::{WhenExhausted, error_type};
 use crate::cassette::store::{Library, LoadError, Session, Unavailable};
-use crate::config::{Config, Mode, OnAuditFailure};
+use crate::config::{Mode, OnAuditFailure, Settings};
 use crate::error::ProxyError;
 use crate::json::Json;
 use crate::text::printable;
@@ -154,7 +154,7 @@ impl Proxy {
     /// A proxy for a validated configuration. The default cassette and the audit log are opened
     /// now, and in forwarding modes credentials are resolved from the standard AWS chain, so
     /// that a broken setup stops start-up with a clear message.
-    pub async fn new(config: &Config) -> Result<Self, StartError> {
+    pub async fn new(config: &Settings) -> Result<Self, StartError> {
         let signer = if config.mode.forwards() {
             let signer =
                 Signer::from_environment()
@@ -171,7 +171,7 @@ impl Proxy {
     }
 
     /// A proxy that signs with `signer` (tests and embedding); forwarding modes need one.
-    pub fn with_signer(config: &Config, signer: Option<Signer>) -> Result<Self, StartError> {
+    pub fn with_signer(config: &Settings, signer: Option<Signer>) -> Result<Self, StartError> {
         // Read the model now, so that the first call does not wait for it; patterns are
         // compiled on first use, which keeps the memory of the ones never used.
         crate::aws::model::ssm();
@@ -182,16 +182,16 @@ impl Proxy {
         };
         let library = Library::new(
             config.cassettes.dir.clone(),
-            config.default_cassette(),
+            config.default_cassette().clone(),
             config.mode,
-            config.ignore_rules(),
+            config.ignore_rules().clone(),
             when_exhausted,
         )
         .map_err(StartError::Cassette)?;
         let upstream = match (config.mode.forwards(), signer) {
             (false, _) => None,
             (true, Some(signer)) => Some(
-                Upstream::new(config.upstream_uri(), &config.forward, signer)
+                Upstream::new(config.upstream_uri().cloned(), &config.forward, signer)
                     .map_err(StartError::CaFile)?,
             ),
             (true, None) => {
@@ -214,7 +214,7 @@ impl Proxy {
         } else {
             None
         };
-        let redaction = config.redaction();
+        let redaction = config.redaction().clone();
         for kept in redaction.kept() {
             tracing::warn!(
                 kept = %kept,
