@@ -15,7 +15,7 @@ use http::StatusCode;
 use crate::audit::AuditFailed;
 use crate::aws::envelope::Refusal;
 use crate::aws::error::AwsError;
-use crate::aws::model::{Rejection, provenance};
+use crate::aws::model::{Rejection, is_operation_name, provenance};
 use crate::cassette::replay::ReplayMiss;
 use crate::cassette::store::Unavailable;
 use crate::text::chain;
@@ -58,12 +58,6 @@ pub enum ProxyError {
     /// The selected cassette does not exist or cannot be read.
     #[error("the selected cassette is unavailable")]
     CassetteUnavailable(#[from] Unavailable),
-}
-
-/// `[A-Za-z][A-Za-z0-9]*`: the shape of every Smithy operation name.
-fn is_operation_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 impl ProxyError {

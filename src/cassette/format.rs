@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::aws::model::provenance;
+use crate::aws::model::{is_operation_name, provenance};
 
 /// Headers that describe the connection or the body's framing, never replayed from a file.
 const FRAMING_HEADERS: [HeaderName; 3] = [
@@ -221,11 +221,7 @@ impl Interaction {
     fn check(&self) -> Result<(), String> {
         // Any well-formed name: whether the model knows it is `cassette check`'s question, so a
         // cassette recorded with a newer model still loads.
-        let name = self.operation.as_bytes();
-        let well_formed = name.first().is_some_and(u8::is_ascii_alphabetic)
-            && name.iter().all(u8::is_ascii_alphanumeric)
-            && name.len() <= 128;
-        if !well_formed {
+        if !is_operation_name(&self.operation) {
             return Err(format!(
                 "operation '{}' is not an operation name",
                 self.operation

@@ -59,6 +59,14 @@ impl fmt::Display for Provenance {
     }
 }
 
+/// Whether `name` has the shape of a Smithy operation name, `[A-Za-z][A-Za-z0-9]*` and at most
+/// 128 characters, whether or not this model has it.
+pub fn is_operation_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric())
+        && name.len() <= 128
+}
+
 /// A whole service: its operations by name and the shapes they are built from.
 #[derive(Debug)]
 pub struct ServiceModel {

@@ -16,6 +16,7 @@
 
 use std::fmt::Write as _;
 
+use super::pattern::Pattern;
 use super::{Bounds, Kind, Member, Operation, Shape, ssm};
 use crate::json::{Json, Object};
 
@@ -123,8 +124,8 @@ impl Validator {
         }
         check_type(at, shape, value)?;
         let echo = !(hidden || shape.holds_sensitive);
-        for constraint in own_failures(shape, value) {
-            self.fail(at, echo.then(|| java_text(value)), &constraint);
+        for constraint in constraints(shape).filter(|c| c.fails(value)) {
+            self.fail(at, echo.then(|| java_text(value)), &constraint.text());
         }
         self.inside(at, shape, value, hidden || shape.sensitive)
     }
@@ -208,14 +209,14 @@ impl Validator {
         let mut keys_fail = false;
         let mut values_fail = false;
         for (name, entry) in entries.iter() {
-            keys_fail |= !own_failures(key, &Json::String(name.into())).is_empty();
+            keys_fail |= fails_any(key, &Json::String(name.into()));
             if !matches!(entry, Json::Null) {
                 check_type(&At::Entry(at, name), value, entry)?;
-                values_fail |= !own_failures(value, entry).is_empty();
+                values_fail |= fails_any(value, entry);
             }
         }
         if keys_fail {
-            let all = constraints(key).join(", ");
+            let all = map_form(key);
             self.fail(
                 at,
                 shown(),
@@ -223,7 +224,7 @@ impl Validator {
             );
         }
         if values_fail {
-            let all = constraints(value).join(", ");
+            let all = map_form(value);
             self.fail(
                 at,
                 shown(),
@@ -271,131 +272,132 @@ fn check_type(at: &At<'_>, shape: &Shape, value: &Json<'_>) -> Result<(), Reject
     })
 }
 
-/// The constraints of `shape` that `value` (of the right type) fails, in Coral's order.
-fn own_failures(shape: &Shape, value: &Json<'_>) -> Vec<String> {
-    let mut failed = Vec::new();
-    match (&shape.kind, value) {
-        (
-            Kind::String {
-                length,
-                pattern,
-                enumeration,
-            },
-            Json::String(text),
-        ) => {
-            // A pattern that cannot be run accepts: a call AWS accepts must never be refused.
-            if let Some(pattern) = pattern
-                && pattern.matches(text) == Ok(false)
-            {
-                failed.push(pattern_text(pattern.as_str()));
-            }
-            length_failures(*length, text.chars().count(), &mut failed);
-            if !enumeration.is_empty() && !enumeration.iter().any(|allowed| allowed == text) {
-                failed.push(enum_text(enumeration));
-            }
-        }
-        (Kind::List { length, .. }, Json::Array(items)) => {
-            length_failures(*length, items.len(), &mut failed);
-        }
-        (Kind::Map { length, .. }, Json::Object(entries)) => {
-            length_failures(*length, entries.iter().count(), &mut failed);
-        }
-        (Kind::Number { min, max }, Json::Number(number)) => {
-            let n = number.as_f64();
-            if let (Some(min), Some(n)) = (min, n)
-                && min.as_f64().is_some_and(|min| n < min)
-            {
-                failed.push(format!(
-                    "Member must have value greater than or equal to {min}"
-                ));
-            }
-            if let (Some(max), Some(n)) = (max, n)
-                && max.as_f64().is_some_and(|max| n > max)
-            {
-                failed.push(format!(
-                    "Member must have value less than or equal to {max}"
-                ));
-            }
-        }
-        _ => {}
-    }
-    failed
+/// One modeled constraint of a shape.
+enum Constraint<'m> {
+    Pattern(&'m Pattern),
+    MinLength(u64),
+    MaxLength(u64),
+    Enum(&'m [String]),
+    MinValue(&'m serde_json::Number),
+    MaxValue(&'m serde_json::Number),
 }
 
-fn length_failures(bounds: Bounds, length: usize, failed: &mut Vec<String>) {
-    let length = length as u64;
-    if let Some(min) = bounds.min.filter(|&min| length < min) {
-        failed.push(format!(
-            "Member must have length greater than or equal to {min}"
-        ));
+impl Constraint<'_> {
+    /// Whether `value` (of the shape's JSON type) breaks it. A pattern that cannot be run
+    /// accepts: a call AWS accepts must never be refused.
+    fn fails(&self, value: &Json<'_>) -> bool {
+        let number = || match value {
+            Json::Number(n) => n.as_f64(),
+            _ => None,
+        };
+        let bound = |bound: &serde_json::Number| bound.as_f64();
+        match (self, value) {
+            (Self::Pattern(pattern), Json::String(text)) => pattern.matches(text) == Ok(false),
+            (Self::MinLength(min), _) => length(value).is_some_and(|n| n < *min),
+            (Self::MaxLength(max), _) => length(value).is_some_and(|n| n > *max),
+            (Self::Enum(allowed), Json::String(text)) => !allowed.iter().any(|a| a == text),
+            (Self::MinValue(min), _) => {
+                matches!((number(), bound(min)), (Some(n), Some(m)) if n < m)
+            }
+            (Self::MaxValue(max), _) => {
+                matches!((number(), bound(max)), (Some(n), Some(m)) if n > m)
+            }
+            _ => false,
+        }
     }
-    if let Some(max) = bounds.max.filter(|&max| length > max) {
-        failed.push(format!(
-            "Member must have length less than or equal to {max}"
-        ));
+
+    /// Coral's text for it.
+    fn text(&self) -> String {
+        match self {
+            Self::Pattern(pattern) => format!(
+                "Member must satisfy regular expression pattern: {}",
+                pattern.as_str()
+            ),
+            Self::MinLength(min) => {
+                format!("Member must have length greater than or equal to {min}")
+            }
+            Self::MaxLength(max) => format!("Member must have length less than or equal to {max}"),
+            // Reverse model order: the one published SSM capture
+            // (`[SecureString, StringList, String]`) lists them so (docs/validation.md).
+            Self::Enum(allowed) => {
+                let values: Vec<&str> = allowed.iter().rev().map(String::as_str).collect();
+                format!(
+                    "Member must satisfy enum value set: [{}]",
+                    values.join(", ")
+                )
+            }
+            Self::MinValue(min) => format!("Member must have value greater than or equal to {min}"),
+            Self::MaxValue(max) => format!("Member must have value less than or equal to {max}"),
+        }
+    }
+
+    /// Where Coral's map form (`Map keys must satisfy constraint: [...]`) lists it: upper
+    /// bound, lower bound, pattern, enum.
+    fn map_form_rank(&self) -> u8 {
+        match self {
+            Self::MaxLength(_) | Self::MaxValue(_) => 0,
+            Self::MinLength(_) | Self::MinValue(_) => 1,
+            Self::Pattern(_) => 2,
+            Self::Enum(_) => 3,
+        }
     }
 }
 
-/// Every constraint of a map's key or value shape, as Coral lists them in its map form:
-/// upper bound, lower bound, pattern, enum.
-fn constraints(shape: &Shape) -> Vec<String> {
-    let mut all = Vec::new();
-    let bounds = |bounds: &Bounds, what: &str, all: &mut Vec<String>| {
-        if let Some(max) = bounds.max {
-            all.push(format!(
-                "Member must have {what} less than or equal to {max}"
-            ));
-        }
-        if let Some(min) = bounds.min {
-            all.push(format!(
-                "Member must have {what} greater than or equal to {min}"
-            ));
-        }
+/// A string's length in characters, a list's elements, a map's entries.
+fn length(value: &Json<'_>) -> Option<u64> {
+    let n = match value {
+        Json::String(text) => text.chars().count(),
+        Json::Array(items) => items.len(),
+        Json::Object(entries) => entries.iter().count(),
+        _ => return None,
     };
-    match &shape.kind {
+    Some(n as u64)
+}
+
+/// Every constraint of `shape`, in the order Coral checks one member: pattern, lengths,
+/// enum, range.
+fn constraints(shape: &Shape) -> impl Iterator<Item = Constraint<'_>> {
+    let (pattern, length, enumeration, min, max) = match &shape.kind {
         Kind::String {
             length,
             pattern,
             enumeration,
-        } => {
-            bounds(length, "length", &mut all);
-            if let Some(pattern) = pattern {
-                all.push(pattern_text(pattern.as_str()));
-            }
-            if !enumeration.is_empty() {
-                all.push(enum_text(enumeration));
-            }
+        } => (
+            pattern.as_deref(),
+            *length,
+            enumeration.as_slice(),
+            None,
+            None,
+        ),
+        Kind::List { length, .. } | Kind::Map { length, .. } => {
+            (None, *length, &[][..], None, None)
         }
-        Kind::List { length, .. } | Kind::Map { length, .. } => bounds(length, "length", &mut all),
-        Kind::Number { min, max } => {
-            if let Some(max) = max {
-                all.push(format!(
-                    "Member must have value less than or equal to {max}"
-                ));
-            }
-            if let Some(min) = min {
-                all.push(format!(
-                    "Member must have value greater than or equal to {min}"
-                ));
-            }
-        }
-        _ => {}
-    }
-    all
+        Kind::Number { min, max } => (None, Bounds::default(), &[][..], min.as_ref(), max.as_ref()),
+        _ => (None, Bounds::default(), &[][..], None, None),
+    };
+    [
+        pattern.map(Constraint::Pattern),
+        length.min.map(Constraint::MinLength),
+        length.max.map(Constraint::MaxLength),
+        (!enumeration.is_empty()).then_some(Constraint::Enum(enumeration)),
+        min.map(Constraint::MinValue),
+        max.map(Constraint::MaxValue),
+    ]
+    .into_iter()
+    .flatten()
 }
 
-fn pattern_text(pattern: &str) -> String {
-    format!("Member must satisfy regular expression pattern: {pattern}")
+/// Whether `value` (of the right type) breaks any constraint of `shape`.
+fn fails_any(shape: &Shape, value: &Json<'_>) -> bool {
+    constraints(shape).any(|c| c.fails(value))
 }
 
-/// The allowed values in reverse model order: the one published SSM capture
-/// (`[SecureString, StringList, String]`) lists them so (docs/validation.md).
-fn enum_text(enumeration: &[String]) -> String {
-    let values: Vec<&str> = enumeration.iter().rev().map(String::as_str).collect();
-    format!(
-        "Member must satisfy enum value set: [{}]",
-        values.join(", ")
-    )
+/// Every constraint of a map's key or value shape, in Coral's map form.
+fn map_form(shape: &Shape) -> String {
+    let mut all: Vec<Constraint<'_>> = constraints(shape).collect();
+    all.sort_by_key(Constraint::map_form_rank);
+    let texts: Vec<String> = all.iter().map(Constraint::text).collect();
+    texts.join(", ")
 }
 
 /// A value as Java's `toString` prints it: text bare, lists `[a, b]`, maps and structures
