@@ -1,6 +1,6 @@
-//! The way to AWS: HTTP/1.1 over rustls (certificate verification always on, Mozilla's roots
-//! plus an optional extra CA file), kept-alive connections (`pool.rs`), connect and total
-//! timeouts, and SigV4 re-signing of exactly the headers forwarded.
+//! The way to AWS: hyper-util's pooled client over rustls (certificate verification always on,
+//! Mozilla's roots plus an optional extra CA file; HTTP/2 when the upstream offers it, else
+//! HTTP/1.1), connect and total timeouts, and SigV4 re-signing of exactly the headers forwarded.
 //!
 //! The client's `Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` and `Host` never leave:
 //! only the headers of [`FORWARDED_HEADERS`] are copied, then signed. The endpoint is
@@ -14,17 +14,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::aws::sigv4::{SignError, Signer};
 use crate::config::ForwardSettings;
-
-mod pool;
-
-use pool::{Pool, PoolError};
 
 /// How long an unused upstream connection is kept for the next call.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -113,7 +112,7 @@ pub struct CaFileError {
 /// The client to AWS (or the configured upstream).
 #[derive(Debug)]
 pub struct Upstream {
-    pool: Pool,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     endpoint: Option<Uri>,
     timeout: Duration,
     max_response_bytes: usize,
@@ -147,10 +146,15 @@ impl Upstream {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
-            .enable_http1()
+            .enable_all_versions()
             .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(https);
         Ok(Self {
-            pool: Pool::new(https, IDLE_TIMEOUT),
+            client,
             endpoint,
             timeout: settings.timeout(),
             max_response_bytes: settings.max_response_bytes,
@@ -202,14 +206,14 @@ impl Upstream {
             .map_err(UpstreamError::Sign)?;
 
         let exchange = async {
-            let (response, mut connection) = self
-                .pool
-                .send(request.map(Full::new))
+            let response = self
+                .client
+                .request(request.map(Full::new))
                 .await
-                .map_err(|e| classify(&shown, e))?;
+                .map_err(|e| classify(&shown, &e))?;
             let (parts, body) = response.into_parts();
-            let body = connection
-                .drive(Limited::new(body, self.max_response_bytes).collect())
+            let body = Limited::new(body, self.max_response_bytes)
+                .collect()
                 .await
                 .map_err(|e| {
                     if e.is::<http_body_util::LengthLimitError>() {
@@ -225,7 +229,6 @@ impl Upstream {
                     }
                 })?
                 .to_bytes();
-            connection.release();
             let mut headers = parts.headers;
             for name in &HOP_BY_HOP {
                 headers.remove(name);
@@ -247,27 +250,25 @@ impl Upstream {
     }
 }
 
-fn classify(endpoint: &str, error: PoolError) -> UpstreamError {
+fn classify(endpoint: &str, error: &hyper_util::client::legacy::Error) -> UpstreamError {
     let endpoint = endpoint.to_owned();
-    match error {
-        PoolError::Exchange(error) => UpstreamError::Exchange {
+    if !error.is_connect() {
+        return UpstreamError::Exchange {
             endpoint,
-            reason: innermost(&error),
-        },
-        PoolError::Connect(error) => {
-            // The connect timeout surfaces as a bare io::ErrorKind::TimedOut; name it plainly.
-            let timed_out = source_chain(error.as_ref()).any(|e| {
-                e.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-            });
-            let reason = if timed_out {
-                "connection timed out".to_owned()
-            } else {
-                innermost(error.as_ref())
-            };
-            UpstreamError::Connect { endpoint, reason }
-        }
+            reason: innermost(error),
+        };
     }
+    // The connect timeout surfaces as a bare io::ErrorKind::TimedOut; name it plainly.
+    let timed_out = source_chain(error).any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    });
+    let reason = if timed_out {
+        "connection timed out".to_owned()
+    } else {
+        innermost(error)
+    };
+    UpstreamError::Connect { endpoint, reason }
 }
 
 fn source_chain<'a>(
