@@ -1,14 +1,10 @@
-//! A JSON value that borrows its strings from the bytes it was read from: what a live request's
-//! body is parsed into.
+//! A JSON value that borrows its strings from the bytes serde_json read it from: what a live
+//! request's body is parsed into.
 //!
-//! A request body is read once per call and dropped at its end, so building serde_json's
-//! `Value` for it (a B-tree per object, a `String` per key and per string) was about a quarter
-//! of what the proxy adds to a call. Here a string without escapes points into the body, and an
-//! object is one vector of members sorted by key. Sorting also gives the matching key what it
-//! needs: two objects with the same members compare and hash alike whatever order they were
-//! sent in.
-//! Numbers are serde_json's, so they compare exactly as `Value`'s do (`1` is not `1.0`; `0.0`
-//! is `-0.0`).
+//! A request body lives for one call, so its strings point into the body where they can, and
+//! an object is one vector of members sorted by key; sorting also lets two objects with the
+//! same members compare and hash alike whatever order they were sent in. Numbers are
+//! serde_json's, so they compare exactly as `Value`'s do (`1` is not `1.0`).
 //!
 //! Recorded bodies stay `Value`s (they are written, redacted and diffed); they turn into a
 //! [`Json`] once, when a cassette is indexed. This module knows nothing of requests or
@@ -102,17 +98,8 @@ impl<'a> Object<'a> {
 }
 
 impl<'a> Json<'a> {
-    /// Parses `bytes`, borrowing every string that has no escapes.
+    /// Parses `bytes` with serde_json, borrowing every string that has no escapes.
     pub fn parse(bytes: &'a [u8]) -> serde_json::Result<Self> {
-        match flat_object(bytes) {
-            Some(object) => Ok(object),
-            None => Self::parse_in_full(bytes),
-        }
-    }
-
-    /// Parses `bytes` with serde_json alone: what [`Json::parse`] always agrees with, its fast
-    /// path included (the `matching_key` fuzz target checks it).
-    pub fn parse_in_full(bytes: &'a [u8]) -> serde_json::Result<Self> {
         serde_json::from_slice(bytes)
     }
 
@@ -161,69 +148,6 @@ impl<'a> Json<'a> {
             ),
         }
     }
-}
-
-/// The usual body of a call, read without serde: an object whose members are all strings
-/// without escapes, such as `{"WindowId": "mw-…", "WindowTaskId": "…"}`. serde_json's
-/// deserializer dispatches through its visitor for every token and was most of what reading
-/// such a body cost. `None` for anything else (nesting, other values, escapes, errors), which
-/// the full parser then reads, so the result is always the full parser's.
-fn flat_object(bytes: &[u8]) -> Option<Json<'_>> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let mut at = skip_whitespace(bytes, 0);
-    if bytes.get(at) != Some(&b'{') {
-        return None;
-    }
-    at = skip_whitespace(bytes, at + 1);
-    let mut members = Vec::new();
-    if bytes.get(at) == Some(&b'}') {
-        at += 1;
-    } else {
-        loop {
-            let (key, after_key) = plain_string(text, at)?;
-            at = skip_whitespace(bytes, after_key);
-            if bytes.get(at) != Some(&b':') {
-                return None;
-            }
-            let (value, after_value) = plain_string(text, skip_whitespace(bytes, at + 1))?;
-            members.push((Cow::Borrowed(key), Json::String(Cow::Borrowed(value))));
-            at = skip_whitespace(bytes, after_value);
-            match bytes.get(at)? {
-                b',' => at = skip_whitespace(bytes, at + 1),
-                b'}' => {
-                    at += 1;
-                    break;
-                }
-                _ => return None,
-            }
-        }
-    }
-    (skip_whitespace(bytes, at) == bytes.len()).then(|| Json::Object(Object::from_members(members)))
-}
-
-/// The string starting with the quote at `at`, if it has no escapes nor control characters
-/// (which JSON forbids unescaped), and where it ends.
-fn plain_string(text: &str, at: usize) -> Option<(&str, usize)> {
-    let bytes = text.as_bytes();
-    if bytes.get(at) != Some(&b'"') {
-        return None;
-    }
-    let start = at + 1;
-    let end = start + memchr::memchr2(b'"', b'\\', &bytes[start..])?;
-    // Branch-free, so that it runs on whole vectors: ids are tens of bytes.
-    let controls = bytes[start..end]
-        .iter()
-        .fold(false, |any, &b| any | (b < 0x20));
-    // Quotes are ASCII, so both ends are character boundaries of the checked text.
-    (bytes[end] == b'"' && !controls).then(|| (&text[start..end], end + 1))
-}
-
-/// The first position from `at` that is not JSON whitespace.
-fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
-    while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(at) {
-        at += 1;
-    }
-    at
 }
 
 impl From<&Value> for Json<'static> {
@@ -360,48 +284,6 @@ mod tests {
         let value: Value = serde_json::from_str(text).unwrap();
         assert_eq!(parse(text).to_value(), value);
         assert_eq!(parse(text), Json::from(&value));
-    }
-
-    #[test]
-    fn flat_objects_are_read_without_serde_exactly_as_serde_reads_them() {
-        for text in [
-            r#"{"WindowId": "mw-0c50858d01e8a7b6f", "WindowTaskId": "50772993-c6b5"}"#,
-            "{}",
-            " \t\r\n{ } ",
-            r#"{"k":"1","a":"","k":"3"}"#,
-            r#"{"é": "ü€𝄞", "": ""}"#,
-            "\n{\"a\" :\t\"b\" ,\r\n\"c\":\"d\"}\n",
-        ] {
-            let fast = flat_object(text.as_bytes()).unwrap_or_else(|| panic!("fast: {text}"));
-            assert_eq!(
-                fast,
-                Json::parse_in_full(text.as_bytes()).unwrap(),
-                "{text}"
-            );
-        }
-    }
-
-    #[test]
-    fn anything_but_a_flat_object_goes_to_the_full_parser() {
-        for text in [
-            r#"{"a": "b\"c"}"#,
-            r#"{"a": 1}"#,
-            r#"{"a": {"b": "c"}}"#,
-            r#"{"a": ["b"]}"#,
-            r#"{"a": null}"#,
-            "{\"a\": \"tab\there\"}",
-            r#"{"a": "b",}"#,
-            r#"{"a": "b"} x"#,
-            r#"{"a": "b""#,
-            r#"{"a" "b"}"#,
-            r#"{"a": "b" "c": "d"}"#,
-            r#"["a"]"#,
-            "",
-            "{\"a\": \"\u{b}\"}",
-        ] {
-            assert_eq!(flat_object(text.as_bytes()), None, "{text}");
-        }
-        assert_eq!(flat_object(b"{\"a\": \"\xff\"}"), None);
     }
 
     #[test]

@@ -188,10 +188,9 @@ fn credential_scope(value: &[u8]) -> Option<Caller<'_>> {
     })
 }
 
-/// `bytes` up to the first `separator`, and what follows it if there is one (memchr: headers
-/// are scanned on every call).
+/// `bytes` up to the first `separator`, and what follows it if there is one.
 fn split_at_byte(bytes: &[u8], separator: u8) -> (&[u8], Option<&[u8]>) {
-    match memchr::memchr(separator, bytes) {
+    match bytes.iter().position(|&b| b == separator) {
         Some(at) => (&bytes[..at], Some(&bytes[at + 1..])),
         None => (bytes, None),
     }
