@@ -36,7 +36,7 @@ pub enum Command {
     Cassette(CassetteCommand),
     /// Print which SSM API model this build carries (botocore version, digest, counts).
     Model,
-    /// Verify and read the audit log of deregistrations.
+    /// Verify and read the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
 }
@@ -77,10 +77,10 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
-    /// Audit log file for deregistrations (turns auditing on).
+    /// Audit log file (turns auditing on).
     #[arg(long, value_name = "FILE", conflicts_with = "no_audit")]
     pub audit_log: Option<PathBuf>,
-    /// Do not audit deregistrations.
+    /// Do not audit.
     #[arg(long)]
     pub no_audit: bool,
     /// Operational log format.
@@ -133,22 +133,22 @@ pub enum AuditCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Print the deregistrations as a table.
+    /// Print the audited calls as a table.
     Show {
         /// Audit files (one file includes its rotated predecessors).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Which deregistrations.
+        /// Which audited calls.
         #[command(flatten)]
         filter: Filter,
     },
-    /// Print the deregistrations of a live log, then each new one as it is written, like
+    /// Print the audited calls of a live log, then each new one as it is written, like
     /// `tail -f` (which cannot follow a preallocated log). Runs until interrupted.
     Follow {
         /// The live audit file (its rotated predecessors are printed first, and the file is
         /// followed across rotations).
         file: PathBuf,
-        /// Which deregistrations.
+        /// Which audited calls.
         #[command(flatten)]
         filter: Filter,
     },

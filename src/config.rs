@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::aws::envelope::CassetteName;
+use crate::aws::model::Operation;
 use crate::cassette::matching::IgnoreRules;
 use crate::cassette::redact::Redaction;
 use crate::cli::ServeArgs;
@@ -110,8 +111,10 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditSettings {
-    /// Whether deregistrations are audited.
+    /// Whether the audit log is written.
     pub enabled: bool,
+    /// The operations whose every call is audited, by their SSM model name.
+    pub operations: Vec<String>,
     /// The active audit file; rotated files sit beside it as `<file>.1`, `<file>.2`, …
     pub file: PathBuf,
     /// Size at which the active file is rotated.
@@ -215,6 +218,7 @@ impl Default for AuditSettings {
     fn default() -> Self {
         Self {
             enabled: true,
+            operations: vec!["DeregisterTaskFromMaintenanceWindow".to_owned()],
             file: PathBuf::from("audit/deregistrations.jsonl"),
             max_file_bytes: 64 * 1024 * 1024,
             preallocate: false,
@@ -373,16 +377,15 @@ impl Config {
                 ),
             });
         }
-        for operation in &self.forward.allowed_operations {
-            if operation != "*" && crate::aws::model::Operation::named(operation).is_none() {
-                return Err(ConfigError::Invalid {
-                    key: "forward.allowed_operations",
-                    reason: format!(
-                        "'{operation}' is not an operation of the SSM model (or \"*\" for every SSM operation)"
-                    ),
-                });
-            }
-        }
+        let (every, named): (Vec<&String>, Vec<&String>) =
+            (self.forward.allowed_operations.iter()).partition(|op| *op == "*");
+        let named = operations(
+            "forward.allowed_operations",
+            named,
+            " (or \"*\" for every SSM operation)",
+        )?;
+        let forwardable = every.is_empty().then_some(named);
+        let audited = operations("audit.operations", &self.audit.operations, "")?;
         let region_ok = !self.region.is_empty()
             && self.region.len() <= 64
             && self
@@ -473,8 +476,27 @@ impl Config {
             ignore_rules,
             redaction,
             upstream,
+            forwardable,
+            audited,
         })
     }
+}
+
+/// The operations `names` lists, each checked against the SSM model.
+fn operations<'a>(
+    key: &'static str,
+    names: impl IntoIterator<Item = &'a String>,
+    hint: &str,
+) -> Result<Vec<Operation>, ConfigError> {
+    names
+        .into_iter()
+        .map(|name| {
+            Operation::named(name).ok_or_else(|| ConfigError::Invalid {
+                key,
+                reason: format!("'{name}' is not an operation of the SSM model{hint}"),
+            })
+        })
+        .collect()
 }
 
 /// A configuration that passed [`Config::validate`], with what validation read out of it. It
@@ -486,6 +508,8 @@ pub struct Settings {
     ignore_rules: IgnoreRules,
     redaction: Redaction,
     upstream: Option<http::Uri>,
+    forwardable: Option<Vec<Operation>>,
+    audited: Vec<Operation>,
 }
 
 impl std::ops::Deref for Settings {
@@ -515,6 +539,16 @@ impl Settings {
     /// The upstream override, if any.
     pub fn upstream_uri(&self) -> Option<&http::Uri> {
         self.upstream.as_ref()
+    }
+
+    /// The operations that may be forwarded; `None` allows every SSM operation.
+    pub fn forwardable(&self) -> Option<&[Operation]> {
+        self.forwardable.as_deref()
+    }
+
+    /// The operations whose every call is audited.
+    pub fn audited(&self) -> &[Operation] {
+        &self.audited
     }
 }
 
@@ -546,6 +580,15 @@ mod tests {
             assert_eq!(
                 parse("[limits]\nmax_connections = 0\n").unwrap_err(),
                 "limits.max_connections: must be at least 1"
+            );
+            assert_eq!(
+                parse("[audit]\noperations = [\"DeregisterTask\"]\n").unwrap_err(),
+                "audit.operations: 'DeregisterTask' is not an operation of the SSM model"
+            );
+            assert_eq!(
+                parse("[forward]\nallowed_operations = [\"*\", \"Nope\"]\n").unwrap_err(),
+                "forward.allowed_operations: 'Nope' is not an operation of the SSM model \
+                 (or \"*\" for every SSM operation)"
             );
             assert!(
                 parse("mode = \"sideways\"\n")

@@ -43,10 +43,7 @@ use crate::json::Json;
 use crate::text::printable;
 use crate::upstream::{CaFileError, Forwarded, Upstream};
 
-/// The operation whose every call is audited.
-pub const AUDITED_OPERATION: &str = "DeregisterTaskFromMaintenanceWindow";
-
-/// Longest id kept in an audit record; longer values are cut (they fail validation anyway).
+/// Longest identifying value kept in an audit record; longer ones are cut.
 const MAX_AUDITED_ID_CHARS: usize = 128;
 
 /// The proxy's request handler and everything it answers from.
@@ -60,7 +57,8 @@ pub struct Proxy {
     redaction: Arc<Redaction>,
     record_server_errors: bool,
     /// Operations that may be forwarded; `None` means every SSM operation.
-    forwardable: Option<std::collections::HashSet<String>>,
+    forwardable: Option<Vec<Operation>>,
+    audited: Vec<Operation>,
     audit: Option<AuditLog>,
     on_audit_failure: OnAuditFailure,
 }
@@ -127,8 +125,8 @@ struct Exchange<'p> {
     signing_region: Option<String>,
     cassette: Option<CassetteName>,
     interaction: Option<usize>,
-    window_id: Option<String>,
-    window_task_id: Option<String>,
+    /// The audited call's identifying members, as sent.
+    what: Vec<(&'static str, String)>,
     source: Option<Source>,
     answer_error_type: Option<String>,
 }
@@ -230,7 +228,8 @@ impl Proxy {
             upstream,
             redaction: Arc::new(redaction),
             record_server_errors: config.cassettes.record_server_errors,
-            forwardable: forwardable(&config.forward.allowed_operations),
+            forwardable: config.forwardable().map(<[Operation]>::to_vec),
+            audited: config.audited().to_vec(),
             audit,
             on_audit_failure: config.audit.on_failure,
         })
@@ -258,8 +257,7 @@ impl Proxy {
             signing_region: None,
             cassette: None,
             interaction: None,
-            window_id: None,
-            window_task_id: None,
+            what: Vec::new(),
             source: None,
             answer_error_type: None,
         };
@@ -329,8 +327,7 @@ impl Proxy {
         let bytes = read_body(headers.content_length, body, self.max_body_bytes).await?;
         let input = envelope::input(&bytes)?;
         if audited {
-            exchange.window_id = audited_id(&input, "WindowId");
-            exchange.window_task_id = audited_id(&input, "WindowTaskId");
+            exchange.what = identified(operation, &input);
         }
         validate(operation, &input)?;
 
@@ -394,7 +391,7 @@ impl Proxy {
         if self
             .forwardable
             .as_ref()
-            .is_some_and(|allowed| !allowed.contains(operation.as_str()))
+            .is_some_and(|allowed| !allowed.contains(operation))
         {
             return Err(ProxyError::NotForwarded {
                 operation: operation.to_string(),
@@ -493,7 +490,7 @@ impl Proxy {
 
     /// The audit log, if this operation is audited and the log is on.
     fn audit_log_for(&self, operation: Option<&Operation>) -> Option<&AuditLog> {
-        let audited = operation.is_some_and(|op| op.as_str() == AUDITED_OPERATION);
+        let audited = operation.is_some_and(|op| self.audited.contains(op));
         self.audit.as_ref().filter(|_| audited)
     }
 
@@ -511,8 +508,12 @@ impl Proxy {
             client: Some(exchange.peer.as_str().into()),
             access_key_id: exchange.access_key_id.as_deref().map(Cow::Borrowed),
             region: Some(self.region(exchange.signing_region.as_deref()).into()),
-            window_id: exchange.window_id.as_deref().map(Cow::Borrowed),
-            window_task_id: exchange.window_task_id.as_deref().map(Cow::Borrowed),
+            operation: exchange.operation.map(|op| op.as_str().into()),
+            what: (!exchange.what.is_empty()).then(|| {
+                (exchange.what.iter())
+                    .map(|(member, value)| (Cow::Borrowed(*member), Cow::Borrowed(value.as_str())))
+                    .collect()
+            }),
             cassette: exchange.cassette.as_ref().map(|name| name.as_str().into()),
             ..Record::default()
         }
@@ -564,22 +565,18 @@ impl Proxy {
     }
 }
 
-/// The allow-list as a set, or `None` when `"*"` allows every SSM operation.
-fn forwardable(allowed: &[String]) -> Option<std::collections::HashSet<String>> {
-    if allowed.iter().any(|op| op == "*") {
-        None
-    } else {
-        Some(allowed.iter().cloned().collect())
-    }
-}
-
-/// An id member as sent, safe to store: strings made printable and bounded, other JSON values
-/// rendered. `None` when absent.
-fn audited_id(input: &Input<'_>, member: &str) -> Option<String> {
-    match input.get(member)? {
-        Json::String(text) => Some(printable(text, MAX_AUDITED_ID_CHARS)),
-        other => Some(printable(&other.to_string(), MAX_AUDITED_ID_CHARS)),
-    }
+/// The operation's identifying members as sent, safe to store: strings made printable and
+/// bounded, other JSON values rendered, absent ones left out.
+fn identified(operation: Operation, input: &Input<'_>) -> Vec<(&'static str, String)> {
+    (operation.identifying_members())
+        .filter_map(|member| {
+            let value = match input.get(member)? {
+                Json::String(text) => printable(text, MAX_AUDITED_ID_CHARS),
+                other => printable(&other.to_string(), MAX_AUDITED_ID_CHARS),
+            };
+            Some((member, value))
+        })
+        .collect()
 }
 
 /// Collects the body, refusing it as soon as it is known to exceed `limit`.

@@ -147,11 +147,16 @@ async fn every_deregistration_call_yields_exactly_one_exact_outcome_record() {
             interaction.map(|i: u64| i),
             "{case}"
         );
-        assert_eq!(record["window_id"].as_str().unwrap_or(""), window, "{case}");
+        assert_eq!(record["operation"], DEREGISTER, "{case}");
+        assert_eq!(
+            record["what"]["WindowId"].as_str().unwrap_or(""),
+            window,
+            "{case}"
+        );
         assert_eq!(record["prev"].as_str().unwrap().len(), 64, "{case}");
         assert_eq!(record["hash"].as_str().unwrap().len(), 64, "{case}");
     }
-    assert_eq!(records[1]["window_task_id"], TASK_1);
+    assert_eq!(records[1]["what"]["WindowTaskId"], TASK_1);
     assert_eq!(records[1]["cassette"], "maintenance-window-flow");
     assert!(
         records[6].get("cassette").is_none(),
@@ -623,4 +628,55 @@ fn a_full_disk_refuses_deregistrations_and_keeps_the_chain_whole() {
     let summary = assert_verifies(&[&log]);
     assert_eq!(summary.deregistrations as usize, statuses.len() - refused);
     assert!(std::fs::metadata(&log).unwrap().len() <= 4096);
+}
+
+#[tokio::test]
+async fn a_log_of_the_first_record_format_verifies_shows_and_grows() {
+    // Written by a8fed88, before records named their operation and carried `what`.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    std::fs::copy("tests/fixtures/audit/format-1.jsonl", &log).unwrap();
+    assert_eq!(assert_verifies(&[&log]).deregistrations, 2);
+    let text = audit_show(&log, &["--window-id", "bad"]);
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    for field in [DEREGISTER, "WindowId=bad", " 400 ", "ValidationException"] {
+        assert!(rows[0].contains(field), "{field} missing from {}", rows[0]);
+    }
+
+    let proxy = after_one_deregistration(config_with_audit(&log)).await;
+    proxy.stop().await;
+    assert_verifies(&[&log]);
+    let records = records(&log);
+    let newest = records.last().unwrap();
+    assert_eq!(newest["seq"], 5, "the chain goes on: {records:#?}");
+    assert_eq!(newest["operation"], DEREGISTER);
+    assert_eq!(newest["what"]["WindowTaskId"], TASK_1);
+}
+
+#[tokio::test]
+async fn the_audited_operations_are_configured_and_identified_from_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let mut config = config_with_audit(&log);
+    config.audit.operations = vec!["PutParameter".to_owned()];
+    let proxy = after_one_deregistration(config).await;
+    let put = r#"{"Name":"/app/db-password","Value":"hunter2-secret","Type":"SecureString"}"#;
+    proxy.ssm("/", "PutParameter", put).await;
+    proxy.stop().await;
+
+    let records = records(&log);
+    assert_eq!(
+        records.len(),
+        2,
+        "start and the PutParameter outcome only: {records:#?}"
+    );
+    let put = &records[1];
+    assert_eq!(put["operation"], "PutParameter");
+    // `Name` is its one required plain string; `Value` is sensitive and never written.
+    assert_eq!(put["what"], serde_json::json!({"Name": "/app/db-password"}));
+    let bytes = std::fs::read_to_string(&log).unwrap();
+    assert!(!bytes.contains("hunter2"), "{bytes}");
+    let text = audit_show(&log, &["--operation", "PutParameter"]);
+    assert!(text.contains("Name=/app/db-password"), "{text}");
 }

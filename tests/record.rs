@@ -754,8 +754,9 @@ async fn a_forwarded_deregistration_is_audited_as_an_attempt_then_its_outcome() 
             "the caller, not the proxy's signing key"
         );
         assert_eq!(record["region"], "us-east-1");
-        assert_eq!(record["window_id"], window);
-        assert_eq!(record["window_task_id"], task);
+        assert_eq!(record["operation"], DEREGISTER);
+        assert_eq!(record["what"]["WindowId"], window);
+        assert_eq!(record["what"]["WindowTaskId"], task);
         assert_eq!(record["source"], "upstream");
     }
     assert_eq!(attempt["event"], "attempt");

@@ -1,6 +1,6 @@
-//! An audit record's draft, which every audited call writes without serde: sealed, it must be
-//! byte for byte what serde_json writes for the same record, whatever its text holds (quotes,
-//! backslashes, control characters, any Unicode), and it must read back as that record.
+//! An audit record's draft, sealed, must be byte for byte what serde_json writes for the same
+//! record, whatever its text holds (quotes, backslashes, control characters, any Unicode), and
+//! it must read back as that record.
 //!
 //! The input's first two bytes say which optional members are present and pick the event and
 //! source, the next eight are the numbers, and the rest, split on 0xFF bytes (never part of
@@ -8,6 +8,7 @@
 #![no_main]
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
 use ssm_vcr::audit::record::{GENESIS, unseal};
@@ -38,6 +39,8 @@ fuzz_target!(|data: &[u8]| {
         client: present().then(&mut text),
         access_key_id: present().then(&mut text),
         region: present().then(&mut text),
+        operation: present().then(&mut text),
+        what: present().then(|| BTreeMap::from([(text(), text())])),
         window_id: present().then(&mut text),
         window_task_id: present().then(&mut text),
         status: present().then_some(number as u16),

@@ -1,21 +1,17 @@
 //! One audit record and the hash chain that links it to the one before.
 //!
-//! A record is one JSON line. Its `hash` is the SHA-256 of the exact bytes of the line with the
-//! `,"hash":"…"` member removed, and its `prev` is the `hash` of the record before it (the first
-//! record of a new log chains to [`GENESIS`]). Hashing bytes rather than re-serialised values
-//! means any changed byte is detected, even one that leaves the JSON meaning unchanged.
+//! A record is one JSON line, written by serde_json. Its `hash` is the SHA-256 of the exact
+//! bytes of the line with the `,"hash":"…"` member removed, and its `prev` is the `hash` of the
+//! record before it (the first record of a new log chains to [`GENESIS`]). Hashing bytes rather
+//! than re-serialised values means any changed byte is detected, even one that leaves the JSON
+//! meaning unchanged.
 //!
 //! A record is serialised where it is made, as a [`Draft`]: all of it but `seq` and `prev`,
-//! which only the writer knows. The writer thread then numbers, chains and hashes bytes; it
-//! does not serialise fields, nor free the strings of records made on other threads, and it
-//! sits between every audited call and its answer. This module neither writes nor reads files.
-//!
-//! A draft is written member by member, not through serde: serde_json spent about 360
-//! instructions a member (6k a record) on a runtime worker for every audited call. The bytes are
-//! serde_json's, which reads records back: the unit tests and the `audit_record` fuzz target
-//! hold the two to the same output, escapes included.
+//! which only the writer knows, so the one writer thread that every audited call waits on only
+//! numbers, chains and hashes bytes. This module neither writes nor reads files.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -35,9 +31,9 @@ pub enum Event {
     Start,
     /// This file continues the chain of a rotated file.
     Rotate,
-    /// A deregistration is about to leave for AWS.
+    /// An audited call is about to leave for AWS.
     Attempt,
-    /// A deregistration was answered (the common case, hence the default).
+    /// An audited call was answered (the common case, hence the default).
     #[default]
     Outcome,
 }
@@ -85,10 +81,17 @@ pub struct Record<'a> {
     /// The region of the call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<Cow<'a, str>>,
-    /// `WindowId` as sent, made printable and bounded.
+    /// The audited operation, e.g. `DeregisterTaskFromMaintenanceWindow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Cow<'a, str>>,
+    /// What the call is about: its identifying input members (the model's required string
+    /// members) as sent, made printable and bounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub what: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
+    /// Format 1 only (logs written before `operation` and `what`): `WindowId` as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_id: Option<Cow<'a, str>>,
-    /// `WindowTaskId` as sent, made printable and bounded.
+    /// Format 1 only: `WindowTaskId` as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_task_id: Option<Cow<'a, str>>,
     /// HTTP status of the answer.
@@ -125,51 +128,56 @@ pub struct Draft {
     members: Vec<u8>,
 }
 
-/// Room for a whole outcome record (about 450 bytes), so that serialising one allocates once.
-const DRAFT_CAPACITY: usize = 512;
+/// How every serialised record starts and ends when its `seq` is 0 and its `prev` empty: what
+/// [`Record::into_draft`] cuts off and [`Draft::seal_into`] writes back, filled in.
+const UNSEALED_START: &[u8] = b"{\"seq\":0,";
+const UNSEALED_END: &[u8] = b"\"prev\":\"\"}";
 
-/// A member's key as a record writes it: `"name":` (field names need no escape).
-macro_rules! key {
-    ($name:literal) => {
-        concat!("\"", $name, "\":")
-    };
-}
+/// The operation of format-1 records, which audited nothing else and did not name it.
+pub const FORMAT_1_OPERATION: &str = "DeregisterTaskFromMaintenanceWindow";
 
 impl Record<'_> {
-    /// The record, serialised but for its `seq` and `prev` (which the writer sets): each member
-    /// as serde_json writes it for the derived `Serialize`, in field order, absent ones left
-    /// out, each followed by a comma.
+    /// The record, serialised but for its `seq` and `prev` (which the writer sets).
     pub fn into_draft(self) -> Draft {
-        let mut members = Members(Vec::with_capacity(DRAFT_CAPACITY));
-        members.text(key!("time"), &self.time);
-        members.text(key!("event"), self.event.as_str());
-        members.optional_text(key!("detail"), self.detail.as_deref());
-        members.optional_text(key!("mode"), self.mode.as_deref());
-        members.optional_text(key!("source"), self.source.map(Source::as_str));
-        members.optional_text(key!("client"), self.client.as_deref());
-        members.optional_text(key!("access_key_id"), self.access_key_id.as_deref());
-        members.optional_text(key!("region"), self.region.as_deref());
-        members.optional_text(key!("window_id"), self.window_id.as_deref());
-        members.optional_text(key!("window_task_id"), self.window_task_id.as_deref());
-        members.optional_number(key!("status"), self.status.map(u64::from));
-        members.optional_text(key!("error_type"), self.error_type.as_deref());
-        members.optional_text(key!("request_id"), self.request_id.as_deref());
-        members.optional_number(key!("latency_us"), self.latency_us);
-        members.optional_text(key!("cassette"), self.cassette.as_deref());
-        members.optional_number(key!("interaction"), self.interaction.map(|i| i as u64));
-        Draft { members: members.0 }
-    }
-}
-
-impl Event {
-    /// The name a record gives it (its serde name).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Start => "start",
-            Self::Rotate => "rotate",
-            Self::Attempt => "attempt",
-            Self::Outcome => "outcome",
+        let unsealed = Record {
+            seq: 0,
+            prev: Cow::Borrowed(""),
+            ..self
+        };
+        let line = serde_json::to_vec(&unsealed).expect("a record always serialises");
+        Draft {
+            members: line[UNSEALED_START.len()..line.len() - UNSEALED_END.len()].to_vec(),
         }
+    }
+
+    /// The audited operation; format-1 records name none, and were all deregistrations.
+    pub fn operation_name(&self) -> Option<&str> {
+        match (&self.operation, self.event) {
+            (Some(operation), _) => Some(operation),
+            (None, Event::Attempt | Event::Outcome) => Some(FORMAT_1_OPERATION),
+            (None, Event::Start | Event::Rotate) => None,
+        }
+    }
+
+    /// The identifying input members as recorded, in either format.
+    pub fn identifying(&self) -> Vec<(&str, &str)> {
+        match &self.what {
+            Some(what) => what.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect(),
+            None => [
+                ("WindowId", &self.window_id),
+                ("WindowTaskId", &self.window_task_id),
+            ]
+            .into_iter()
+            .filter_map(|(member, value)| Some((member, value.as_deref()?)))
+            .collect(),
+        }
+    }
+
+    /// The identifying input member `name` as recorded, in either format.
+    pub fn identified(&self, name: &str) -> Option<&str> {
+        (self.identifying().into_iter())
+            .find(|(member, _)| *member == name)
+            .map(|(_, value)| value)
     }
 }
 
@@ -184,53 +192,6 @@ impl Source {
     }
 }
 
-/// A draft being written: `"name":value,` per member.
-struct Members(Vec<u8>);
-
-impl Members {
-    fn text(&mut self, key: &str, value: &str) {
-        self.0.extend_from_slice(key.as_bytes());
-        json_string(&mut self.0, value);
-        self.0.push(b',');
-    }
-
-    fn optional_text(&mut self, key: &str, value: Option<&str>) {
-        if let Some(value) = value {
-            self.text(key, value);
-        }
-    }
-
-    fn optional_number(&mut self, key: &str, value: Option<u64>) {
-        if let Some(value) = value {
-            self.0.extend_from_slice(key.as_bytes());
-            json_number(&mut self.0, value);
-            self.0.push(b',');
-        }
-    }
-}
-
-/// `value` as a JSON number (itoa: no formatting machinery, no String).
-fn json_number(out: &mut Vec<u8>, value: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
-}
-
-/// `value` as a JSON string, as serde_json writes it. serde_json escapes only `"`, `\` and
-/// control characters; text without them (nearly every record's) is copied as it is, and the
-/// rest is left to serde_json itself.
-fn json_string(out: &mut Vec<u8>, value: &str) {
-    // Branch-free, so that it runs on whole vectors: a record holds about 400 bytes of text.
-    let escaped = value.bytes().fold(false, |any, b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if escaped {
-        serde_json::to_writer(&mut *out, value).expect("a string always serialises");
-    } else {
-        out.push(b'"');
-        out.extend_from_slice(value.as_bytes());
-        out.push(b'"');
-    }
-}
-
 impl Draft {
     /// Appends the sealed line (ending in `\n`) numbered `seq` and chained to `prev` to `out`,
     /// and returns its hash: the bytes `serde_json` writes for the whole record, then the hash.
@@ -239,9 +200,7 @@ impl Draft {
     /// its own, no copy into the batch.
     pub fn seal_into(&self, seq: u64, prev: &str, out: &mut Vec<u8>) -> String {
         let start = out.len();
-        out.extend_from_slice(b"{\"seq\":");
-        json_number(out, seq);
-        out.push(b',');
+        out.extend_from_slice(format!("{{\"seq\":{seq},").as_bytes());
         out.extend_from_slice(&self.members);
         out.extend_from_slice(b"\"prev\":\"");
         out.extend_from_slice(prev.as_bytes()); // a hex hash: nothing to escape
@@ -292,13 +251,9 @@ pub fn unseal(line: &[u8]) -> Result<(Record<'static>, String), LineError> {
     Ok((record, String::from_utf8_lossy(hash).into_owned()))
 }
 
-/// Lowercase hex of the SHA-256 of `bytes`, encoded into a buffer: `format!("{:x}")` and
-/// `hex::encode` go character by character (2k instructions a hash under callgrind, against
-/// 0.6k), on the writer thread that every audited call waits on.
+/// Lowercase hex of the SHA-256 of `bytes`.
 fn sha256_hex(bytes: &[u8]) -> String {
-    let mut hex = [0; 64];
-    hex::encode_to_slice(Sha256::digest(bytes), &mut hex).expect("a SHA-256 is 32 bytes");
-    String::from_utf8(hex.to_vec()).expect("hex digits are ASCII")
+    hex::encode(Sha256::digest(bytes))
 }
 
 #[cfg(test)]
@@ -310,7 +265,11 @@ mod tests {
             seq: 7,
             time: "2026-11-25T09:04:00.123Z".into(),
             event: Event::Outcome,
-            window_id: Some("mw-\"quoted\"\u{1}".into()),
+            operation: Some(FORMAT_1_OPERATION.into()),
+            what: Some(BTreeMap::from([(
+                "WindowId".into(),
+                "mw-\"quoted\"\u{1}".into(),
+            )])),
             status: Some(200),
             prev: GENESIS.into(),
             ..Record::default()
@@ -342,14 +301,13 @@ mod tests {
 
         #[test]
         fn a_sealed_draft_is_the_whole_record_as_serde_json_writes_it() {
-            // Logs written before drafts existed, and readers that re-serialise, rely on it.
+            // Readers that re-serialise a record rely on it.
             let line = assert_sealed_as_serde_json_writes(&record());
             let whole = serde_json::to_vec(&record()).unwrap();
             assert!(line[whole.len() - 1..].starts_with(HASH_MEMBER));
         }
 
-        /// Every field set, so that a field added to `Record` but not to the draft fails
-        /// to compile here rather than going unwritten.
+        /// Every field set, so that a field added to `Record` is covered here.
         fn every_field(text: &str, event: Event, source: Source, number: u64) -> Record<'_> {
             Record {
                 seq: number,
@@ -361,6 +319,8 @@ mod tests {
                 client: Some(text.into()),
                 access_key_id: Some(text.into()),
                 region: Some(text.into()),
+                operation: Some(text.into()),
+                what: Some(BTreeMap::from([(text.into(), text.into())])),
                 window_id: Some(text.into()),
                 window_task_id: Some(text.into()),
                 status: Some(number as u16),

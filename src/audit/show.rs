@@ -1,8 +1,7 @@
-//! `ssm-vcr audit show` and `audit follow`: the deregistrations of a log as a table, filtered
-//! the way people ask ("who deregistered tasks of this window, and when?"), once or as they
-//! are written. It reads; it does not verify (run `audit verify` for that).
+//! `ssm-vcr audit show` and `audit follow`: the audited calls of a log as a table, filtered the
+//! way people ask ("who deregistered tasks of this window, and when?"), once or as they are
+//! written. It reads both record formats; it does not verify (run `audit verify` for that).
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -13,13 +12,16 @@ use std::time::Duration;
 use super::record::{Event, Record, Source, unseal};
 use super::writer::{rotated_files, written_part};
 
-const HEADER: &str = "TIME                      ACCESS KEY            CLIENT                 WINDOW                \
-                      TASK                                  STATUS  ERROR                         SOURCE\n";
+const HEADER: &str = "TIME                      ACCESS KEY            CLIENT                 \
+                      OPERATION                               STATUS  ERROR                         SOURCE    WHAT\n";
 
 /// Which outcome records to show; also the filter flags of `audit show` and `audit follow`.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct Filter {
-    /// Only this window id.
+    /// Only this operation.
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// Only calls with this `WindowId`.
     #[arg(long)]
     pub window_id: Option<String>,
     /// Only this access key id.
@@ -35,14 +37,13 @@ pub struct Filter {
 
 impl Filter {
     fn keeps(&self, record: &Record<'_>) -> bool {
-        let same = |wanted: &Option<String>, actual: &Option<Cow<'_, str>>| {
-            wanted
-                .as_deref()
-                .is_none_or(|w| actual.as_deref() == Some(w))
+        let same = |wanted: &Option<String>, actual: Option<&str>| {
+            wanted.as_deref().is_none_or(|w| actual == Some(w))
         };
         record.event == Event::Outcome
-            && same(&self.window_id, &record.window_id)
-            && same(&self.access_key_id, &record.access_key_id)
+            && same(&self.operation, record.operation_name())
+            && same(&self.window_id, record.identified("WindowId"))
+            && same(&self.access_key_id, record.access_key_id.as_deref())
             && self
                 .since
                 .as_ref()
@@ -54,7 +55,7 @@ impl Filter {
     }
 }
 
-/// The matching deregistrations as a table, one per line, oldest first.
+/// The matching audited calls as a table, one per line, oldest first.
 pub fn table(files: &[PathBuf], filter: &Filter) -> Result<String, String> {
     let mut out = String::new();
     out.push_str(HEADER);
@@ -70,7 +71,7 @@ pub fn table(files: &[PathBuf], filter: &Filter) -> Result<String, String> {
 /// watching, and a few small reads a second for the machine.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
-/// Prints the matching deregistrations of the live log `live` and of its rotated
+/// Prints the matching audited calls of the live log `live` and of its rotated
 /// predecessors, then each new one as the proxy writes it; returns only on an I/O error.
 ///
 /// Only whole lines of the file's written part are read, so neither the preallocated zeros
@@ -188,7 +189,7 @@ fn reopen(live: &Path) -> io::Result<File> {
     }
 }
 
-/// Appends a row to `out` for each matching deregistration in `lines` (whole JSON lines).
+/// Appends a row to `out` for each matching audited call in `lines` (whole JSON lines).
 fn rows(lines: &[u8], filter: &Filter, out: &mut String) {
     let dash = "-";
     for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -198,14 +199,17 @@ fn rows(lines: &[u8], filter: &Filter, out: &mut String) {
         if !filter.keeps(&record) {
             continue;
         }
+        let what = (record.identifying().into_iter())
+            .map(|(member, value)| format!("{member}={value}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         let _ = writeln!(
             out,
-            "{:<24}  {:<20}  {:<21}  {:<20}  {:<36}  {:>6}  {:<28}  {}",
+            "{:<24}  {:<20}  {:<21}  {:<38}  {:>6}  {:<28}  {:<8}  {what}",
             record.time,
             record.access_key_id.as_deref().unwrap_or(dash),
             record.client.as_deref().unwrap_or(dash),
-            record.window_id.as_deref().unwrap_or(dash),
-            record.window_task_id.as_deref().unwrap_or(dash),
+            record.operation_name().unwrap_or(dash),
             record.status.map_or(dash.to_owned(), |s| s.to_string()),
             record.error_type.as_deref().unwrap_or(dash),
             record.source.map_or(dash, Source::as_str)

@@ -112,6 +112,24 @@ impl Operation {
     pub fn output(&self) -> Option<ShapeId> {
         self.0.output
     }
+
+    /// The input members that say what a call is about: the required strings that are neither
+    /// sensitive nor idempotency tokens (`WindowId` and `WindowTaskId` of a deregistration).
+    pub fn identifying_members(&self) -> impl Iterator<Item = &'static str> {
+        let model = ssm();
+        let members = match self.input().map(|id| &model.shape(id).kind) {
+            Some(Kind::Structure { members, .. }) => members.as_slice(),
+            _ => &[],
+        };
+        members
+            .iter()
+            .filter(|member| member.required && !member.idempotency_token)
+            .filter(move |member| {
+                let shape = model.shape(member.shape);
+                matches!(shape.kind, Kind::String { .. }) && !shape.sensitive
+            })
+            .map(|member| member.name.as_str())
+    }
 }
 
 impl PartialEq for Operation {
@@ -254,6 +272,23 @@ mod tests {
         assert_eq!(ssm().operations().count(), 154);
         assert_eq!(ssm().shapes().count(), 1360);
         assert_eq!(ssm().shapes().filter(|s| s.sensitive).count(), 17);
+    }
+
+    #[test]
+    fn a_call_is_identified_by_its_required_plain_strings() {
+        let members = |name| {
+            Operation::named(name)
+                .unwrap()
+                .identifying_members()
+                .collect::<Vec<_>>()
+        };
+        // `Safe` is an optional boolean; `Value` of PutParameter is sensitive.
+        assert_eq!(
+            members("DeregisterTaskFromMaintenanceWindow"),
+            ["WindowId", "WindowTaskId"]
+        );
+        assert_eq!(members("PutParameter"), ["Name"]);
+        assert_eq!(members("DescribeMaintenanceWindows"), Vec::<&str>::new());
     }
 
     #[test]
