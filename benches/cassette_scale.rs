@@ -12,13 +12,13 @@
 use std::time::Instant;
 
 use serde_json::json;
+use ssm_vcr::Mode;
 use ssm_vcr::aws::envelope::CassetteName;
 use ssm_vcr::aws::model::Operation;
 use ssm_vcr::cassette::format::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
 use ssm_vcr::cassette::matching::IgnoreRules;
 use ssm_vcr::cassette::replay::WhenExhausted;
 use ssm_vcr::cassette::store::Library;
-use ssm_vcr::config::Mode;
 use ssm_vcr::json::Json;
 
 const WINDOW: &str = "mw-0c50858d01e8a7b6f";

@@ -3,9 +3,7 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tracing::warn;
 
 use crate::audit::show::{Filter, follow, table};
@@ -15,8 +13,9 @@ use crate::cassette::check::{check_file, redact_file};
 use crate::cassette::redact::Redaction;
 use crate::cli::ServeArgs;
 use crate::config::{Config, ConfigError};
-use crate::proxy::{Proxy, StartError};
-use crate::{logging, server};
+use crate::error::StartError;
+use crate::logging;
+use crate::start::Proxy;
 
 /// Why a command failed, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +23,8 @@ pub enum Failure {
     /// The configuration is invalid (exit 2).
     #[error("invalid configuration")]
     Config(#[from] ConfigError),
-    /// The proxy could not start: its default cassette or audit log is unusable (exit 2).
+    /// The proxy could not start: its configuration, default cassette, audit log, credentials
+    /// or address is unusable (exit 2).
     #[error("cannot start")]
     Start(#[from] StartError),
     /// Start-up or serving failed at run time (exit 1).
@@ -47,23 +47,17 @@ impl Failure {
 
 /// `ssm-vcr serve`: runs until SIGINT or SIGTERM, then shuts down gracefully.
 pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
-    let config = Config::load(flags.config.as_deref())?
-        .apply_cli(flags)
-        .validate()?;
-    logging::init(&config.log);
+    let config = Config::load(flags.config.as_deref())?.apply_cli(flags);
+    // Validated here too, so that logging is set up before anything else can fail.
+    logging::init(&config.clone().validate()?.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Io("cannot start the runtime".to_owned(), e))?;
     runtime.block_on(async {
-        let proxy = Arc::new(Proxy::new(&config).await?);
+        let proxy = Proxy::builder().config(config).start().await?;
         tracing::info!(model = %provenance(), "validating against the SSM API model");
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Failure::Io(format!("cannot listen on {}", config.listen), e))?;
-        let address = listener
-            .local_addr()
-            .map_err(|e| Failure::Io("cannot read the listening address".to_owned(), e))?;
+        let address = proxy.addr();
         if !address.ip().is_loopback() {
             warn!(
                 %address,
@@ -77,10 +71,11 @@ pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
             )
         })?;
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "listening on http://{address}");
+        let _ = writeln!(stdout, "listening on {}", proxy.endpoint_url());
         let _ = stdout.flush();
         drop(stdout);
-        server::serve(listener, proxy, &config.limits, shutdown)
+        proxy
+            .stop_on(shutdown)
             .await
             .map_err(|e| Failure::Io("serving failed".to_owned(), e))
     })

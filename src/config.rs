@@ -18,10 +18,10 @@ use crate::aws::model::Operation;
 use crate::cassette::matching::IgnoreRules;
 use crate::cassette::redact::Redaction;
 use crate::cli::ServeArgs;
-pub use crate::cli::{LogFormat, Mode};
+pub(crate) use crate::cli::{LogFormat, Mode};
 
 /// The file read when `--config` is not given, if it exists.
-pub const DEFAULT_CONFIG_FILE: &str = "config.toml";
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "config.toml";
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

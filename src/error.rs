@@ -1,5 +1,6 @@
-//! [`ProxyError`]: every way a request can fail, and the one table that turns each into the
-//! AWS-shaped response the client sees ([`ProxyError::to_aws`]).
+//! The errors of the two edges: [`ProxyError`], every way a request can fail, with the one
+//! table that turns each into the AWS-shaped response the client sees
+//! ([`ProxyError::to_aws`]); and [`StartError`], every way starting the proxy can fail.
 //!
 //! The stages keep errors of their own (the envelope's [`Refusal`], the model's [`Rejection`],
 //! the store's [`Unavailable`], the upstream's, the audit's); `ProxyError` only wraps them, at
@@ -12,19 +13,61 @@
 
 use http::StatusCode;
 
-use crate::audit::AuditFailed;
+use std::net::SocketAddr;
+
+use crate::audit::{self, AuditFailed};
 use crate::aws::envelope::Refusal;
 use crate::aws::error::AwsError;
 use crate::aws::model::{Rejection, is_operation_name, provenance};
+use crate::aws::sigv4::NoCredentials;
 use crate::cassette::replay::ReplayMiss;
-use crate::cassette::store::Unavailable;
+use crate::cassette::store::{LoadError, Unavailable};
+use crate::config::ConfigError;
 use crate::text::chain;
-use crate::upstream::UpstreamError;
+use crate::upstream::{CaFileError, UpstreamError};
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error("invalid configuration")]
+    Config(#[from] ConfigError),
+    /// The default cassette is missing or invalid.
+    #[error("the default cassette is unusable (fix it, or pick another with --cassette)")]
+    Cassette(#[source] LoadError),
+    /// The audit log cannot be opened.
+    #[error(
+        "the audit log cannot be opened (fix it, pick another with --audit-log, or run with --no-audit)"
+    )]
+    Audit(#[source] audit::OpenError),
+    /// A forwarding mode without credentials.
+    #[error("mode '{mode}' forwards to AWS and re-signs every request")]
+    Credentials {
+        /// The mode asked for.
+        mode: &'static str,
+        /// What the credential chain said.
+        #[source]
+        source: NoCredentials,
+    },
+    /// The extra CA file is unusable.
+    #[error("the upstream client cannot be built")]
+    CaFile(#[source] CaFileError),
+    /// The listening address cannot be bound.
+    #[error("cannot listen on {address}")]
+    Listen {
+        /// The address asked for.
+        address: SocketAddr,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// Why a request was answered by the proxy itself rather than from a cassette.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ProxyError {
+pub(crate) enum ProxyError {
     /// The request's envelope (path, method, target, content type, JSON body) was refused.
     #[error("the request was refused")]
     Envelope(#[from] Refusal),
@@ -62,7 +105,7 @@ pub enum ProxyError {
 
 impl ProxyError {
     /// The AWS-shaped response for this error: the single mapping from error to status.
-    pub fn to_aws(&self) -> AwsError {
+    pub(crate) fn to_aws(&self) -> AwsError {
         use StatusCode as S;
         let (status, error_type, message) = match self {
             Self::Envelope(Refusal::UnknownPath { path }) => (
@@ -182,12 +225,12 @@ impl ProxyError {
 
     /// Whether the connection must close after the response: a body that was refused part-way
     /// may still be in flight, and nothing after it on the connection can be trusted.
-    pub fn closes_connection(&self) -> bool {
+    pub(crate) fn closes_connection(&self) -> bool {
         matches!(self, Self::BodyTooLarge { .. } | Self::BodyRead(_))
     }
 
     /// A stable one-word label for logs (`outcome` field).
-    pub fn outcome(&self) -> &'static str {
+    pub(crate) fn outcome(&self) -> &'static str {
         match self {
             Self::Invalid(Rejection::Validation { .. }) => "invalid",
             Self::ReplayMiss(_) => "miss",

@@ -1,34 +1,71 @@
 //! ssm-vcr: a record/replay interception proxy for the AWS Systems Manager (SSM) API.
 //!
 //! Clients (aws-cli, boto3, the AWS SDKs) point at it with `AWS_ENDPOINT_URL_SSM` and change
-//! nothing else. Every request goes through one pipeline ([`proxy`]): the listener
-//! ([`server`]) accepts it; the AWS JSON 1.1 envelope ([`aws::envelope`]) names the operation,
-//! the caller (from the SigV4 credential scope) and the cassette (from the path prefix
-//! `/cassette/<name>/`); every call is validated against AWS's own model of the SSM API, with
-//! AWS's exact wording, and a name outside it is refused ([`aws::model`]); and the answer comes from a cassette
-//! ([`cassette`]), matched on operation, region and the canonical JSON body, repeats replayed
-//! in recorded order. Every failure is one [`error::ProxyError`], answered in AWS's error shape.
-//! Every deregistration call, whatever its fate, is written to a durable, hash-chained audit
-//! log ([`audit`]) before its response leaves.
+//! nothing else. The public API starts one in-process, for test suites and tools:
 //!
-//! In record, auto and passthrough modes the answer comes from AWS instead ([`upstream`]):
-//! each call is re-signed with SigV4 from the standard credential chain ([`aws::sigv4`]) and
-//! recorded crash-safely without secrets: every value the model marks sensitive becomes a
-//! placeholder ([`cassette::redact`], [`cassette::recorder`]). Replay mode never opens an
-//! outbound connection.
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let proxy = ssm_vcr::Proxy::builder()
+//!     .cassettes("cassettes", "maintenance-window-flow")
+//!     .start()
+//!     .await?;
+//! // Give the SDK under test `AWS_ENDPOINT_URL_SSM=<this>`.
+//! assert!(proxy.endpoint_url().starts_with("http://127.0.0.1:"));
+//! proxy.stop().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Inside, every request takes one path. The listener (`server/`) accepts it and the router
+//! (`router.rs`) sends it, by method and path alone, to its handler: the SSM pipeline
+//! (`proxy.rs`), the one place that knows the order of the stages. There the AWS JSON 1.1
+//! envelope (`aws/envelope.rs`) names the operation, the caller and the cassette; the call is
+//! validated against AWS's own model of the SSM API, in AWS's wording (`aws/model/`); and the
+//! answer comes from a cassette (`cassette/`), matched on operation, region and the canonical
+//! JSON body, repeats replayed in recorded order. Every failure is one `ProxyError`
+//! (`error.rs`), answered in AWS's error shape. Every call of an audited operation, whatever
+//! its fate, is written to a durable, hash-chained audit log (`audit/`) before its response
+//! leaves.
+//!
+//! In record, auto and passthrough modes the answer comes from AWS instead (`upstream/`): each
+//! call is re-signed with SigV4 (`aws/sigv4.rs`) and recorded crash-safely without secrets:
+//! every value the model marks sensitive becomes a placeholder (`cassette/redact.rs`). Replay
+//! mode never opens an outbound connection.
 
 #![forbid(unsafe_code)]
 
+mod config;
+mod error;
+mod logging;
+mod proxy;
+mod router;
+mod server;
+mod start;
+mod upstream;
+
+pub use cli::{LogFormat, Mode};
+pub use config::{
+    AuditSettings, CassetteSettings, Config, ConfigError, ForwardSettings, Limits, LogSettings,
+    OnAuditFailure,
+};
+pub use error::StartError;
+pub use start::{Proxy, ProxyBuilder};
+
+// Not part of the API, and hidden from its documentation: the `ssm-vcr` binary, the
+// benchmarks, the fuzz targets and white-box tests reach these modules directly. Anything in
+// them may change without notice.
+#[doc(hidden)]
 pub mod audit;
+#[doc(hidden)]
 pub mod aws;
+#[doc(hidden)]
 pub mod cassette;
+#[doc(hidden)]
 pub mod cli;
+#[doc(hidden)]
 pub mod commands;
-pub mod config;
-pub mod error;
+#[doc(hidden)]
 pub mod json;
-pub mod logging;
-pub mod proxy;
-pub mod server;
+#[doc(hidden)]
 pub mod text;
-pub mod upstream;

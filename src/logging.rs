@@ -15,7 +15,7 @@ const SECRET_BEARING_TARGETS: [&str; 1] = ["aws_sigv4=info"];
 
 /// Installs the global subscriber; `RUST_LOG` wins over the configured filter, except for the
 /// targets that would log credentials. A second call (tests) keeps the first subscriber.
-pub fn init(settings: &LogSettings) {
+pub(crate) fn init(settings: &LogSettings) {
     let mut filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
     for cap in SECRET_BEARING_TARGETS {

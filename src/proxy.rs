@@ -28,27 +28,29 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use tracing::{error, info};
 
+use aws_credential_types::provider::SharedCredentialsProvider;
+
 use crate::audit::{self, AuditFailed, AuditLog, Event, Record, Source};
 use crate::aws::envelope::{self, Caller, CassetteName, EnvelopeHeaders, Input, Operation};
 use crate::aws::error::headers;
 use crate::aws::model::validate::validate;
-use crate::aws::sigv4::{NoCredentials, Signer};
+use crate::aws::sigv4::Signer;
 use crate::cassette::format::{self, Interaction, RecordedRequest, RecordedResponse};
 use crate::cassette::redact::{Redaction, recorded_headers};
 use crate::cassette::replay::{WhenExhausted, error_type};
-use crate::cassette::store::{Library, LoadError, Session, Unavailable};
+use crate::cassette::store::{Library, Session, Unavailable};
 use crate::config::{Mode, OnAuditFailure, Settings};
-use crate::error::ProxyError;
+use crate::error::{ProxyError, StartError};
 use crate::json::Json;
 use crate::text::printable;
-use crate::upstream::{CaFileError, Forwarded, Upstream};
+use crate::upstream::{Forwarded, Upstream};
 
 /// Longest identifying value kept in an audit record; longer ones are cut.
 const MAX_AUDITED_ID_CHARS: usize = 128;
 
-/// The proxy's request handler and everything it answers from.
+/// The request pipeline and everything it answers from.
 #[derive(Debug)]
-pub struct Proxy {
+pub(crate) struct Pipeline {
     mode: Mode,
     default_region: String,
     max_body_bytes: usize,
@@ -63,45 +65,20 @@ pub struct Proxy {
     on_audit_failure: OnAuditFailure,
 }
 
-/// Why the proxy could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The default cassette is missing or invalid.
-    #[error("the default cassette is unusable (fix it, or pick another with --cassette)")]
-    Cassette(#[source] LoadError),
-    /// The audit log cannot be opened.
-    #[error(
-        "the audit log cannot be opened (fix it, pick another with --audit-log, or run with --no-audit)"
-    )]
-    Audit(#[source] audit::OpenError),
-    /// A forwarding mode without credentials.
-    #[error("mode '{mode}' forwards to AWS and re-signs every request")]
-    Credentials {
-        /// The mode asked for.
-        mode: &'static str,
-        /// What the credential chain said.
-        #[source]
-        source: NoCredentials,
-    },
-    /// The extra CA file is unusable.
-    #[error("the upstream client cannot be built")]
-    CaFile(#[source] CaFileError),
-}
-
 /// The client at the other end of a connection.
 ///
 /// Its address is formatted the first time an audit record needs it, then kept for the
 /// connection's later calls: SDKs keep connections alive, and formatting it was an eighth of
 /// what auditing a call cost its worker.
 #[derive(Debug)]
-pub struct Peer {
+pub(crate) struct Peer {
     addr: SocketAddr,
     text: OnceLock<String>,
 }
 
 impl Peer {
     /// The client at `addr`.
-    pub fn new(addr: SocketAddr) -> Self {
+    pub(crate) fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
             text: OnceLock::new(),
@@ -109,7 +86,7 @@ impl Peer {
     }
 
     /// The address as audit records write it.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         self.text.get_or_init(|| self.addr.to_string())
     }
 }
@@ -148,28 +125,30 @@ struct Answered {
     error_type: Option<String>,
 }
 
-impl Proxy {
-    /// A proxy for a validated configuration. The default cassette and the audit log are opened
-    /// now, and in forwarding modes credentials are resolved from the standard AWS chain, so
-    /// that a broken setup stops start-up with a clear message.
-    pub async fn new(config: &Settings) -> Result<Self, StartError> {
-        let signer = if config.mode.forwards() {
-            let signer =
-                Signer::from_environment()
-                    .await
-                    .map_err(|source| StartError::Credentials {
-                        mode: config.mode.as_str(),
-                        source,
-                    })?;
-            Some(signer)
+impl Pipeline {
+    /// The pipeline for validated settings. The default cassette and the audit log are opened
+    /// now, and in forwarding modes credentials are resolved (from `credentials`, else the
+    /// standard AWS chain), so that a broken setup stops start-up with a clear message.
+    pub(crate) async fn build(
+        config: &Settings,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Result<Self, StartError> {
+        let upstream = if config.mode.forwards() {
+            let signer = match credentials {
+                Some(provider) => Signer::with_provider(provider).await,
+                None => Signer::from_environment().await,
+            }
+            .map_err(|source| StartError::Credentials {
+                mode: config.mode.as_str(),
+                source,
+            })?;
+            Some(
+                Upstream::new(config.upstream_uri().cloned(), &config.forward, signer)
+                    .map_err(StartError::CaFile)?,
+            )
         } else {
             None
         };
-        Self::with_signer(config, signer)
-    }
-
-    /// A proxy that signs with `signer` (tests and embedding); forwarding modes need one.
-    pub fn with_signer(config: &Settings, signer: Option<Signer>) -> Result<Self, StartError> {
         // Read the model now, so that the first call does not wait for it; patterns are
         // compiled on first use, which keeps the memory of the ones never used.
         crate::aws::model::ssm();
@@ -186,21 +165,6 @@ impl Proxy {
             when_exhausted,
         )
         .map_err(StartError::Cassette)?;
-        let upstream = match (config.mode.forwards(), signer) {
-            (false, _) => None,
-            (true, Some(signer)) => Some(
-                Upstream::new(config.upstream_uri().cloned(), &config.forward, signer)
-                    .map_err(StartError::CaFile)?,
-            ),
-            (true, None) => {
-                return Err(StartError::Credentials {
-                    mode: config.mode.as_str(),
-                    source: NoCredentials {
-                        reason: "no signer was given".to_owned(),
-                    },
-                });
-            }
-        };
         let audit = if config.audit.enabled {
             let layout = audit::Layout {
                 max_file_bytes: config.audit.max_file_bytes,
@@ -237,14 +201,14 @@ impl Proxy {
 
     /// Releases what the proxy holds open (the audit log) once no request is in flight any
     /// more; requests after it are refused if they need the audit log.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         if let Some(log) = &self.audit {
             log.close();
         }
     }
 
     /// Answers one request. Never fails: every error becomes an AWS-shaped response.
-    pub async fn handle<B>(&self, request: Request<B>, peer: &Peer) -> Response<Full<Bytes>>
+    pub(crate) async fn handle<B>(&self, request: Request<B>, peer: &Peer) -> Response<Full<Bytes>>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,

@@ -378,7 +378,7 @@ fn audit_show(log: &Path, args: &[&str]) -> String {
 }
 
 /// A proxy on `config` that has answered one deregistration of `TASK_1`.
-async fn after_one_deregistration(config: ssm_vcr::config::Config) -> TestProxy {
+async fn after_one_deregistration(config: ssm_vcr::Config) -> TestProxy {
     let proxy = TestProxy::start(config).await;
     proxy
         .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))

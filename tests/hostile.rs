@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::fake_ssm::{FakeSsm, PROXY_KEY_ID, PROXY_SECRET};
 use common::{
-    DEREGISTER, TASK_1, TestProxy, WINDOW, config, config_with_audit, create_window_body,
+    DEREGISTER, TASK_1, TestProxy, WINDOW, audit_records, config, config_with_audit,
+    create_window_body, deregister_body,
 };
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -282,18 +283,13 @@ async fn cassette_paths_never_write_outside_the_cassette_folder() {
     let cassettes = root.path().join("cassettes");
     std::fs::create_dir(&cassettes).unwrap();
     let mut config = config();
-    config.mode = ssm_vcr::config::Mode::Record;
+    config.mode = ssm_vcr::Mode::Record;
     config.upstream = Some(fake.url.clone());
     config.cassettes.dir = cassettes.clone();
     config.cassettes.default = "flow".to_owned();
     let credentials =
         aws_credential_types::Credentials::new(PROXY_KEY_ID, PROXY_SECRET, None, None, "test");
-    let signer = ssm_vcr::aws::sigv4::Signer::with_provider(
-        aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
-    )
-    .await
-    .unwrap();
-    let proxy = TestProxy::start_with_signer(config, Some(signer)).await;
+    let proxy = TestProxy::start_with_credentials(config, credentials).await;
     let body = create_window_body("nightly");
     for path in [
         "/cassette/../",
@@ -333,4 +329,34 @@ async fn cassette_paths_never_write_outside_the_cassette_folder() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(inside, ["inside.json"]);
+}
+
+#[tokio::test]
+async fn reserved_routes_are_refused_before_the_envelope_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let proxy = TestProxy::start(config_with_audit(&log)).await;
+    // The proxy's own endpoints: not an SSM call, so a deregistration sent there is not one.
+    let reply = proxy
+        .ssm(
+            "/__ssm-vcr/calls",
+            DEREGISTER,
+            &deregister_body(WINDOW, TASK_1),
+        )
+        .await;
+    assert_eq!(
+        reply.aws_error(404, "UnknownOperationException"),
+        "no route for path '/__ssm-vcr/calls': send calls to / or to /cassette/<name>/"
+    );
+    // A tunnel request, as HTTPS_PROXY clients send.
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    stream
+        .write_all(b"CONNECT ssm.us-east-1.amazonaws.com:443 HTTP/1.1\r\nhost: ssm.us-east-1.amazonaws.com:443\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 405");
+    proxy.stop().await;
+    assert_eq!(audit_records(&log).len(), 1, "only the start record");
 }

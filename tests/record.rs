@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use bytes::Bytes;
 use common::fake_ssm::{
     FakeSsm, PROXY_KEY_ID, PROXY_SECRET, PROXY_SESSION_TOKEN, check_signature, test_tls,
@@ -18,18 +17,14 @@ use common::process::{call, sigterm, spawn_serve, start};
 use common::{DEREGISTER, Reply, TestProxy, config, config_with_audit, create_window_body};
 use http::HeaderMap;
 use serde_json::{Value, json};
-use ssm_vcr::aws::sigv4::Signer;
 use ssm_vcr::cassette::format::Cassette;
-use ssm_vcr::config::{Config, Mode};
+use ssm_vcr::{Config, Mode};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
-async fn signer(with_session_token: bool) -> Signer {
+fn credentials(with_session_token: bool) -> Credentials {
     let token = with_session_token.then(|| PROXY_SESSION_TOKEN.to_owned());
-    let credentials = Credentials::new(PROXY_KEY_ID, PROXY_SECRET, token, None, "test");
-    Signer::with_provider(SharedCredentialsProvider::new(credentials))
-        .await
-        .unwrap()
+    Credentials::new(PROXY_KEY_ID, PROXY_SECRET, token, None, "test")
 }
 
 fn forwarding_config(dir: &Path, mode: Mode, upstream: &str) -> Config {
@@ -42,7 +37,7 @@ fn forwarding_config(dir: &Path, mode: Mode, upstream: &str) -> Config {
 }
 
 async fn forwarding_proxy(config: Config) -> TestProxy {
-    TestProxy::start_with_signer(config, Some(signer(true).await)).await
+    TestProxy::start_with_credentials(config, credentials(true)).await
 }
 
 /// What a client can see of a reply: status, the headers that matter, body bytes.

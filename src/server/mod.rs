@@ -4,7 +4,7 @@
 //! (tests bind `127.0.0.1:0`) and the signal. hyper keeps the header-read timeout, `idle.rs`
 //! the idle timeout, and hyper-util's graceful shutdown lets each connection finish the
 //! request in flight and close. This module does not look at requests; it hands each one to
-//! [`Proxy::handle`].
+//! [`Router::handle`].
 
 mod idle;
 
@@ -23,7 +23,8 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::config::Limits;
-use crate::proxy::{Peer, Proxy};
+use crate::proxy::Peer;
+use crate::router::Router;
 use idle::InFlight;
 
 /// How long to wait before accepting again after `accept` failed (e.g. out of descriptors).
@@ -31,9 +32,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves connections from `listener` until `shutdown` completes, then stops accepting, lets
 /// in-flight requests finish within the grace period and returns.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
-    proxy: Arc<Proxy>,
+    router: Arc<Router>,
     limits: &Limits,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -72,14 +73,14 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let (in_flight, watched) = InFlight::new();
         let service = {
-            let proxy = Arc::clone(&proxy);
+            let router = Arc::clone(&router);
             let client = Arc::new(Peer::new(peer));
             service_fn(move |request| {
-                let (proxy, client) = (Arc::clone(&proxy), Arc::clone(&client));
+                let (router, client) = (Arc::clone(&router), Arc::clone(&client));
                 let request_in_flight = in_flight.begin();
                 async move {
                     let _request_in_flight = request_in_flight;
-                    Ok::<_, Infallible>(proxy.handle(request, &client).await)
+                    Ok::<_, Infallible>(router.handle(request, &client).await)
                 }
             })
         };
@@ -111,6 +112,6 @@ pub async fn serve(
             "grace period elapsed; dropping open connections"
         );
     }
-    proxy.shutdown();
+    router.shutdown();
     Ok(())
 }

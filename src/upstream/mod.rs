@@ -30,7 +30,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Client headers copied to the upstream request (then signed). Everything else, credentials
 /// and the proxy's own `Host` included, stays behind.
-pub const FORWARDED_HEADERS: [HeaderName; 4] = [
+pub(crate) const FORWARDED_HEADERS: [HeaderName; 4] = [
     header::CONTENT_TYPE,
     HeaderName::from_static("x-amz-target"),
     header::USER_AGENT,
@@ -49,7 +49,7 @@ const HOP_BY_HOP: [HeaderName; 6] = [
 
 /// What the upstream answered, fully read.
 #[derive(Debug, Clone)]
-pub struct Forwarded {
+pub(crate) struct Forwarded {
     /// Its status.
     pub status: StatusCode,
     /// Its end-to-end headers.
@@ -61,7 +61,7 @@ pub struct Forwarded {
 /// Why no answer came back from the upstream.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     /// No connection could be made (refused, unreachable, DNS, TLS handshake or certificate).
     #[error("cannot connect to {endpoint}: {reason}")]
     Connect {
@@ -111,7 +111,7 @@ pub struct CaFileError {
 
 /// The client to AWS (or the configured upstream).
 #[derive(Debug)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     endpoint: Option<Uri>,
     timeout: Duration,
@@ -121,7 +121,7 @@ pub struct Upstream {
 
 impl Upstream {
     /// A client for `endpoint` (or the regional AWS endpoint when `None`).
-    pub fn new(
+    pub(crate) fn new(
         endpoint: Option<Uri>,
         settings: &ForwardSettings,
         signer: Signer,
@@ -163,12 +163,12 @@ impl Upstream {
     }
 
     /// The signer, for the secret scan of recordings.
-    pub fn signer(&self) -> &Signer {
+    pub(crate) fn signer(&self) -> &Signer {
         &self.signer
     }
 
     /// The endpoint a call in `region` goes to.
-    pub fn endpoint_for(&self, region: &str) -> Uri {
+    pub(crate) fn endpoint_for(&self, region: &str) -> Uri {
         match &self.endpoint {
             Some(endpoint) => endpoint.clone(),
             // Regions are [A-Za-z0-9-] (checked where they are read), so this always parses.
@@ -179,7 +179,7 @@ impl Upstream {
     }
 
     /// Re-signs the call for `region` and sends it; the whole answer is read.
-    pub async fn forward(
+    pub(crate) async fn forward(
         &self,
         client_headers: &HeaderMap,
         body: Bytes,

@@ -7,18 +7,15 @@ pub mod process;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
+use aws_credential_types::Credentials;
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use ssm_vcr::config::Config;
-use ssm_vcr::proxy::Proxy;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use ssm_vcr::{Config, Proxy};
+use tokio::net::TcpStream;
 
 pub const WINDOW: &str = "mw-0c50858d01e8a7b6f";
 pub const TASK_1: &str = "50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c";
@@ -49,50 +46,33 @@ pub fn config_with_audit(file: &std::path::Path) -> Config {
     config
 }
 
-/// A running proxy; [`TestProxy::stop`] shuts it down and re-raises any panic of the server.
+/// A proxy started through the crate's public API; [`TestProxy::stop`] shuts it down and
+/// re-raises any panic of the server.
 pub struct TestProxy {
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    proxy: Proxy,
 }
 
 impl TestProxy {
     pub async fn start(config: Config) -> Self {
-        Self::start_with_signer(config, None).await
+        Self::started(Proxy::builder().config(config)).await
     }
 
-    /// A proxy whose forwarding modes sign with `signer` (never the environment's credentials).
-    pub async fn start_with_signer(
-        config: Config,
-        signer: Option<ssm_vcr::aws::sigv4::Signer>,
-    ) -> Self {
-        let config = config.validate().expect("test configuration is valid");
-        let proxy = Arc::new(Proxy::with_signer(&config, signer).expect("the proxy starts"));
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            ssm_vcr::server::serve(listener, proxy, &config.limits, async {
-                let _ = stopped.await;
-            })
-            .await
-        });
+    /// A proxy whose forwarding modes sign with `credentials` (never the environment's).
+    pub async fn start_with_credentials(config: Config, credentials: Credentials) -> Self {
+        Self::started(Proxy::builder().config(config).credentials(credentials)).await
+    }
+
+    async fn started(builder: ssm_vcr::ProxyBuilder) -> Self {
+        let proxy = builder.start().await.expect("the proxy starts");
         Self {
-            addr,
-            stop: Some(stop),
-            task,
+            addr: proxy.addr(),
+            proxy,
         }
     }
 
-    pub async fn stop(mut self) {
-        let _ = self.stop.take().expect("stopped once").send(());
-        match self.task.await {
-            Ok(result) => result.expect("server ended cleanly"),
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => panic!("server task failed: {e}"),
-        }
+    pub async fn stop(self) {
+        self.proxy.stop().await.expect("server ended cleanly");
     }
 
     /// Sends a botocore-shaped SSM call signed for `us-east-1` to `path`.

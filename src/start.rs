@@ -1,0 +1,189 @@
+//! Starting the proxy in-process: [`ProxyBuilder`] and the running [`Proxy`] it returns.
+//!
+//! This is the crate's public API, used by the `serve` command, by the repo's own tests and by
+//! embedding test suites: configure, [`ProxyBuilder::start`], point the client at
+//! [`Proxy::endpoint_url`], then [`Proxy::stop`]. Starting validates the configuration,
+//! builds the pipeline, binds the listener and serves from a task of the caller's runtime.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::cli::Mode;
+use crate::config::Config;
+use crate::error::StartError;
+use crate::proxy::Pipeline;
+use crate::router::Router;
+use crate::server;
+
+/// Configures a proxy to start in-process.
+///
+/// Its defaults suit a test suite rather than a shared machine: replay mode, the listener on
+/// `127.0.0.1` with a free port, and no audit log unless [`Self::audit_log`] asks for one;
+/// everything else is [`Config::default`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ProxyBuilder {
+    config: Config,
+    credentials: Option<SharedCredentialsProvider>,
+}
+
+impl Default for ProxyBuilder {
+    fn default() -> Self {
+        let mut config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Config::default()
+        };
+        config.audit.enabled = false;
+        Self {
+            config,
+            credentials: None,
+        }
+    }
+}
+
+impl ProxyBuilder {
+    /// Replaces the whole configuration, e.g. one read with [`Config::load`].
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// How calls are answered (default: replay).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.config.mode = mode;
+        self
+    }
+
+    /// The folder of the cassettes, and the cassette that answers calls sent to `/`.
+    pub fn cassettes(mut self, dir: impl Into<PathBuf>, default: &str) -> Self {
+        self.config.cassettes.dir = dir.into();
+        default.clone_into(&mut self.config.cassettes.default);
+        self
+    }
+
+    /// Audits calls into `file` (the operations of `audit.operations`).
+    pub fn audit_log(mut self, file: impl Into<PathBuf>) -> Self {
+        self.config.audit.enabled = true;
+        self.config.audit.file = file.into();
+        self
+    }
+
+    /// Forwards to `url` instead of `https://ssm.<region>.amazonaws.com`.
+    pub fn upstream(mut self, url: &str) -> Self {
+        self.config.upstream = Some(url.to_owned());
+        self
+    }
+
+    /// Re-signs forwarded calls with these credentials instead of the standard AWS chain.
+    pub fn credentials(mut self, provider: impl ProvideCredentials + 'static) -> Self {
+        self.credentials = Some(SharedCredentialsProvider::new(provider));
+        self
+    }
+
+    /// Validates the configuration, binds the listener, opens cassettes and the audit log,
+    /// resolves credentials in forwarding modes and starts serving on the current runtime.
+    pub async fn start(self) -> Result<Proxy, StartError> {
+        let settings = self.config.validate()?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    address: settings.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            address: settings.listen,
+            source,
+        })?;
+        // After the listener: a proxy that cannot listen writes no audit start record.
+        let pipeline = Pipeline::build(&settings, self.credentials).await?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = Arc::new(Router::new(pipeline));
+        let limits = settings.limits.clone();
+        let task = tokio::spawn(async move {
+            server::serve(listener, router, &limits, async {
+                // A dropped handle stops the proxy too.
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Ok(Proxy {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
+
+/// A proxy serving from a task of its own. Dropping it stops the proxy without waiting;
+/// [`Self::stop`] waits for in-flight calls and the audit log.
+#[derive(Debug)]
+pub struct Proxy {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Proxy {
+    /// A builder with the in-process defaults.
+    pub fn builder() -> ProxyBuilder {
+        ProxyBuilder::default()
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The endpoint to give a client (`AWS_ENDPOINT_URL_SSM`): calls there are answered from
+    /// the default cassette.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The endpoint whose calls are answered from the cassette `name`.
+    pub fn cassette_url(&self, name: &str) -> String {
+        format!("http://{}/cassette/{name}/", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight calls finish (within `limits.shutdown_grace_ms`) and
+    /// closes the audit log. A panic of the server is raised again here.
+    pub async fn stop(mut self) -> io::Result<()> {
+        self.stopped(async {}).await
+    }
+
+    /// Serves until `signal` completes, then stops as [`Self::stop`] does.
+    pub async fn stop_on(mut self, signal: impl Future<Output = ()>) -> io::Result<()> {
+        self.stopped(signal).await
+    }
+
+    async fn stopped(&mut self, signal: impl Future<Output = ()>) -> io::Result<()> {
+        let task = self.task.take().expect("a proxy is stopped once");
+        tokio::pin!(task);
+        tokio::select! {
+            // The server ended by itself (an I/O error of the listener).
+            ended = &mut task => return joined(ended),
+            () = signal => {}
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        joined(task.await)
+    }
+}
+
+fn joined(ended: Result<io::Result<()>, tokio::task::JoinError>) -> io::Result<()> {
+    match ended {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(io::Error::other(e)),
+    }
+}

@@ -1,0 +1,97 @@
+//! The public API as an embedding test suite uses it: start a proxy in-process, point a client
+//! at its endpoint, stop it; and a bad setup is an error, never a panic.
+
+mod common;
+
+use common::process::call;
+use common::{DEREGISTER, TASK_1, WINDOW, deregister_body, shipped_cassettes};
+use ssm_vcr::{Mode, Proxy, StartError};
+
+fn host_port(url: &str) -> &str {
+    url.strip_prefix("http://").expect("an http URL")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_started_in_process_answers_at_its_endpoint_until_stopped() {
+    let proxy = Proxy::builder()
+        .cassettes(shipped_cassettes(), "maintenance-window-flow")
+        .start()
+        .await
+        .expect("starts on the shipped cassettes");
+    let endpoint = proxy.endpoint_url();
+    assert_eq!(endpoint, format!("http://{}", proxy.addr()));
+    assert!(proxy.addr().ip().is_loopback());
+    assert_eq!(
+        proxy.cassette_url("flow"),
+        format!("{endpoint}/cassette/flow/")
+    );
+
+    let address = host_port(&endpoint).to_owned();
+    let body = deregister_body(WINDOW, TASK_1);
+    let (status, _, answer) = tokio::task::spawn_blocking({
+        let address = address.clone();
+        move || call(&address, DEREGISTER, &body)
+    })
+    .await
+    .unwrap()
+    .expect("an answer");
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains(TASK_1), "{answer}");
+
+    proxy.stop().await.expect("stops cleanly");
+    let after = tokio::task::spawn_blocking(move || call(&address, DEREGISTER, "{}"))
+        .await
+        .unwrap();
+    assert_eq!(after, None, "nothing listens once stop has returned");
+}
+
+#[tokio::test]
+async fn an_invalid_configuration_is_a_start_error() {
+    let error = Proxy::builder()
+        .cassettes(shipped_cassettes(), "../outside")
+        .start()
+        .await
+        .expect_err("a cassette name may not leave the folder");
+    assert!(matches!(error, StartError::Config(_)), "{error:?}");
+    assert_eq!(
+        ssm_vcr::text::chain(&error),
+        "invalid configuration: cassettes.default: must be a cassette name: letters, digits, \
+         '.', '_' and '-', not starting with '.'"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_default_cassette_is_a_start_error() {
+    let error = Proxy::builder()
+        .cassettes(shipped_cassettes(), "no-such-cassette")
+        .start()
+        .await
+        .expect_err("replay needs its default cassette");
+    assert!(matches!(error, StartError::Cassette(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_taken_address_is_a_start_error() {
+    let first = Proxy::builder()
+        .cassettes(shipped_cassettes(), "maintenance-window-flow")
+        .start()
+        .await
+        .unwrap();
+    let mut config = ssm_vcr::Config {
+        listen: first.addr(),
+        ..ssm_vcr::Config::default()
+    };
+    config.audit.enabled = false;
+    let error = Proxy::builder()
+        .config(config)
+        .mode(Mode::Replay)
+        .cassettes(shipped_cassettes(), "maintenance-window-flow")
+        .start()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, StartError::Listen { address, .. } if *address == first.addr()),
+        "{error:?}"
+    );
+    first.stop().await.unwrap();
+}
