@@ -18,11 +18,10 @@
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -559,31 +558,13 @@ where
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ProxyError::BodyTooLarge { limit });
     }
-    let mut body = pin!(Limited::new(body, limit));
-    // A body nearly always arrives as one data frame: it is kept as it is, and copied only
-    // when it comes in pieces.
-    let mut first = Bytes::new();
-    let mut pieces: Option<BytesMut> = None;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            if e.is::<LengthLimitError>() {
-                ProxyError::BodyTooLarge { limit }
-            } else {
-                ProxyError::BodyRead(e)
-            }
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers carry nothing an SSM call needs
-        };
-        match &mut pieces {
-            None if first.is_empty() => first = data,
-            None => {
-                let mut joined = BytesMut::from(first.as_ref());
-                joined.extend_from_slice(&data);
-                pieces = Some(joined);
-            }
-            Some(joined) => joined.extend_from_slice(&data),
+    let collected = Limited::new(body, limit).collect().await.map_err(|e| {
+        if e.is::<LengthLimitError>() {
+            ProxyError::BodyTooLarge { limit }
+        } else {
+            ProxyError::BodyRead(e)
         }
-    }
-    Ok(pieces.map_or(first, BytesMut::freeze))
+    })?;
+    // Trailers carry nothing an SSM call needs; a body in one frame is not copied.
+    Ok(collected.to_bytes())
 }

@@ -5,14 +5,13 @@
 //! with an atomic counter, so concurrent requests never take a lock here and two identical
 //! requests never get the same answer. Loading files is `store.rs`'s job.
 
-use foldhash::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::Value;
@@ -83,10 +82,8 @@ pub struct Tape {
     path: PathBuf,
     /// Every recorded answer, by position in the cassette.
     answers: Vec<Answer>,
-    /// Queues by the hash of their key. A key whose hash is already taken by another key (about
-    /// never, with 64 bits) waits in `collided` instead.
-    queues: HashMap<u64, Queue>,
-    collided: Vec<Queue>,
+    /// Queues by their key, found by the hash of a key borrowed from the live request.
+    queues: HashTable<Queue>,
     key_hasher: foldhash::fast::RandomState,
     when_exhausted: WhenExhausted,
     rules: IgnoreRules,
@@ -111,8 +108,7 @@ impl Tape {
         when_exhausted: WhenExhausted,
     ) -> Result<Self, FormatError> {
         let mut answers = Vec::with_capacity(cassette.interactions.len());
-        let mut queues: HashMap<u64, Queue> = HashMap::default();
-        let mut collided: Vec<Queue> = Vec::new();
+        let mut queues: HashTable<Queue> = HashTable::new();
         let key_hasher = foldhash::fast::RandomState::default();
         for (index, interaction) in cassette.interactions.into_iter().enumerate() {
             let bad = |reason: String| FormatError::Interaction { index, reason };
@@ -128,22 +124,18 @@ impl Tape {
                 &interaction.request.body,
                 &rules,
             );
-            let new_queue = |key| Queue {
-                key,
-                tracks: vec![index],
-                next: AtomicUsize::new(0),
-            };
-            match queues.entry(key_hasher.hash_one(key.as_ref())) {
-                Entry::Vacant(slot) => {
-                    slot.insert(new_queue(key));
+            let hash = key_hasher.hash_one(key.as_ref());
+            let rehash = |queue: &Queue| key_hasher.hash_one(queue.key.as_ref());
+            match queues.find_mut(hash, |queue| queue.key == key) {
+                Some(queue) => queue.tracks.push(index),
+                None => {
+                    let queue = Queue {
+                        key,
+                        tracks: vec![index],
+                        next: AtomicUsize::new(0),
+                    };
+                    queues.insert_unique(hash, queue, rehash);
                 }
-                Entry::Occupied(slot) if slot.get().key == key => {
-                    slot.into_mut().tracks.push(index)
-                }
-                Entry::Occupied(_) => match collided.iter_mut().find(|queue| queue.key == key) {
-                    Some(queue) => queue.tracks.push(index),
-                    None => collided.push(new_queue(key)),
-                },
             }
         }
         Ok(Self {
@@ -151,7 +143,6 @@ impl Tape {
             path,
             answers,
             queues,
-            collided,
             key_hasher,
             when_exhausted,
             rules,
@@ -194,23 +185,15 @@ impl Tape {
     }
 
     fn queue(&self, key: KeyRef<'_>) -> Option<&Queue> {
-        let is_it = |queue: &&Queue| queue.key.as_ref() == key;
-        match self
-            .queues
-            .get(&self.key_hasher.hash_one(key))
-            .filter(is_it)
-        {
-            Some(queue) => Some(queue),
-            None => self.collided.iter().find(is_it),
-        }
+        self.queues
+            .find(self.key_hasher.hash_one(key), |queue| queue.key.as_ref() == key)
     }
 
     fn closest(&self, key: &MatchKey) -> Option<Closest> {
         // Fewest differences wins; a different operation weighs more than any body change.
         // A queue stands for its first interaction, the earliest one with its key.
         self.queues
-            .values()
-            .chain(&self.collided)
+            .iter()
             .map(|queue| {
                 let diffs = differences(key, &queue.key);
                 let weight = diffs.len()
@@ -420,50 +403,6 @@ mod tests {
                     .unwrap();
                 assert_eq!(&played.answer.body[..], expected.as_bytes());
             }
-        }
-
-        #[test]
-        fn keys_whose_hashes_collide_still_replay_in_order() {
-            // Colliding keys are about impossible to make on purpose; move every queue to the
-            // side list they would take.
-            let mut tape = tape(WhenExhausted::Miss);
-            let queues: Vec<Queue> = tape.queues.drain().map(|(_, queue)| queue).collect();
-            tape.collided.extend(queues);
-            let body = Json::from(&json!({"Id": "a"}));
-            let play = || {
-                tape.play(
-                    op("DeregisterTaskFromMaintenanceWindow"),
-                    "us-east-1",
-                    &body,
-                )
-            };
-            assert_eq!(&play().unwrap().answer.body[..], b"first");
-            assert_eq!(&play().unwrap().answer.body[..], b"second");
-            assert_eq!(
-                play().unwrap_err().kind,
-                MissKind::Exhausted { recorded: 2 }
-            );
-            let listed = tape
-                .play(
-                    op("DescribeMaintenanceWindows"),
-                    "us-east-1",
-                    &Json::from(&json!({})),
-                )
-                .unwrap();
-            assert_eq!((listed.index, &listed.answer.body[..]), (1, &b"list"[..]));
-            let miss = tape
-                .play(
-                    op("DeregisterTaskFromMaintenanceWindow"),
-                    "us-east-1",
-                    &Json::from(&json!({"Id": "b"})),
-                )
-                .unwrap_err();
-            assert!(matches!(
-                miss.kind,
-                MissKind::NotRecorded {
-                    closest: Some(Closest { index: 0, .. })
-                }
-            ));
         }
 
         #[test]
