@@ -6,6 +6,7 @@
 //! BENCH_SECONDS=12 cargo bench --bench replay         # total seconds per scenario
 //! BENCH_ROUNDS=32 cargo bench --bench replay          # more, shorter rounds
 //! BENCH_CLIENT=hyper cargo bench --bench replay       # hyper's client as the load generator
+//! BENCH_SSM_VCR=other/ssm-vcr cargo bench --bench replay  # another build of the proxy
 //! ```
 //!
 //! Every server is a child process (so its peak RSS is its own): the bare hyper baseline (this
@@ -13,10 +14,9 @@
 //! binary. The load generator is this process, on one current-thread runtime, driving
 //! keep-alive HTTP/1.1 connections with the same 200-byte Deregister POST, at 1 and 32
 //! connections. By default it is a lean client, as wrk is: it writes the request's bytes and
-//! reads each response by its `Content-Length`. Client and server share the machine's two
-//! cores, so the client's own CPU per request shapes every rate; `BENCH_CLIENT=hyper` drives
-//! the same calls through hyper's client instead, which costs about as much as the server and
-//! so leaves it one core. Scenarios run in interleaved rounds, so that drift on a shared
+//! reads each response by its `Content-Length`. When measuring, every server is pinned to
+//! CPU 0 and the load generator to CPU 1 (`taskset`), so neither takes the other's core;
+//! `BENCH_CLIENT=hyper` drives the same calls through hyper's client instead. Scenarios run in interleaved rounds, so that drift on a shared
 //! machine hits all of them alike. The proxy logs at `warn` (no access lines), as the figures
 //! are about the pipeline.
 //!
@@ -72,6 +72,9 @@ const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/us
      SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123abcd";
 const CONNECTIONS: [usize; 2] = [1, 32];
 
+/// Whether servers are pinned: when measuring, not in the smoke run under `cargo test`.
+static PINNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
 /// A server under test, as a child process.
 struct Server {
     name: &'static str,
@@ -80,7 +83,12 @@ struct Server {
 }
 
 impl Server {
-    fn spawn(name: &'static str, mut command: Command) -> Self {
+    fn spawn(name: &'static str, command: Command) -> Self {
+        let mut command = if PINNED.get() == Some(&true) {
+            pinned(&command)
+        } else {
+            command
+        };
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -93,7 +101,7 @@ impl Server {
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
-            .expect("listening line")
+            .unwrap_or_else(|| panic!("{name} did not start: {command:?} printed {line:?}"))
             .parse()
             .unwrap();
         Self { name, child, addr }
@@ -497,6 +505,40 @@ fn group_commit(file: &std::fs::File, lines: &mpsc::Receiver<(Bytes, oneshot::Se
     }
 }
 
+/// The CPU every server runs on while measuring; the load generator takes [`CLIENT_CPU`].
+const SERVER_CPU: &str = "0";
+const CLIENT_CPU: &str = "1";
+
+/// `command`, run on [`SERVER_CPU`] only.
+fn pinned(command: &Command) -> Command {
+    let mut pinned = Command::new("taskset");
+    pinned
+        .args(["-c", SERVER_CPU])
+        .arg(command.get_program())
+        .args(command.get_args());
+    if let Some(dir) = command.get_current_dir() {
+        pinned.current_dir(dir);
+    }
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => pinned.env(key, value),
+            None => pinned.env_remove(key),
+        };
+    }
+    pinned
+}
+
+/// Moves this process (the load generator) and its threads to [`CLIENT_CPU`].
+fn pin_load_generator() {
+    let pid = std::process::id().to_string();
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", CLIENT_CPU, &pid])
+        .stdout(Stdio::null())
+        .status()
+        .expect("taskset (util-linux) pins the servers and the load generator");
+    assert!(status.success(), "taskset could not pin the load generator");
+}
+
 /// This binary as the bare hyper server, with `args` after `--baseline-server`.
 fn baseline_command(args: &[&str]) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
@@ -504,9 +546,15 @@ fn baseline_command(args: &[&str]) -> Command {
     command
 }
 
+/// The proxy under test: this tree's build, or another build named by `BENCH_SSM_VCR` (to
+/// measure two commits with the same load generator and baseline).
 fn ssm_vcr(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"));
+    let binary =
+        std::env::var_os("BENCH_SSM_VCR").unwrap_or_else(|| env!("CARGO_BIN_EXE_ssm-vcr").into());
+    let mut command = Command::new(binary);
     command
+        // Built-in defaults, whatever the checkout's config.toml says.
+        .current_dir(std::env::temp_dir())
         .args(["serve", "--listen", "127.0.0.1:0", "--repeat-last"])
         .args([
             "--cassette-dir",
@@ -546,6 +594,11 @@ fn main() {
     };
     let slice = Duration::from_secs_f64(total / f64::from(rounds));
     let client = Client::from_env();
+    PINNED.get_or_init(|| measuring);
+    if measuring {
+        pin_load_generator();
+        println!("servers pinned to CPU {SERVER_CPU}, the load generator to CPU {CLIENT_CPU}");
+    }
 
     let logs = tempfile::tempdir().unwrap();
     let audit = logs.path().join("audit.jsonl");

@@ -186,7 +186,7 @@ pub fn model() -> Result<(), Failure> {
 
 /// Completes on SIGINT or SIGTERM. On Unix the handlers are installed when this is called,
 /// not when the future is first polled, so a signal sent as soon as `listening on` is printed
-/// already shuts the proxy down gracefully (one sent before the first poll used to kill it).
+/// already shuts the proxy down gracefully instead of killing it.
 fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {

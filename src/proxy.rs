@@ -19,30 +19,29 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
+use aws_credential_types::provider::SharedCredentialsProvider;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use tracing::{error, info};
 
-use aws_credential_types::provider::SharedCredentialsProvider;
-
 use crate::audit::{self, AuditFailed, AuditLog, Event, Record, Source};
 use crate::aws::envelope::{self, Caller, CassetteName, EnvelopeHeaders, Input, Operation};
 use crate::aws::error::headers;
 use crate::aws::model::validate::validate;
 use crate::aws::sigv4::Signer;
-use crate::cassette::format::{self, Interaction, RecordedRequest, RecordedResponse};
-use crate::cassette::redact::{Redaction, recorded_headers};
+use crate::cassette::recorder;
+use crate::cassette::redact::Redaction;
 use crate::cassette::replay::{WhenExhausted, error_type};
 use crate::cassette::store::{Library, Session, Unavailable};
 use crate::config::{Mode, OnAuditFailure, Settings};
 use crate::error::{ProxyError, StartError};
 use crate::json::Json;
 use crate::text::printable;
-use crate::upstream::{Forwarded, Upstream};
+use crate::upstream::Upstream;
 
 /// Longest identifying value kept in an audit record; longer ones are cut.
 const MAX_AUDITED_ID_CHARS: usize = 128;
@@ -67,8 +66,7 @@ pub(crate) struct Pipeline {
 /// The client at the other end of a connection.
 ///
 /// Its address is formatted the first time an audit record needs it, then kept for the
-/// connection's later calls: SDKs keep connections alive, and formatting it was an eighth of
-/// what auditing a call cost its worker.
+/// connection's later calls, as SDKs keep connections alive.
 #[derive(Debug)]
 pub(crate) struct Peer {
     addr: SocketAddr,
@@ -374,58 +372,21 @@ impl Pipeline {
             error_type(forwarded.status, &forwarded.headers, &forwarded.body);
         let wanted = forwarded.status.as_u16() < 500 || self.record_server_errors;
         if session.recorder.is_some() && wanted {
-            exchange.interaction = self.record(session, upstream, &call, &forwarded).await;
+            let interaction = recorder::forwarded(
+                operation.as_str(),
+                call.region,
+                call.input.to_value(),
+                forwarded.status,
+                &forwarded.headers,
+                &forwarded.body,
+            );
+            let secrets = upstream.signer().secrets().await;
+            exchange.interaction = session.record(interaction, &self.redaction, secrets).await;
         }
         let mut response = Response::new(Full::new(forwarded.body));
         *response.status_mut() = forwarded.status;
         *response.headers_mut() = forwarded.headers;
         Ok(response)
-    }
-
-    /// Appends the exchange to the cassette; a failure is logged, never sent to the client.
-    async fn record(
-        &self,
-        session: &Arc<Session>,
-        upstream: &Upstream,
-        call: &Call<'_>,
-        forwarded: &Forwarded,
-    ) -> Option<usize> {
-        // Unredacted until the recorder, which numbers placeholders per cassette, redacts it.
-        let interaction = Interaction {
-            operation: call.operation.to_string(),
-            region: call.region.to_owned(),
-            recorded_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            request: RecordedRequest {
-                body: call.input.to_value(),
-            },
-            response: RecordedResponse {
-                status: forwarded.status.as_u16(),
-                headers: recorded_headers(&forwarded.headers),
-                body: format::Body::from_bytes(&forwarded.body),
-            },
-        };
-        let secrets = upstream.signer().secrets().await;
-        let session = Arc::clone(session);
-        let redaction = Arc::clone(&self.redaction);
-        let written = tokio::task::spawn_blocking(move || {
-            session
-                .recorder
-                .as_ref()
-                .map(|recorder| recorder.append(interaction, &redaction, &secrets))
-        })
-        .await;
-        match written {
-            Ok(Some(Ok(index))) => Some(index),
-            Ok(Some(Err(e))) => {
-                error!(error = %e, "an interaction was not recorded; the client still got its answer");
-                None
-            }
-            Ok(None) => None,
-            Err(e) => {
-                error!(error = %e, "recording was interrupted");
-                None
-            }
-        }
     }
 
     fn answer_error(&self, error: &ProxyError) -> Answered {

@@ -1,10 +1,11 @@
-//! The audit log of deregistrations: durable, hash-chained JSON Lines.
+//! The audit log: durable, hash-chained JSON Lines, a record per call of an audited operation.
 //!
 //! [`AuditLog::append`] returns only once the record is on disk (fsynced), so the proxy can
 //! hold a response until its outcome is durable. `record` defines a line and the chain,
 //! `writer` owns the file (group commit, rotation, torn-tail repair), `verify` checks a chain
-//! and `show` prints the deregistrations for people. The format is documented in
-//! `docs/audit.md`. This module does not decide which calls are audited; `proxy.rs` does.
+//! and `show` prints the audited calls for people. The format is documented in
+//! `docs/audit.md`. Which operations are audited is configuration (`audit.operations`), and
+//! what a record says of a call comes from the model; `proxy.rs` applies both.
 
 pub mod record;
 pub mod show;

@@ -14,8 +14,34 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::format::{Cassette, Interaction, ModelStamp};
-use super::redact::{Placeholders, Redaction, SecretFound, scan};
+use http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+use super::format::{Body, Cassette, Interaction, ModelStamp, RecordedRequest, RecordedResponse};
+use super::redact::{Placeholders, Redaction, SecretFound, recorded_headers, scan};
+
+/// A forwarded call as the cassette keeps it, recorded now; unredacted until
+/// [`Recorder::append`].
+pub fn forwarded(
+    operation: &str,
+    region: &str,
+    request: Value,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Interaction {
+    Interaction {
+        operation: operation.to_owned(),
+        region: region.to_owned(),
+        recorded_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        request: RecordedRequest { body: request },
+        response: RecordedResponse {
+            status: status.as_u16(),
+            headers: recorded_headers(headers),
+            body: Body::from_bytes(body),
+        },
+    }
+}
 
 /// Distinguishes temporary files of concurrent writers in one process.
 static TEMPORARY_FILES: AtomicU64 = AtomicU64::new(0);

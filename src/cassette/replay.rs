@@ -185,8 +185,9 @@ impl Tape {
     }
 
     fn queue(&self, key: KeyRef<'_>) -> Option<&Queue> {
-        self.queues
-            .find(self.key_hasher.hash_one(key), |queue| queue.key.as_ref() == key)
+        self.queues.find(self.key_hasher.hash_one(key), |queue| {
+            queue.key.as_ref() == key
+        })
     }
 
     fn closest(&self, key: &MatchKey) -> Option<Closest> {

@@ -17,12 +17,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use super::format::{Cassette, FormatError};
+use super::format::{Cassette, FormatError, Interaction};
 use super::matching::IgnoreRules;
 use super::recorder::Recorder;
+use super::redact::Redaction;
 use super::replay::{Tape, WhenExhausted};
 use crate::aws::envelope::CassetteName;
-use crate::config::Mode;
+use crate::cli::Mode;
 
 /// One cassette as the mode uses it.
 #[derive(Debug)]
@@ -31,6 +32,37 @@ pub struct Session {
     pub tape: Option<Tape>,
     /// Where new interactions go (record and auto modes).
     pub recorder: Option<Recorder>,
+}
+
+impl Session {
+    /// Appends a forwarded exchange, unredacted (the recorder numbers placeholders per cassette
+    /// and redacts under its lock), on the blocking pool; its position once written. A failure
+    /// is logged, never sent to the client, who still gets the answer.
+    pub async fn record(
+        self: &Arc<Self>,
+        interaction: Interaction,
+        redaction: &Arc<Redaction>,
+        live_secrets: Vec<String>,
+    ) -> Option<usize> {
+        let (session, redaction) = (Arc::clone(self), Arc::clone(redaction));
+        let written = tokio::task::spawn_blocking(move || {
+            (session.recorder.as_ref())
+                .map(|recorder| recorder.append(interaction, &redaction, &live_secrets))
+        })
+        .await;
+        match written {
+            Ok(Some(Ok(index))) => Some(index),
+            Ok(Some(Err(e))) => {
+                tracing::error!(error = %e, "an interaction was not recorded; the client still got its answer");
+                None
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "recording was interrupted");
+                None
+            }
+        }
+    }
 }
 
 /// Why a cassette file could not be loaded.

@@ -1,52 +1,69 @@
 //! The idle timeout: a connection with no request in flight for a whole timeout is closed.
 //!
-//! The count of requests in flight lives in a watch channel that the connection's service
-//! updates; [`expired`] restarts its timer each time the count falls back to zero. Reading
-//! a request's head is hyper's own header-read timeout, not this one.
+//! The connection's service counts requests in flight and notes when the last one ended;
+//! [`Activity::expired`] sleeps until that moment plus the timeout, and sleeps again when a
+//! request came or is still in flight. A request costs two atomic counts and a clock read, and
+//! wakes nothing. Reading a request's head is hyper's own header-read timeout, not this one.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::time::Instant;
 
-/// The requests in flight on one connection, counted by the guards [`Self::begin`] returns.
-#[derive(Debug, Clone)]
-pub(super) struct InFlight(watch::Sender<usize>);
+/// What the connection's service and its idle timer share.
+#[derive(Debug)]
+pub(super) struct Activity {
+    in_flight: AtomicUsize,
+    /// When the last request ended (or the connection opened), in µs after `opened`.
+    last_end_us: AtomicU64,
+    opened: Instant,
+}
 
 /// One request in flight; dropping it ends the request.
 #[derive(Debug)]
-pub(super) struct Request(watch::Sender<usize>);
+pub(super) struct Request(Arc<Activity>);
 
-impl InFlight {
-    /// A connection with no request in flight, and the receiver [`expired`] watches.
-    pub(super) fn new() -> (Self, watch::Receiver<usize>) {
-        let (count, watched) = watch::channel(0);
-        (Self(count), watched)
+impl Activity {
+    /// A connection opened now, with no request yet.
+    pub(super) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            in_flight: AtomicUsize::new(0),
+            last_end_us: AtomicU64::new(0),
+            opened: Instant::now(),
+        })
     }
 
     /// Counts a request until the guard is dropped.
-    pub(super) fn begin(&self) -> Request {
-        self.0.send_modify(|n| *n += 1);
-        Request(self.0.clone())
+    pub(super) fn begin(self: &Arc<Self>) -> Request {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Request(Arc::clone(self))
+    }
+
+    fn idle_since(&self) -> Instant {
+        self.opened + Duration::from_micros(self.last_end_us.load(Ordering::Acquire))
+    }
+
+    /// Completes once no request has been in flight for `timeout`.
+    pub(super) async fn expired(&self, timeout: Duration) {
+        loop {
+            let deadline = self.idle_since() + timeout;
+            tokio::time::sleep_until(deadline).await;
+            if self.in_flight.load(Ordering::Acquire) > 0 {
+                // Checked again a whole timeout later, or sooner after it ends.
+                tokio::time::sleep(timeout).await;
+            } else if self.idle_since() + timeout <= Instant::now() {
+                return;
+            }
+        }
     }
 }
 
 impl Drop for Request {
     fn drop(&mut self) {
-        self.0.send_modify(|n| *n -= 1);
-    }
-}
-
-/// Completes once no request has been in flight for `timeout`; never, once the service that
-/// counts them is gone (the connection is ending anyway).
-pub(super) async fn expired(mut in_flight: watch::Receiver<usize>, timeout: Duration) {
-    loop {
-        if in_flight.wait_for(|&n| n == 0).await.is_err() {
-            return std::future::pending().await;
-        }
-        match tokio::time::timeout(timeout, in_flight.changed()).await {
-            Err(_elapsed) => return,
-            Ok(Ok(())) => {}
-            Ok(Err(_closed)) => return std::future::pending().await,
-        }
+        let activity = &self.0;
+        let ended = activity.opened.elapsed().as_micros() as u64;
+        activity.last_end_us.fetch_max(ended, Ordering::AcqRel);
+        activity.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 use crate::config::Limits;
 use crate::proxy::Peer;
 use crate::router::Router;
-use idle::InFlight;
+use idle::Activity;
 
 /// How long to wait before accepting again after `accept` failed (e.g. out of descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -71,13 +71,13 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let (in_flight, watched) = InFlight::new();
+        let activity = Activity::new();
         let service = {
-            let router = Arc::clone(&router);
+            let (router, activity) = (Arc::clone(&router), Arc::clone(&activity));
             let client = Arc::new(Peer::new(peer));
             service_fn(move |request| {
                 let (router, client) = (Arc::clone(&router), Arc::clone(&client));
-                let request_in_flight = in_flight.begin();
+                let request_in_flight = activity.begin();
                 async move {
                     let _request_in_flight = request_in_flight;
                     Ok::<_, Infallible>(router.handle(request, &client).await)
@@ -94,7 +94,7 @@ pub(crate) async fn serve(
                 ended = connection => if let Err(e) = ended {
                     debug!(%peer, error = %e, "connection ended with an error");
                 },
-                () = idle::expired(watched, idle_timeout) => {
+                () = activity.expired(idle_timeout) => {
                     debug!(%peer, "closed an idle connection");
                 }
             }
