@@ -144,10 +144,10 @@ impl Record<'_> {
             prev: Cow::Borrowed(""),
             ..self
         };
-        let line = serde_json::to_vec(&unsealed).expect("a record always serialises");
-        Draft {
-            members: line[UNSEALED_START.len()..line.len() - UNSEALED_END.len()].to_vec(),
-        }
+        let mut members = serde_json::to_vec(&unsealed).expect("a record always serialises");
+        members.truncate(members.len() - UNSEALED_END.len());
+        members.drain(..UNSEALED_START.len());
+        Draft { members }
     }
 
     /// The audited operation; format-1 records name none, and were all deregistrations.
