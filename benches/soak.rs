@@ -201,7 +201,7 @@ fn main() {
     // The log rotates at 64 MiB: count and verify the whole chain, rotated files included.
     let files = ssm_vcr::audit::verify::chain_of(&audit);
     let report = ssm_vcr::audit::verify::verify(&files);
-    let outcomes = report.summary.deregistrations;
+    let outcomes = report.summary.calls;
     println!(
         "  audit: {outcomes} outcome records for {deregistrations} deregistrations sent, in {} file(s); chain {}",
         files.len(),

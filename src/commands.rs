@@ -225,7 +225,7 @@ pub fn audit_verify(files: &[PathBuf]) -> Result<(), Failure> {
     }
 }
 
-/// `ssm-vcr audit show`: the deregistrations as a table.
+/// `ssm-vcr audit show`: the audited calls as a table.
 pub fn audit_show(files: &[PathBuf], filter: &Filter) -> Result<(), Failure> {
     let files = files_to_read(files);
     let table = table(&files, filter).map_err(Failure::CheckFailed)?;
@@ -233,7 +233,7 @@ pub fn audit_show(files: &[PathBuf], filter: &Filter) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `ssm-vcr audit follow`: the deregistrations of a live log, then each new one as it is
+/// `ssm-vcr audit follow`: the audited calls of a live log, then each new one as it is
 /// written; runs until interrupted.
 pub fn audit_follow(live: &Path, filter: &Filter) -> Result<(), Failure> {
     follow(live, filter, &mut std::io::stdout().lock()).or_else(|e| match e.kind() {

@@ -45,7 +45,7 @@ pub struct Config {
     pub cassettes: CassetteSettings,
     /// Resource limits.
     pub limits: Limits,
-    /// The audit log of deregistrations.
+    /// The audit log.
     pub audit: AuditSettings,
     /// Operational logging.
     pub log: LogSettings,

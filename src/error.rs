@@ -95,7 +95,7 @@ pub(crate) enum ProxyError {
     /// No answer came back from the upstream (never recorded).
     #[error("the upstream gave no answer")]
     Upstream(#[source] UpstreamError),
-    /// A deregistration's audit record could not be made durable, so it is not answered.
+    /// An audited call's record could not be made durable, so it is not answered.
     #[error("the call could not be audited")]
     AuditFailed(#[source] AuditFailed),
     /// The selected cassette does not exist or cannot be read.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! operation (method, target) ─ route (cassette) ─ content type ─ caller ─ body (size limit)
-//!   ─ input (JSON) ─ validate ─ answer ─ audit outcome (deregistrations) ─ respond
+//!   ─ input (JSON) ─ validate ─ answer ─ audit outcome (audited operations) ─ respond
 //!
 //! answer: replay from the cassette            (replay; auto when recorded)
 //!       | audit attempt ─ forward, re-signed   (record, auto on a miss, passthrough)
@@ -10,10 +10,12 @@
 //! ```
 //!
 //! Every failure is a [`ProxyError`], answered through its single mapping to an AWS-shaped
-//! response. A deregistration's attempt record is on disk before it leaves for AWS, and its
-//! outcome record before its response leaves the proxy. Invalid calls are never forwarded. The
-//! pipeline holds no lock across an await; replay mode opens no outbound connection. It does
-//! not own sockets or connection limits (`server/`).
+//! response. An audited call's attempt record is on disk before it leaves for AWS, and its
+//! outcome record before its response leaves the proxy; which operations are audited, and what
+//! their records name, is data (`audit.operations`, the model). Invalid calls are never
+//! forwarded. The pipeline holds no lock across an await; replay mode opens no outbound
+//! connection. It does not own sockets or connection limits (`server/`) nor choose which
+//! requests reach it (`router.rs`).
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -196,7 +198,7 @@ impl Pipeline {
         })
     }
 
-    /// Releases what the proxy holds open (the audit log) once no request is in flight any
+    /// Releases what the pipeline holds open (the audit log) once no request is in flight any
     /// more; requests after it are refused if they need the audit log.
     pub(crate) fn shutdown(&self) {
         if let Some(log) = &self.audit {
@@ -266,7 +268,7 @@ impl Pipeline {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
-        // The target first: once a call is known to be a deregistration, every later failure
+        // The target first: once a call is known to be audited, every later failure
         // of it is audited.
         let headers = EnvelopeHeaders::read(&parts.headers);
         let operation = *exchange
@@ -479,7 +481,7 @@ impl Pipeline {
         match written.await {
             Ok(_) => Ok(()),
             Err(failed) => {
-                error!(error = %failed, "a deregistration could not be audited");
+                error!(error = %failed, "an audited call could not be audited");
                 match self.on_audit_failure {
                     OnAuditFailure::Refuse => Err(ProxyError::AuditFailed(failed)),
                     OnAuditFailure::Answer => Ok(()),

@@ -13,9 +13,7 @@ fn host_port(url: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_proxy_started_in_process_answers_at_its_endpoint_until_stopped() {
-    let proxy = Proxy::builder()
-        .cassettes(shipped_cassettes(), "maintenance-window-flow")
-        .start()
+    let proxy = start_on_shipped("maintenance-window-flow")
         .await
         .expect("starts on the shipped cassettes");
     let endpoint = proxy.endpoint_url();
@@ -45,11 +43,17 @@ async fn a_proxy_started_in_process_answers_at_its_endpoint_until_stopped() {
     assert_eq!(after, None, "nothing listens once stop has returned");
 }
 
+/// A replay proxy on the shipped cassettes, answering `/` from `default`.
+async fn start_on_shipped(default: &str) -> Result<Proxy, StartError> {
+    Proxy::builder()
+        .cassettes(shipped_cassettes(), default)
+        .start()
+        .await
+}
+
 #[tokio::test]
 async fn an_invalid_configuration_is_a_start_error() {
-    let error = Proxy::builder()
-        .cassettes(shipped_cassettes(), "../outside")
-        .start()
+    let error = start_on_shipped("../outside")
         .await
         .expect_err("a cassette name may not leave the folder");
     assert!(matches!(error, StartError::Config(_)), "{error:?}");
@@ -62,9 +66,7 @@ async fn an_invalid_configuration_is_a_start_error() {
 
 #[tokio::test]
 async fn a_missing_default_cassette_is_a_start_error() {
-    let error = Proxy::builder()
-        .cassettes(shipped_cassettes(), "no-such-cassette")
-        .start()
+    let error = start_on_shipped("no-such-cassette")
         .await
         .expect_err("replay needs its default cassette");
     assert!(matches!(error, StartError::Cassette(_)), "{error:?}");
@@ -72,11 +74,7 @@ async fn a_missing_default_cassette_is_a_start_error() {
 
 #[tokio::test]
 async fn a_taken_address_is_a_start_error() {
-    let first = Proxy::builder()
-        .cassettes(shipped_cassettes(), "maintenance-window-flow")
-        .start()
-        .await
-        .unwrap();
+    let first = start_on_shipped("maintenance-window-flow").await.unwrap();
     let mut config = ssm_vcr::Config {
         listen: first.addr(),
         ..ssm_vcr::Config::default()

@@ -164,7 +164,7 @@ async fn every_deregistration_call_yields_exactly_one_exact_outcome_record() {
     );
 
     let summary = assert_verifies(&[log]);
-    assert_eq!((summary.records, summary.deregistrations), (7, 6));
+    assert_eq!((summary.records, summary.calls), (7, 6));
     assert_eq!(
         (
             summary.succeeded,
@@ -343,7 +343,7 @@ async fn rotation_keeps_one_chain_across_files() {
     assert!(files.len() >= 4, "{files:?}");
     assert_eq!(files[0], dir.path().join("audit.jsonl.1"));
     let summary = assert_verifies(&files);
-    assert_eq!(summary.deregistrations, 20);
+    assert_eq!(summary.calls, 20);
     assert!(summary.from_genesis);
     let first_of_second = &records(&files[1])[0];
     assert_eq!(first_of_second["event"], "rotate");
@@ -400,7 +400,7 @@ async fn a_preallocated_live_log_is_cut_to_plain_json_lines_when_stopped() {
     let records_end = live.iter().rposition(|&b| b == b'\n').unwrap() + 1;
     assert!(live[records_end..].iter().all(|&b| b == 0));
     // ...that the readers leave out: the live log verifies and shows its deregistration.
-    assert_eq!(assert_verifies(&[&log]).deregistrations, 1);
+    assert_eq!(assert_verifies(&[&log]).calls, 1);
     assert!(audit_show(&log, &[]).contains(TASK_1));
 
     proxy.stop().await;
@@ -626,7 +626,7 @@ fn a_full_disk_refuses_deregistrations_and_keeps_the_chain_whole() {
     child.wait().unwrap();
 
     let summary = assert_verifies(&[&log]);
-    assert_eq!(summary.deregistrations as usize, statuses.len() - refused);
+    assert_eq!(summary.calls as usize, statuses.len() - refused);
     assert!(std::fs::metadata(&log).unwrap().len() <= 4096);
 }
 
@@ -636,7 +636,7 @@ async fn a_log_of_the_first_record_format_verifies_shows_and_grows() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.jsonl");
     std::fs::copy("tests/fixtures/audit/format-1.jsonl", &log).unwrap();
-    assert_eq!(assert_verifies(&[&log]).deregistrations, 2);
+    assert_eq!(assert_verifies(&[&log]).calls, 2);
     let text = audit_show(&log, &["--window-id", "bad"]);
     let rows: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(rows.len(), 1, "{text}");

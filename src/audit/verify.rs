@@ -24,8 +24,8 @@ pub struct Summary {
     pub starts: u64,
     /// Attempt records (calls forwarded to AWS).
     pub attempts: u64,
-    /// Deregistrations answered (outcome records).
-    pub deregistrations: u64,
+    /// Audited calls answered (outcome records).
+    pub calls: u64,
     /// Outcomes with a 2xx status.
     pub succeeded: u64,
     /// Outcomes refused by the proxy itself (validation, miss, bad input).
@@ -177,7 +177,7 @@ fn count(summary: &mut Summary, record: &Record) {
         Event::Rotate => {}
         Event::Attempt => summary.attempts += 1,
         Event::Outcome => {
-            summary.deregistrations += 1;
+            summary.calls += 1;
             match (record.status.unwrap_or(0), record.source) {
                 (200..=299, _) => summary.succeeded += 1,
                 (500.., _) | (0, _) => summary.failed += 1,
@@ -205,13 +205,8 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "deregistrations: {} ({} succeeded, {} rejected by the proxy, {} AWS errors, {} failed); {} forwarded to AWS",
-            self.deregistrations,
-            self.succeeded,
-            self.rejected,
-            self.aws_errors,
-            self.failed,
-            self.attempts
+            "audited calls: {} ({} succeeded, {} rejected by the proxy, {} AWS errors, {} failed); {} forwarded to AWS",
+            self.calls, self.succeeded, self.rejected, self.aws_errors, self.failed, self.attempts
         )?;
         if let (Some(first), Some(last)) = (&self.first_time, &self.last_time) {
             writeln!(f, "from {first} to {last}")?;
