@@ -36,9 +36,12 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// The process exit code: 2 for configuration, 1 for everything else.
+    /// The process exit code: 2 for configuration (and what it names: cassette, audit log,
+    /// credentials), 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
+            // A taken port is the machine's state, not the configuration's.
+            Self::Start(StartError::Listen { .. }) => 1,
             Self::Config(_) | Self::Start(_) => 2,
             Self::Io(..) | Self::CheckFailed(_) => 1,
         }

@@ -237,6 +237,33 @@ fn cassette_check_names_the_file_and_interaction_of_an_invalid_request() {
 }
 
 #[test]
+fn serve_names_an_address_in_use_and_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let audit = tempfile::tempdir().unwrap();
+    let log = audit.path().join("audit.jsonl");
+    let output = run(&[
+        "serve",
+        "--listen",
+        &address,
+        "--audit-log",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: cannot start: cannot listen on {address}: "
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !log.exists(),
+        "no audit start record for a proxy that never listened"
+    );
+}
+
+#[test]
 fn serve_refuses_to_start_without_its_default_cassette() {
     let output = run(&[
         "serve",
