@@ -2,9 +2,9 @@
 //! record, whatever its text holds (quotes, backslashes, control characters, any Unicode), and
 //! it must read back as that record.
 //!
-//! The input's first two bytes say which optional members are present and pick the event and
-//! source, the next eight are the numbers, and the rest, split on 0xFF bytes (never part of
-//! UTF-8), is the text of each member in turn.
+//! The input's first four bytes say which optional members are present (the first two also
+//! pick the event and source), the next eight are the numbers, and the rest, split on 0xFF
+//! bytes (never part of UTF-8), is the text of each member in turn.
 #![no_main]
 
 use std::borrow::Cow;
@@ -15,11 +15,12 @@ use ssm_vcr::audit::record::{GENESIS, unseal};
 use ssm_vcr::audit::{Event, Record, Source};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((head, rest)) = data.split_first_chunk::<10>() else {
+    let Some((head, rest)) = data.split_first_chunk::<12>() else {
         return;
     };
-    let flags = u16::from_le_bytes([head[0], head[1]]);
-    let number = u64::from_le_bytes(head[2..].try_into().expect("eight bytes"));
+    // A bit per optional member: more members than bits would overflow the shift.
+    let flags = u32::from_le_bytes(head[..4].try_into().expect("four bytes"));
+    let number = u64::from_le_bytes(head[4..].try_into().expect("eight bytes"));
     let mut texts = rest.split(|&b| b == 0xff).map(String::from_utf8_lossy);
     let mut bit = 0;
     let mut present = || {

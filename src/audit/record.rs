@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -200,7 +201,7 @@ impl Draft {
     /// its own, no copy into the batch.
     pub fn seal_into(&self, seq: u64, prev: &str, out: &mut Vec<u8>) -> String {
         let start = out.len();
-        out.extend_from_slice(format!("{{\"seq\":{seq},").as_bytes());
+        write!(out, "{{\"seq\":{seq},").expect("writing to a Vec cannot fail");
         out.extend_from_slice(&self.members);
         out.extend_from_slice(b"\"prev\":\"");
         out.extend_from_slice(prev.as_bytes()); // a hex hash: nothing to escape
@@ -251,9 +252,12 @@ pub fn unseal(line: &[u8]) -> Result<(Record<'static>, String), LineError> {
     Ok((record, String::from_utf8_lossy(hash).into_owned()))
 }
 
-/// Lowercase hex of the SHA-256 of `bytes`.
+/// Lowercase hex of the SHA-256 of `bytes`, encoded into a buffer: `hex::encode` builds its
+/// string a character at a time, on the writer thread every audited call waits for.
 fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    let mut hex = [0; 64];
+    hex::encode_to_slice(Sha256::digest(bytes), &mut hex).expect("a SHA-256 is 32 bytes");
+    String::from_utf8(hex.to_vec()).expect("hex digits are ASCII")
 }
 
 #[cfg(test)]
