@@ -50,15 +50,16 @@ impl Failure {
 
 /// `ssm-vcr serve`: runs until SIGINT or SIGTERM, then shuts down gracefully.
 pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
-    let config = Config::load(flags.config.as_deref())?.apply_cli(flags);
-    // Validated here too, so that logging is set up before anything else can fail.
-    logging::init(&config.clone().validate()?.log);
+    let settings = Config::load(flags.config.as_deref())?
+        .apply_cli(flags)
+        .validate()?;
+    logging::init(&settings.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Io("cannot start the runtime".to_owned(), e))?;
     runtime.block_on(async {
-        let proxy = Proxy::builder().config(config).start().await?;
+        let proxy = Proxy::start(settings, None).await?;
         tracing::info!(model = %provenance(), "validating against the SSM API model");
         let address = proxy.addr();
         if !address.ip().is_loopback() {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::aws::envelope::CassetteName;
 use crate::aws::model::Operation;
 use crate::cassette::matching::IgnoreRules;
-use crate::cassette::redact::Redaction;
+use crate::cassette::redact::{BadRedaction, Redaction};
 use crate::cli::ServeArgs;
 pub(crate) use crate::cli::{LogFormat, Mode};
 
@@ -420,11 +420,14 @@ impl Config {
             )
         })?;
         let settings_error = |key| move |reason| ConfigError::Invalid { key, reason };
-        Redaction::new::<String>(&self.cassettes.redact_paths, &[])
-            .map_err(settings_error("cassettes.redact_paths"))?;
-        let redaction =
-            Redaction::new(&self.cassettes.redact_paths, &self.cassettes.keep_sensitive)
-                .map_err(settings_error("cassettes.keep_sensitive"))?;
+        let redaction = Redaction::new(
+            &self.cassettes.redact_paths,
+            &self.cassettes.keep_sensitive,
+        )
+        .map_err(|bad| match bad {
+            BadRedaction::Path(reason) => settings_error("cassettes.redact_paths")(reason),
+            BadRedaction::Kept(reason) => settings_error("cassettes.keep_sensitive")(reason),
+        })?;
         // Redacted paths (valid by now) are ignored for matching too: their recorded value is
         // `REDACTED`, never what a client sends.
         let ignored: Vec<&String> = self

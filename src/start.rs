@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::cli::Mode;
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::error::StartError;
 use crate::proxy::Pipeline;
 use crate::router::Router;
@@ -91,35 +91,7 @@ impl ProxyBuilder {
     /// Validates the configuration, binds the listener, opens cassettes and the audit log,
     /// resolves credentials in forwarding modes and starts serving on the current runtime.
     pub async fn start(self) -> Result<Proxy, StartError> {
-        let settings = self.config.validate()?;
-        let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|source| StartError::Listen {
-                    address: settings.listen,
-                    source,
-                })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Listen {
-            address: settings.listen,
-            source,
-        })?;
-        // After the listener: a proxy that cannot listen writes no audit start record.
-        let pipeline = Pipeline::build(&settings, self.credentials).await?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let router = Arc::new(Router::new(pipeline));
-        let limits = settings.limits.clone();
-        let task = tokio::spawn(async move {
-            server::serve(listener, router, &limits, async {
-                // A dropped handle stops the proxy too.
-                let _ = stopped.await;
-            })
-            .await
-        });
-        Ok(Proxy {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        Proxy::start(self.config.validate()?, self.credentials).await
     }
 }
 
@@ -136,6 +108,42 @@ impl Proxy {
     /// A builder with the in-process defaults.
     pub fn builder() -> ProxyBuilder {
         ProxyBuilder::default()
+    }
+
+    /// Starts a proxy on settings validated already (the `serve` command's path, which reads
+    /// them before anything else to set up logging).
+    pub(crate) async fn start(
+        settings: Settings,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Result<Self, StartError> {
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    address: settings.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            address: settings.listen,
+            source,
+        })?;
+        // After the listener: a proxy that cannot listen writes no audit start record.
+        let pipeline = Pipeline::build(&settings, credentials).await?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = Arc::new(Router::new(pipeline));
+        let limits = settings.limits.clone();
+        let task = tokio::spawn(async move {
+            server::serve(listener, router, &limits, async {
+                // A dropped handle stops the proxy too.
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     /// The address it listens on.

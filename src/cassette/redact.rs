@@ -161,17 +161,28 @@ impl Placeholders {
     }
 }
 
+/// Which of a redaction's two lists holds an entry that does not parse, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadRedaction {
+    /// An entry of the redacted paths.
+    Path(String),
+    /// An entry of the sensitive values kept in plain text.
+    Kept(String),
+}
+
 impl Redaction {
     /// Redaction of the configured paths, keeping the listed sensitive values.
-    pub fn new<S: AsRef<str>>(paths: &[S], kept: &[S]) -> Result<Self, String> {
+    pub fn new<S: AsRef<str>>(paths: &[S], kept: &[S]) -> Result<Self, BadRedaction> {
         let paths = paths
             .iter()
             .map(|p| JsonPath::parse(p.as_ref()))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .map_err(BadRedaction::Path)?;
         let kept = kept
             .iter()
             .map(|k| KeptSensitive::parse(k.as_ref()))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .map_err(BadRedaction::Kept)?;
         Ok(Self { paths, kept })
     }
 
