@@ -86,6 +86,15 @@ pub struct ServeArgs {
     /// Operational log format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Also write the run report, printed at shutdown, to this file as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Exit with status 3 if a cassette that calls reached holds recordings no call used.
+    #[arg(long)]
+    pub fail_on_unused: bool,
+    /// Exit with status 3 if a call found no recorded answer.
+    #[arg(long)]
+    pub fail_on_miss: bool,
 }
 
 /// `ssm-vcr config …`.

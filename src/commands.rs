@@ -12,9 +12,10 @@ use crate::aws::model::{provenance, ssm};
 use crate::cassette::check::{check_file, redact_file};
 use crate::cassette::redact::Redaction;
 use crate::cli::ServeArgs;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ReportSettings};
 use crate::error::StartError;
 use crate::logging;
+use crate::report::Report;
 use crate::start::Proxy;
 
 /// Why a command failed, with the exit code it maps to.
@@ -33,17 +34,21 @@ pub enum Failure {
     /// A check found problems, already printed (exit 1).
     #[error("{0}")]
     CheckFailed(String),
+    /// The run report shows what `--fail-on-unused` or `--fail-on-miss` fails on (exit 3).
+    #[error("the run failed: {0}")]
+    RunFailed(String),
 }
 
 impl Failure {
     /// The process exit code: 2 for configuration (and what it names: cassette, audit log,
-    /// credentials), 1 for everything else.
+    /// credentials), 3 for a run whose report fails it, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             // A taken port is the machine's state, not the configuration's.
             Self::Start(StartError::Listen { .. }) => 1,
             Self::Config(_) | Self::Start(_) => 2,
             Self::Io(..) | Self::CheckFailed(_) => 1,
+            Self::RunFailed(_) => 3,
         }
     }
 }
@@ -58,6 +63,7 @@ pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Io("cannot start the runtime".to_owned(), e))?;
+    let report_settings = settings.report.clone();
     runtime.block_on(async {
         let proxy = Proxy::start(settings, None).await?;
         tracing::info!(model = %provenance(), "validating against the SSM API model");
@@ -78,11 +84,35 @@ pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
         let _ = writeln!(stdout, "listening on {}", proxy.endpoint_url());
         let _ = stdout.flush();
         drop(stdout);
-        proxy
+        let report = proxy
             .stop_on(shutdown)
             .await
-            .map_err(|e| Failure::Io("serving failed".to_owned(), e))
+            .map_err(|e| Failure::Io("serving failed".to_owned(), e))?;
+        conclude(&report, &report_settings)
     })
+}
+
+/// Prints the run report, writes it where asked, and fails the run when it says so.
+fn conclude(report: &Report, settings: &ReportSettings) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    let _ = write!(stdout, "{report}");
+    let _ = stdout.flush();
+    if let Some(file) = &settings.file {
+        let mut json = serde_json::to_vec_pretty(report).expect("a report always serialises");
+        json.push(b'\n');
+        std::fs::write(file, json).map_err(|e| {
+            Failure::Io(
+                format!("cannot write the run report to {}", file.display()),
+                e,
+            )
+        })?;
+    }
+    let failures = report.failures(settings.fail_on());
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::RunFailed(failures.join("; ")))
+    }
 }
 
 /// `ssm-vcr config check`: loads and validates, prints a summary.

@@ -19,6 +19,7 @@ use crate::cassette::matching::IgnoreRules;
 use crate::cassette::redact::{BadRedaction, Redaction};
 use crate::cli::ServeArgs;
 pub(crate) use crate::cli::{LogFormat, Mode};
+use crate::report::FailOn;
 
 /// The file read when `--config` is not given, if it exists.
 pub(crate) const DEFAULT_CONFIG_FILE: &str = "config.toml";
@@ -47,6 +48,8 @@ pub struct Config {
     pub limits: Limits,
     /// The audit log.
     pub audit: AuditSettings,
+    /// The run report printed at shutdown.
+    pub report: ReportSettings,
     /// Operational logging.
     pub log: LogSettings,
 }
@@ -127,6 +130,28 @@ pub struct AuditSettings {
     pub on_failure: OnAuditFailure,
 }
 
+/// `[report]`: the run report `serve` prints at shutdown, and what makes the run fail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSettings {
+    /// Where to write the report as JSON too.
+    pub file: Option<PathBuf>,
+    /// Exit with status 3 when a cassette that calls reached holds recordings no call used.
+    pub fail_on_unused: bool,
+    /// Exit with status 3 when a call found no recorded answer.
+    pub fail_on_miss: bool,
+}
+
+impl ReportSettings {
+    /// What makes the run fail.
+    pub fn fail_on(&self) -> FailOn {
+        FailOn {
+            unused: self.fail_on_unused,
+            miss: self.fail_on_miss,
+        }
+    }
+}
+
 /// What to do when an audit record cannot be made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -159,6 +184,7 @@ impl Default for Config {
             cassettes: CassetteSettings::default(),
             limits: Limits::default(),
             audit: AuditSettings::default(),
+            report: ReportSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -311,6 +337,9 @@ impl Config {
             if let Some(ca) = config.forward.ca_file.as_mut().filter(|p| p.is_relative()) {
                 *ca = folder.join(&*ca);
             }
+            if let Some(file) = config.report.file.as_mut().filter(|p| p.is_relative()) {
+                *file = folder.join(&*file);
+            }
         }
         Ok(config)
     }
@@ -353,6 +382,15 @@ impl Config {
         }
         if flags.no_audit {
             self.audit.enabled = false;
+        }
+        if let Some(file) = &flags.report {
+            self.report.file = Some(file.clone());
+        }
+        if flags.fail_on_unused {
+            self.report.fail_on_unused = true;
+        }
+        if flags.fail_on_miss {
+            self.report.fail_on_miss = true;
         }
         if let Some(format) = flags.log_format {
             self.log.format = format;

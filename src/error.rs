@@ -23,6 +23,7 @@ use crate::aws::sigv4::NoCredentials;
 use crate::cassette::replay::ReplayMiss;
 use crate::cassette::store::{LoadError, Unavailable};
 use crate::config::ConfigError;
+use crate::report::Outcome;
 use crate::text::chain;
 use crate::upstream::{CaFileError, UpstreamError};
 
@@ -229,15 +230,15 @@ impl ProxyError {
         matches!(self, Self::BodyTooLarge { .. } | Self::BodyRead(_))
     }
 
-    /// A stable one-word label for logs (`outcome` field).
-    pub(crate) fn outcome(&self) -> &'static str {
+    /// How the call ended, for logs, metrics and the run report.
+    pub(crate) fn outcome(&self) -> Outcome {
         match self {
-            Self::Invalid(Rejection::Validation { .. }) => "invalid",
-            Self::ReplayMiss(_) => "miss",
-            Self::CassetteUnavailable(_) => "cassette_unavailable",
-            Self::AuditFailed(_) => "audit_failed",
-            Self::Upstream(_) => "upstream_failed",
-            _ => "rejected",
+            Self::Invalid(Rejection::Validation { .. }) => Outcome::Invalid,
+            Self::ReplayMiss(_) => Outcome::Missed,
+            Self::CassetteUnavailable(_) => Outcome::CassetteUnavailable,
+            Self::AuditFailed(_) => Outcome::AuditFailed,
+            Self::Upstream(_) => Outcome::UpstreamFailed,
+            _ => Outcome::Rejected,
         }
     }
 }

@@ -35,10 +35,13 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod config;
 mod error;
 mod logging;
+mod metrics;
 mod proxy;
+mod report;
 mod router;
 mod server;
 mod start;
@@ -47,9 +50,12 @@ mod upstream;
 pub use cli::{LogFormat, Mode};
 pub use config::{
     AuditSettings, CassetteSettings, Config, ConfigError, ForwardSettings, Limits, LogSettings,
-    OnAuditFailure,
+    OnAuditFailure, ReportSettings,
 };
 pub use error::StartError;
+pub use report::{
+    CassetteReport, FailOn, MAX_LISTED_MISSES, MissedCall, Outcome, Report, UnusedInteraction,
+};
 pub use start::{Proxy, ProxyBuilder};
 
 // Not part of the API, and hidden from its documentation: the `ssm-vcr` binary, the

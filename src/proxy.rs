@@ -42,6 +42,8 @@ use crate::cassette::store::{Library, Session, Unavailable};
 use crate::config::{Mode, OnAuditFailure, Settings};
 use crate::error::{ProxyError, StartError};
 use crate::json::Json;
+use crate::metrics::Metrics;
+use crate::report::{MissedCall, Outcome, OutcomeCounts, Report};
 use crate::text::printable;
 use crate::upstream::Upstream;
 
@@ -63,6 +65,9 @@ pub(crate) struct Pipeline {
     audited: Vec<Operation>,
     audit: Option<AuditLog>,
     on_audit_failure: OnAuditFailure,
+    /// Every call answered, by outcome, for the run report.
+    counts: OutcomeCounts,
+    metrics: Metrics,
 }
 
 /// The client at the other end of a connection.
@@ -100,6 +105,8 @@ struct Exchange<'p> {
     access_key_id: Option<String>,
     signing_region: Option<String>,
     cassette: Option<CassetteName>,
+    /// The cassette once opened for this call.
+    session: Option<Arc<Session>>,
     interaction: Option<usize>,
     /// The audited call's identifying members, as sent.
     what: Vec<(&'static str, String)>,
@@ -119,9 +126,11 @@ struct Call<'a> {
 /// How an exchange ended, before auditing.
 struct Answered {
     response: Response<Full<Bytes>>,
-    outcome: &'static str,
+    outcome: Outcome,
     source: Source,
     error_type: Option<String>,
+    /// What a replay miss lacked, for the run report.
+    missed: Option<MissedCall>,
 }
 
 impl Pipeline {
@@ -195,7 +204,33 @@ impl Pipeline {
             audited: config.audited().to_vec(),
             audit,
             on_audit_failure: config.audit.on_failure,
+            counts: OutcomeCounts::default(),
+            metrics: Metrics::default(),
         })
+    }
+
+    /// The run report so far.
+    pub(crate) fn report(&self) -> Report {
+        Report {
+            mode: self.mode.as_str().to_owned(),
+            calls: self.counts.by_name(),
+            cassettes: self.library.report(),
+        }
+    }
+
+    /// The proxy's metrics.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The mode calls are answered in.
+    pub(crate) fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Rewinds a cassette's replay queues; `false` when no call has opened it.
+    pub(crate) fn rewind(&self, cassette: &CassetteName) -> bool {
+        self.library.rewind(cassette)
     }
 
     /// Releases what the pipeline holds open (the audit log) once no request is in flight any
@@ -219,6 +254,7 @@ impl Pipeline {
             access_key_id: None,
             signing_region: None,
             cassette: None,
+            session: None,
             interaction: None,
             what: Vec::new(),
             source: None,
@@ -227,13 +263,14 @@ impl Pipeline {
         let mut answered = match self.answer(request, &mut exchange).await {
             Ok(response) => Answered {
                 response,
-                outcome: if exchange.source == Some(Source::Upstream) {
-                    "forwarded"
-                } else {
-                    "replayed"
+                outcome: match (exchange.source, exchange.interaction) {
+                    (Some(Source::Upstream), Some(_)) => Outcome::Recorded,
+                    (Some(Source::Upstream), None) => Outcome::Forwarded,
+                    _ => Outcome::Replayed,
                 },
                 source: exchange.source.unwrap_or(Source::Proxy),
                 error_type: exchange.answer_error_type.take(),
+                missed: None,
             },
             Err(error) => self.answer_error(&error),
         };
@@ -243,17 +280,21 @@ impl Pipeline {
                 answered = self.answer_error(&refusal);
             }
         }
+        self.count(&exchange, &mut answered);
+        let took = exchange.started.elapsed();
+        let operation = exchange.operation.as_ref().map(Operation::as_str);
+        self.metrics.call(operation, answered.outcome, took);
         let response = answered.response;
         info!(
             target: "ssm_vcr::access",
             peer = %peer.addr,
             mode = self.mode.as_str(),
-            ssm_target = exchange.operation.as_ref().map_or("-", Operation::as_str),
+            ssm_target = operation.unwrap_or("-"),
             cassette = exchange.cassette.as_ref().map_or("-", CassetteName::as_str),
             interaction = exchange.interaction,
-            outcome = answered.outcome,
+            outcome = answered.outcome.as_str(),
             status = response.status().as_u16(),
-            latency_us = exchange.started.elapsed().as_micros() as u64,
+            latency_us = took.as_micros() as u64,
         );
         response
     }
@@ -297,6 +338,7 @@ impl Pipeline {
         let region = self.region(caller.region);
         let input = Json::Object(input);
         let session = self.library.session(cassette.as_ref()).await?;
+        exchange.session = Some(Arc::clone(&session));
         let miss = match &session.tape {
             Some(tape) => match tape.play(operation, region, &input) {
                 Ok(played) => {
@@ -411,6 +453,31 @@ impl Pipeline {
             outcome: error.outcome(),
             source: Source::Proxy,
             error_type,
+            missed: match error {
+                ProxyError::ReplayMiss(miss) => Some(miss.summary()),
+                _ => None,
+            },
+        }
+    }
+
+    /// Counts a call for the run report, in the totals and in its cassette's part when a call
+    /// has opened that cassette (a call refused before it was opened, for one not opened yet,
+    /// counts in the totals only).
+    fn count(&self, exchange: &Exchange<'_>, answered: &mut Answered) {
+        self.counts.add(answered.outcome);
+        let session = match &exchange.session {
+            Some(session) => Some(Arc::clone(session)),
+            None if exchange.cassette.is_some() => {
+                let named = exchange
+                    .cassette
+                    .as_ref()
+                    .filter(|name| *name != self.library.default_name());
+                self.library.opened(named)
+            }
+            None => None,
+        };
+        if let Some(session) = session {
+            session.count(answered.outcome, answered.missed.take());
         }
     }
 
@@ -478,7 +545,10 @@ impl Pipeline {
         &self,
         written: impl Future<Output = Result<u64, AuditFailed>>,
     ) -> Result<(), ProxyError> {
-        match written.await {
+        let started = Instant::now();
+        let written = written.await;
+        self.metrics.audit_write(started.elapsed(), written.is_ok());
+        match written {
             Ok(_) => Ok(()),
             Err(failed) => {
                 error!(error = %failed, "an audited call could not be audited");

@@ -1,10 +1,10 @@
 //! Routing: each request goes, by its method and path alone, to the handler that owns it,
 //! before anything of the SSM envelope is read.
 //!
-//! Today there is one handler, the SSM pipeline ([`Pipeline`]). The proxy's own endpoints
-//! (`/__ssm-vcr/…`) and `CONNECT` (forward-proxy mode) have their routes reserved and are
-//! refused in AWS's shape until they exist. This module does not own sockets (`server/`) nor
-//! know any operation (`proxy.rs`).
+//! SSM calls go to the pipeline ([`Pipeline`]), the proxy's own endpoints (`/__ssm-vcr/…`)
+//! to `admin.rs`. `CONNECT` (forward-proxy mode) has its route reserved and is refused in
+//! AWS's shape until it exists. This module does not own sockets (`server/`) nor know any
+//! operation (`proxy.rs`).
 
 use std::error::Error as StdError;
 
@@ -13,13 +13,12 @@ use http::{Method, Request, Response};
 use http_body::Body;
 use http_body_util::Full;
 
-use crate::aws::envelope::Refusal;
+use crate::admin::{self, OWN_ENDPOINTS};
+use crate::aws::envelope::{CassetteName, Refusal};
 use crate::error::ProxyError;
+use crate::metrics::OpenConnection;
 use crate::proxy::{Peer, Pipeline};
-use crate::text::printable;
-
-/// The path prefix kept for the proxy's own endpoints; no SSM call is sent there.
-pub(crate) const OWN_ENDPOINTS: &str = "/__ssm-vcr/";
+use crate::report::Report;
 
 /// Where a request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,17 +59,34 @@ impl Router {
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        let refusal = match route(request.method(), request.uri().path()) {
-            Route::Ssm => return self.pipeline.handle(request, peer).await,
-            Route::OwnEndpoint => Refusal::UnknownPath {
-                path: printable(request.uri().path(), 80),
-            },
-            Route::Connect => Refusal::MethodNotAllowed {
-                method: Method::CONNECT.to_string(),
-            },
-        };
-        tracing::debug!(%refusal, "answered a reserved route");
-        ProxyError::Envelope(refusal).to_aws().into_response()
+        match route(request.method(), request.uri().path()) {
+            Route::Ssm => self.pipeline.handle(request, peer).await,
+            Route::OwnEndpoint => {
+                admin::handle(&self.pipeline, request.method(), request.uri().path())
+            }
+            Route::Connect => {
+                let refusal = Refusal::MethodNotAllowed {
+                    method: Method::CONNECT.to_string(),
+                };
+                tracing::debug!(%refusal, "answered a reserved route");
+                ProxyError::Envelope(refusal).to_aws().into_response()
+            }
+        }
+    }
+
+    /// Counts a client connection as open until the returned guard is dropped.
+    pub(crate) fn connection(&self) -> OpenConnection {
+        self.pipeline.metrics().connection()
+    }
+
+    /// The run report so far.
+    pub(crate) fn report(&self) -> Report {
+        self.pipeline.report()
+    }
+
+    /// Rewinds a cassette's replay queues; `false` when no call has opened it.
+    pub(crate) fn rewind(&self, cassette: &CassetteName) -> bool {
+        self.pipeline.rewind(cassette)
     }
 
     /// Releases what the handlers hold open, once no request is in flight any more.

@@ -16,10 +16,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::aws::envelope::CassetteName;
 use crate::cli::Mode;
 use crate::config::{Config, Settings};
 use crate::error::StartError;
 use crate::proxy::Pipeline;
+use crate::report::{FailOn, Report};
 use crate::router::Router;
 use crate::server;
 
@@ -100,6 +102,7 @@ impl ProxyBuilder {
 #[derive(Debug)]
 pub struct Proxy {
     addr: SocketAddr,
+    router: Arc<Router>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<io::Result<()>>>,
 }
@@ -132,8 +135,9 @@ impl Proxy {
         let (stop, stopped) = oneshot::channel::<()>();
         let router = Arc::new(Router::new(pipeline));
         let limits = settings.limits.clone();
+        let serving = Arc::clone(&router);
         let task = tokio::spawn(async move {
-            server::serve(listener, router, &limits, async {
+            server::serve(listener, serving, &limits, async {
                 // A dropped handle stops the proxy too.
                 let _ = stopped.await;
             })
@@ -141,6 +145,7 @@ impl Proxy {
         });
         Ok(Self {
             addr,
+            router,
             stop: Some(stop),
             task: Some(task),
         })
@@ -162,29 +167,73 @@ impl Proxy {
         format!("http://{}/cassette/{name}/", self.addr)
     }
 
-    /// Stops accepting, lets in-flight calls finish (within `limits.shutdown_grace_ms`) and
-    /// closes the audit log. A panic of the server is raised again here.
-    pub async fn stop(mut self) -> io::Result<()> {
+    /// What the run has done so far: calls by outcome, and per cassette that calls reached,
+    /// the recordings not used yet and the calls that missed.
+    pub fn report(&self) -> Report {
+        self.router.report()
+    }
+
+    /// Panics, naming them, if a reached cassette holds recordings no call used or if a call
+    /// found no recording: the end of a test that must use its cassette exactly.
+    ///
+    /// ```no_run
+    /// # async fn test() -> Result<(), Box<dyn std::error::Error>> {
+    /// let proxy = ssm_vcr::Proxy::builder()
+    ///     .cassettes("cassettes", "maintenance-window-flow")
+    ///     .start()
+    ///     .await?;
+    /// // … run the code under test against proxy.endpoint_url() …
+    /// proxy.assert_all_used();
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn assert_all_used(&self) {
+        let report = self.report();
+        let fail_on = FailOn {
+            unused: true,
+            miss: true,
+        };
+        let failures = report.failures(fail_on);
+        assert!(
+            failures.is_empty(),
+            "the cassettes and the calls do not match: {}\n{report}",
+            failures.join("; ")
+        );
+    }
+
+    /// Starts the named cassette's replays from its first recorded answers again, so a flow
+    /// can run twice without a restart (`POST /__ssm-vcr/cassettes/<name>/reset` does the
+    /// same). `Ok(false)` when no call has opened it yet; `Err` names a bad cassette name.
+    pub fn reset(&self, cassette: &str) -> Result<bool, String> {
+        let name = CassetteName::parse(cassette).map_err(|refusal| refusal.to_string())?;
+        Ok(self.router.rewind(&name))
+    }
+
+    /// Stops accepting, lets in-flight calls finish (within `limits.shutdown_grace_ms`),
+    /// closes the audit log and returns the run's report. A panic of the server is raised again
+    /// here.
+    pub async fn stop(mut self) -> io::Result<Report> {
         self.stopped(async {}).await
     }
 
     /// Serves until `signal` completes, then stops as [`Self::stop`] does.
-    pub async fn stop_on(mut self, signal: impl Future<Output = ()>) -> io::Result<()> {
+    pub async fn stop_on(mut self, signal: impl Future<Output = ()>) -> io::Result<Report> {
         self.stopped(signal).await
     }
 
-    async fn stopped(&mut self, signal: impl Future<Output = ()>) -> io::Result<()> {
+    async fn stopped(&mut self, signal: impl Future<Output = ()>) -> io::Result<Report> {
         let task = self.task.take().expect("a proxy is stopped once");
         tokio::pin!(task);
         tokio::select! {
             // The server ended by itself (an I/O error of the listener).
-            ended = &mut task => return joined(ended),
+            ended = &mut task => return joined(ended).map(|()| self.report()),
             () = signal => {}
         }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        joined(task.await)
+        joined(task.await).map(|()| self.report())
     }
 }
 

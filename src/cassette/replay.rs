@@ -21,6 +21,7 @@ use super::matching::{Difference, IgnoreRules, KeyRef, MatchKey, differences};
 use crate::aws::error::headers::X_AMZN_ERROR_TYPE;
 use crate::aws::model::Operation;
 use crate::json::Json;
+use crate::report::{MissedCall, UnusedInteraction};
 
 /// A recorded answer, ready to send.
 #[derive(Debug, Clone)]
@@ -184,6 +185,39 @@ impl Tape {
         })
     }
 
+    /// How many interactions the cassette held when it was loaded.
+    pub fn len(&self) -> usize {
+        self.answers.len()
+    }
+
+    /// Whether the cassette held no interaction.
+    pub fn is_empty(&self) -> bool {
+        self.answers.is_empty()
+    }
+
+    /// The recorded interactions no call has used yet, in cassette order.
+    pub fn unused(&self) -> Vec<UnusedInteraction> {
+        let mut unused: Vec<UnusedInteraction> = (self.queues.iter())
+            .flat_map(|queue| {
+                let turns = queue.next.load(Ordering::Relaxed);
+                (queue.tracks.iter().skip(turns)).map(|&index| UnusedInteraction {
+                    index,
+                    operation: queue.key.operation().to_owned(),
+                })
+            })
+            .collect();
+        unused.sort_unstable_by_key(|interaction| interaction.index);
+        unused
+    }
+
+    /// Starts every queue from its first recorded answer again, so a flow can be replayed
+    /// again without a restart. Calls in flight at that moment may get either turn.
+    pub fn rewind(&self) {
+        for queue in &self.queues {
+            queue.next.store(0, Ordering::Relaxed);
+        }
+    }
+
     fn queue(&self, key: KeyRef<'_>) -> Option<&Queue> {
         self.queues.find(self.key_hasher.hash_one(key), |queue| {
             queue.key.as_ref() == key
@@ -281,6 +315,37 @@ pub struct Closest {
     pub region: String,
     /// What differs, path by path.
     pub differences: Vec<Difference>,
+}
+
+impl ReplayMiss {
+    /// The miss as the run report lists it: the operation, and in a few words why.
+    pub fn summary(&self) -> MissedCall {
+        let reason = match &self.kind {
+            MissKind::Exhausted { recorded } => {
+                format!("all {recorded} answer(s) recorded for it were already replayed")
+            }
+            MissKind::NotRecorded { closest: None } => {
+                "the cassette has no interactions".to_owned()
+            }
+            MissKind::NotRecorded {
+                closest: Some(closest),
+            } => {
+                let paths: Vec<&str> = (closest.differences.iter())
+                    .map(|difference| difference.path.as_str())
+                    .collect();
+                format!(
+                    "never recorded; closest is interaction {} ({}), which differs at {}",
+                    closest.index,
+                    closest.operation,
+                    paths.join(", ")
+                )
+            }
+        };
+        MissedCall {
+            operation: self.operation.clone(),
+            reason,
+        }
+    }
 }
 
 impl fmt::Display for ReplayMiss {
@@ -388,6 +453,30 @@ mod tests {
             assert_eq!(&play().unwrap().answer.body[..], b"second");
             let miss = play().unwrap_err();
             assert_eq!(miss.kind, MissKind::Exhausted { recorded: 2 });
+        }
+
+        #[test]
+        fn unused_lists_what_no_call_took_until_a_rewind() {
+            let tape = tape(WhenExhausted::Miss);
+            let operation = op("DeregisterTaskFromMaintenanceWindow");
+            let body = Json::from(&json!({"Id": "a"}));
+            tape.play(operation, "us-east-1", &body).unwrap();
+            let unused: Vec<usize> = tape.unused().iter().map(|u| u.index).collect();
+            assert_eq!(unused, [1, 2]);
+            assert_eq!(
+                tape.unused()[1].operation,
+                "DeregisterTaskFromMaintenanceWindow"
+            );
+            tape.rewind();
+            assert_eq!(tape.unused().len(), 3);
+            assert_eq!(
+                &tape
+                    .play(operation, "us-east-1", &body)
+                    .unwrap()
+                    .answer
+                    .body[..],
+                b"first"
+            );
         }
 
         #[test]

@@ -15,7 +15,7 @@
 use foldhash::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::format::{Cassette, FormatError, Interaction};
 use super::matching::IgnoreRules;
@@ -24,17 +24,55 @@ use super::redact::Redaction;
 use super::replay::{Tape, WhenExhausted};
 use crate::aws::envelope::CassetteName;
 use crate::cli::Mode;
+use crate::report::{CassetteReport, MAX_LISTED_MISSES, MissedCall, Outcome, OutcomeCounts};
 
 /// One cassette as the mode uses it.
 #[derive(Debug)]
 pub struct Session {
+    name: CassetteName,
+    path: PathBuf,
     /// Recorded answers to replay (replay and auto modes).
     pub tape: Option<Tape>,
     /// Where new interactions go (record and auto modes).
     pub recorder: Option<Recorder>,
+    /// The calls that reached it, by outcome.
+    counts: OutcomeCounts,
+    /// The first of its missed calls, for the run report.
+    missed: Mutex<Vec<MissedCall>>,
 }
 
 impl Session {
+    /// Counts a call that reached this cassette; `missed` is what a miss found lacking.
+    pub fn count(&self, outcome: Outcome, missed: Option<MissedCall>) {
+        self.counts.add(outcome);
+        if let Some(missed) = missed {
+            let mut listed = self.missed.lock().unwrap_or_else(|e| e.into_inner());
+            if listed.len() < MAX_LISTED_MISSES {
+                listed.push(missed);
+            }
+        }
+    }
+
+    /// This cassette's part of the run report.
+    pub fn report(&self) -> CassetteReport {
+        let tape = self.tape.as_ref();
+        CassetteReport {
+            name: self.name.to_string(),
+            path: self.path.clone(),
+            interactions: tape.map_or(0, Tape::len),
+            replayed: self.counts.get(Outcome::Replayed),
+            unused: tape.map(Tape::unused).unwrap_or_default(),
+            misses: self.counts.get(Outcome::Missed),
+            missed: self
+                .missed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            invalid: self.counts.get(Outcome::Invalid),
+            recorded: self.counts.get(Outcome::Recorded),
+        }
+    }
+
     /// Appends a forwarded exchange, unredacted (the recorder numbers placeholders per cassette
     /// and redacts under its lock), on the blocking pool; its position once written. A failure
     /// is logged, never sent to the client, who still gets the answer.
@@ -188,6 +226,45 @@ impl Library {
         })
     }
 
+    /// The named cassette (or the default one) if a call has opened it already; never opens.
+    pub fn opened(&self, name: Option<&CassetteName>) -> Option<Arc<Session>> {
+        let Some(name) = name else {
+            return Some(Arc::clone(&self.default_session));
+        };
+        let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
+        sessions.get(name).cloned()
+    }
+
+    /// The run report's cassettes: those that calls reached, by name. When no call reached
+    /// any, the default cassette is reported, so that a run whose tests never reached the
+    /// proxy shows every recording unused.
+    pub fn report(&self) -> Vec<CassetteReport> {
+        let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
+        let mut reached: Vec<&Arc<Session>> = (sessions.values())
+            .filter(|session| session.counts.any())
+            .collect();
+        if reached.is_empty() {
+            reached.push(&self.default_session);
+        }
+        reached.sort_unstable_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        reached
+            .into_iter()
+            .map(|session| session.report())
+            .collect()
+    }
+
+    /// Rewinds the named cassette's replay queues to their first answers; `false` when no
+    /// call has opened it, which leaves nothing to rewind.
+    pub fn rewind(&self, name: &CassetteName) -> bool {
+        let Some(session) = self.opened(Some(name)) else {
+            return false;
+        };
+        if let Some(tape) = &session.tape {
+            tape.rewind();
+        }
+        true
+    }
+
     fn open(&self, name: &CassetteName) -> Result<Arc<Session>, LoadError> {
         let session = load_session(
             name,
@@ -242,30 +319,27 @@ fn load_session(
             source,
         })
     };
-    Ok(match mode {
-        Mode::Replay => Session {
-            tape: Some(tape(read_cassette(&path)?)?),
-            recorder: None,
-        },
-        Mode::Record => Session {
-            tape: None,
-            recorder: Some(Recorder::new(path.clone(), recorded_cassette())),
-        },
+    let (tape, recorder) = match mode {
+        Mode::Replay => (Some(tape(read_cassette(&path)?)?), None),
+        Mode::Record => (None, Some(Recorder::new(path.clone(), recorded_cassette()))),
         Mode::Auto => {
             let cassette = match read_cassette(&path) {
                 Ok(cassette) => cassette,
                 Err(LoadError::NotFound { .. }) => recorded_cassette(),
                 Err(e) => return Err(e),
             };
-            Session {
-                tape: Some(tape(cassette.clone())?),
-                recorder: Some(Recorder::new(path.clone(), cassette)),
-            }
+            let tape = tape(cassette.clone())?;
+            (Some(tape), Some(Recorder::new(path.clone(), cassette)))
         }
-        Mode::Passthrough => Session {
-            tape: None,
-            recorder: None,
-        },
+        Mode::Passthrough => (None, None),
+    };
+    Ok(Session {
+        name: name.clone(),
+        path,
+        tape,
+        recorder,
+        counts: OutcomeCounts::default(),
+        missed: Mutex::default(),
     })
 }
 

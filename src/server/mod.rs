@@ -88,8 +88,9 @@ pub(crate) async fn serve(
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
+        let open = router.connection();
         tokio::spawn(async move {
-            let _permit = permit;
+            let (_permit, _open) = (permit, open);
             tokio::select! {
                 ended = connection => if let Err(e) = ended {
                     debug!(%peer, error = %e, "connection ended with an error");

@@ -71,8 +71,18 @@ impl TestProxy {
         }
     }
 
-    pub async fn stop(self) {
-        self.proxy.stop().await.expect("server ended cleanly");
+    pub async fn stop(self) -> ssm_vcr::Report {
+        self.proxy.stop().await.expect("server ended cleanly")
+    }
+
+    /// The running proxy's handle.
+    pub fn proxy(&self) -> &Proxy {
+        &self.proxy
+    }
+
+    /// Sends a bodiless request with `method` to `path` on a fresh connection.
+    pub async fn request(&self, method: &str, path: &str) -> Reply {
+        self.exchange(method, path, &[], Vec::new()).await
     }
 
     /// Sends a botocore-shaped SSM call signed for `us-east-1` to `path`.
@@ -91,6 +101,16 @@ impl TestProxy {
 
     /// Sends any POST on a fresh HTTP/1.1 connection.
     pub async fn send(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        self.exchange("POST", path, headers, body).await
+    }
+
+    async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
         let stream = TcpStream::connect(self.addr)
             .await
             .expect("connect to the proxy");
@@ -98,7 +118,10 @@ impl TestProxy {
             .await
             .expect("handshake");
         tokio::spawn(connection);
-        let mut request = Request::post(path).header("host", self.addr.to_string());
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string());
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -168,4 +191,17 @@ pub fn create_window_body(name: &str) -> String {
 
 pub fn deregister_body(window: &str, task: &str) -> String {
     serde_json::json!({ "WindowId": window, "WindowTaskId": task }).to_string()
+}
+
+/// The shipped cassette's calls, in recorded order: each interaction's operation and request
+/// body, which replay its answer.
+pub fn shipped_flow() -> Vec<(String, String)> {
+    let path = shipped_cassettes().join("maintenance-window-flow.json");
+    let cassette: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    (cassette["interactions"].as_array().unwrap().iter())
+        .map(|interaction| {
+            let operation = interaction["operation"].as_str().unwrap().to_owned();
+            (operation, interaction["request"]["body"].to_string())
+        })
+        .collect()
 }

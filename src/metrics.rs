@@ -1,0 +1,175 @@
+//! The proxy's Prometheus metrics, kept per proxy (two proxies of one test process never share a
+//! count) and rendered in the Prometheus text format (0.0.4) by `prometheus-client`.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `ssm_vcr_calls_total` | counter | `operation`, `outcome` |
+//! | `ssm_vcr_call_duration_seconds` | histogram | |
+//! | `ssm_vcr_upstream_errors_total` | counter | |
+//! | `ssm_vcr_audit_write_duration_seconds` | histogram | |
+//! | `ssm_vcr_audit_write_failures_total` | counter | |
+//! | `ssm_vcr_open_connections` | gauge | |
+//!
+//! This module counts what it is told; the pipeline and the listener decide what happened.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::report::Outcome;
+
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub(crate) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+/// The `operation` label of a call whose operation is not known (not an SSM call).
+const NO_OPERATION: &str = "unknown";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+/// One proxy's metrics.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    call_duration: Histogram,
+    upstream_errors: Counter,
+    audit_write_duration: Histogram,
+    audit_write_failures: Counter,
+    open_connections: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "ssm_vcr_calls",
+            "SSM calls answered, by operation and outcome",
+            calls.clone(),
+        );
+        // 50 µs to about 13 s: a replayed call to a forwarded one that times out.
+        let call_duration = Histogram::new(exponential_buckets(50e-6, 2.0, 19));
+        registry.register(
+            "ssm_vcr_call_duration_seconds",
+            "Time from a call's arrival to its answer, audit included",
+            call_duration.clone(),
+        );
+        let upstream_errors = Counter::default();
+        registry.register(
+            "ssm_vcr_upstream_errors",
+            "Forwarded calls the upstream gave no answer to",
+            upstream_errors.clone(),
+        );
+        // 10 µs to about 2.6 s: a page-cache write to a disk that stalls.
+        let audit_write_duration = Histogram::new(exponential_buckets(10e-6, 2.0, 19));
+        registry.register(
+            "ssm_vcr_audit_write_duration_seconds",
+            "Time for an audit record to be written and fsynced",
+            audit_write_duration.clone(),
+        );
+        let audit_write_failures = Counter::default();
+        registry.register(
+            "ssm_vcr_audit_write_failures",
+            "Audit records that could not be written",
+            audit_write_failures.clone(),
+        );
+        let open_connections = Gauge::default();
+        registry.register(
+            "ssm_vcr_open_connections",
+            "Client connections open now",
+            open_connections.clone(),
+        );
+        Self {
+            registry,
+            calls,
+            call_duration,
+            upstream_errors,
+            audit_write_duration,
+            audit_write_failures,
+            open_connections,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts an answered call.
+    pub(crate) fn call(&self, operation: Option<&'static str>, outcome: Outcome, took: Duration) {
+        let labels = CallLabels {
+            operation: operation.unwrap_or(NO_OPERATION),
+            outcome: outcome.as_str(),
+        };
+        self.calls.get_or_create(&labels).inc();
+        self.call_duration.observe(took.as_secs_f64());
+        if outcome == Outcome::UpstreamFailed {
+            self.upstream_errors.inc();
+        }
+    }
+
+    /// Counts an audit write, done in `took` or failed.
+    pub(crate) fn audit_write(&self, took: Duration, written: bool) {
+        self.audit_write_duration.observe(took.as_secs_f64());
+        if !written {
+            self.audit_write_failures.inc();
+        }
+    }
+
+    /// Counts a connection as open until the returned guard is dropped.
+    pub(crate) fn connection(&self) -> OpenConnection {
+        self.open_connections.inc();
+        OpenConnection(self.open_connections.clone())
+    }
+
+    /// Every metric, in the Prometheus text format.
+    pub(crate) fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// An open client connection, counted until dropped.
+#[derive(Debug)]
+pub(crate) struct OpenConnection(Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_calls_by_operation_and_outcome() {
+        let metrics = Metrics::default();
+        let took = Duration::from_micros(120);
+        metrics.call(Some("DescribeMaintenanceWindows"), Outcome::Replayed, took);
+        metrics.call(Some("DescribeMaintenanceWindows"), Outcome::Replayed, took);
+        metrics.call(None, Outcome::Rejected, took);
+        let open = metrics.connection();
+        let text = metrics.render();
+        assert!(text.contains(
+            "ssm_vcr_calls_total{operation=\"DescribeMaintenanceWindows\",outcome=\"replayed\"} 2\n"
+        ));
+        assert!(
+            text.contains("ssm_vcr_calls_total{operation=\"unknown\",outcome=\"rejected\"} 1\n")
+        );
+        assert!(text.contains("ssm_vcr_call_duration_seconds_count 3\n"));
+        assert!(text.contains("ssm_vcr_open_connections 1\n"));
+        drop(open);
+        assert!(metrics.render().contains("ssm_vcr_open_connections 0\n"));
+    }
+}
