@@ -90,6 +90,7 @@ fn main() {
         let library = Library::new(
             dir.path().to_owned(),
             CassetteName::parse(&name).unwrap(),
+            None,
             Mode::Replay,
             IgnoreRules::new::<&str>(&[]).unwrap(),
             WhenExhausted::RepeatLast,

@@ -65,7 +65,7 @@ pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Io("cannot start the runtime".to_owned(), e))?;
     let report_settings = settings.report.clone();
     runtime.block_on(async {
-        let proxy = Proxy::start(settings, None).await?;
+        let proxy = Proxy::start(settings, None, None).await?;
         tracing::info!(model = %provenance(), "validating against the SSM API model");
         let address = proxy.addr();
         if !address.ip().is_loopback() {

@@ -54,6 +54,15 @@ pub enum StartError {
     /// The extra CA file is unusable.
     #[error("the upstream client cannot be built")]
     CaFile(#[source] CaFileError),
+    /// An in-memory cassette was given to a mode that records or forwards.
+    #[error(
+        "an in-memory cassette can only be replayed, and mode '{mode}' records or forwards: \
+         give a cassette file instead"
+    )]
+    InMemoryCassette {
+        /// The mode asked for.
+        mode: &'static str,
+    },
     /// The listening address cannot be bound.
     #[error("cannot listen on {address}")]
     Listen {

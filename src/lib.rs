@@ -43,10 +43,13 @@ mod metrics;
 mod proxy;
 mod report;
 mod router;
+#[cfg(feature = "aws-sdk")]
+mod sdk;
 mod server;
 mod start;
 mod upstream;
 
+pub use cassette::format::{Cassette, FormatError};
 pub use cli::{LogFormat, Mode};
 pub use config::{
     AuditSettings, CassetteSettings, Config, ConfigError, ForwardSettings, Limits, LogSettings,

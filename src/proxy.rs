@@ -35,6 +35,7 @@ use crate::aws::envelope::{self, Caller, CassetteName, EnvelopeHeaders, Input, O
 use crate::aws::error::headers;
 use crate::aws::model::validate::validate;
 use crate::aws::sigv4::Signer;
+use crate::cassette::format::Cassette;
 use crate::cassette::recorder;
 use crate::cassette::redact::Redaction;
 use crate::cassette::replay::{WhenExhausted, error_type};
@@ -134,12 +135,14 @@ struct Answered {
 }
 
 impl Pipeline {
-    /// The pipeline for validated settings. The default cassette and the audit log are opened
-    /// now, and in forwarding modes credentials are resolved (from `credentials`, else the
+    /// The pipeline for validated settings, with the default cassette's interactions taken
+    /// from `in_memory` instead of its file when given. The default cassette and the audit log
+    /// are opened now, and in forwarding modes credentials are resolved (from `credentials`, else the
     /// standard AWS chain), so that a broken setup stops start-up with a clear message.
     pub(crate) async fn build(
         config: &Settings,
         credentials: Option<SharedCredentialsProvider>,
+        in_memory: Option<Cassette>,
     ) -> Result<Self, StartError> {
         let upstream = if config.mode.forwards() {
             let signer = match credentials {
@@ -168,6 +171,7 @@ impl Pipeline {
         let library = Library::new(
             config.cassettes.dir.clone(),
             config.default_cassette().clone(),
+            in_memory,
             config.mode,
             config.ignore_rules().clone(),
             when_exhausted,

@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::aws::envelope::CassetteName;
+use crate::cassette::format::Cassette;
 use crate::cli::Mode;
 use crate::config::{Config, Settings};
 use crate::error::StartError;
@@ -35,6 +36,7 @@ use crate::server;
 pub struct ProxyBuilder {
     config: Config,
     credentials: Option<SharedCredentialsProvider>,
+    in_memory: Option<Cassette>,
 }
 
 impl Default for ProxyBuilder {
@@ -47,6 +49,7 @@ impl Default for ProxyBuilder {
         Self {
             config,
             credentials: None,
+            in_memory: None,
         }
     }
 }
@@ -68,6 +71,39 @@ impl ProxyBuilder {
     pub fn cassettes(mut self, dir: impl Into<PathBuf>, default: &str) -> Self {
         self.config.cassettes.dir = dir.into();
         default.clone_into(&mut self.config.cassettes.default);
+        self
+    }
+
+    /// Replays the cassette file at `path` for calls sent to `/`; its folder holds the
+    /// cassettes that `/cassette/<name>/` selects.
+    pub fn cassette_file(mut self, path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let name = path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned());
+        self.config.cassettes.default = name.unwrap_or_default();
+        self.config.cassettes.dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        self
+    }
+
+    /// Replays `cassette`, held in memory, for calls sent to `/` (replay mode only): one a test
+    /// builds, or embeds with `include_bytes!` and [`Cassette::from_json`]. It is reported
+    /// under the configured default cassette's name.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let cassette = ssm_vcr::Cassette::from_json(br#"{"version": 1, "interactions": []}"#)?;
+    /// let proxy = ssm_vcr::Proxy::builder().cassette(cassette).start().await?;
+    /// proxy.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cassette(mut self, cassette: Cassette) -> Self {
+        self.in_memory = Some(cassette);
         self
     }
 
@@ -93,7 +129,13 @@ impl ProxyBuilder {
     /// Validates the configuration, binds the listener, opens cassettes and the audit log,
     /// resolves credentials in forwarding modes and starts serving on the current runtime.
     pub async fn start(self) -> Result<Proxy, StartError> {
-        Proxy::start(self.config.validate()?, self.credentials).await
+        if self.in_memory.is_some() && self.config.mode != Mode::Replay {
+            return Err(StartError::InMemoryCassette {
+                mode: self.config.mode.as_str(),
+            });
+        }
+        let settings = self.config.validate()?;
+        Proxy::start(settings, self.credentials, self.in_memory).await
     }
 }
 
@@ -118,6 +160,7 @@ impl Proxy {
     pub(crate) async fn start(
         settings: Settings,
         credentials: Option<SharedCredentialsProvider>,
+        in_memory: Option<Cassette>,
     ) -> Result<Self, StartError> {
         let listener =
             TcpListener::bind(settings.listen)
@@ -131,7 +174,7 @@ impl Proxy {
             source,
         })?;
         // After the listener: a proxy that cannot listen writes no audit start record.
-        let pipeline = Pipeline::build(&settings, credentials).await?;
+        let pipeline = Pipeline::build(&settings, credentials, in_memory).await?;
         let (stop, stopped) = oneshot::channel::<()>();
         let router = Arc::new(Router::new(pipeline));
         let limits = settings.limits.clone();

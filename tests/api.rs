@@ -93,3 +93,56 @@ async fn a_taken_address_is_a_start_error() {
     );
     first.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_in_memory_cassette_answers_and_reports_unused_recordings() {
+    let bytes = std::fs::read(shipped_cassettes().join("maintenance-window-flow.json")).unwrap();
+    let cassette = ssm_vcr::Cassette::from_json(&bytes).unwrap();
+    let proxy = Proxy::builder()
+        .cassette(cassette)
+        .start()
+        .await
+        .expect("starts from memory");
+    let address = host_port(&proxy.endpoint_url()).to_owned();
+    let body = deregister_body(WINDOW, TASK_1);
+    let (status, _, answer) =
+        tokio::task::spawn_blocking(move || call(&address, DEREGISTER, &body))
+            .await
+            .unwrap()
+            .expect("an answer");
+    assert_eq!(status, 200, "{answer}");
+
+    let report = proxy.stop().await.unwrap();
+    let cassette = &report.cassettes[0];
+    assert_eq!(cassette.path.to_str(), Some("(in memory)"));
+    assert_eq!((cassette.replayed, cassette.unused.len()), (1, 6));
+}
+
+#[tokio::test]
+async fn an_in_memory_cassette_is_refused_by_a_recording_mode() {
+    let started = Proxy::builder()
+        .cassette(ssm_vcr::Cassette::from_json(br#"{"version": 1, "interactions": []}"#).unwrap())
+        .mode(Mode::Record)
+        .start()
+        .await;
+    let error = started.expect_err("a recording cannot go to memory");
+    assert!(
+        matches!(error, StartError::InMemoryCassette { mode: "record" }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_cassette_file_names_the_folder_and_the_default_cassette() {
+    let proxy = Proxy::builder()
+        .cassette_file(shipped_cassettes().join("maintenance-window-flow.json"))
+        .start()
+        .await
+        .expect("starts on the shipped file");
+    assert_eq!(proxy.reset("maintenance-window-flow"), Ok(true));
+    assert_eq!(proxy.reset("another"), Ok(false));
+    assert!(proxy.reset("../escape").is_err());
+    let report = proxy.stop().await.unwrap();
+    assert_eq!(report.cassettes[0].name, "maintenance-window-flow");
+    assert_eq!(report.cassettes[0].interactions, 7);
+}

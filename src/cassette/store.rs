@@ -26,6 +26,9 @@ use crate::aws::envelope::CassetteName;
 use crate::cli::Mode;
 use crate::report::{CassetteReport, MAX_LISTED_MISSES, MissedCall, Outcome, OutcomeCounts};
 
+/// What the report and the miss messages name as the file of a cassette given in memory.
+pub const IN_MEMORY: &str = "(in memory)";
+
 /// One cassette as the mode uses it.
 #[derive(Debug)]
 pub struct Session {
@@ -42,6 +45,22 @@ pub struct Session {
 }
 
 impl Session {
+    fn new(
+        name: CassetteName,
+        path: PathBuf,
+        tape: Option<Tape>,
+        recorder: Option<Recorder>,
+    ) -> Self {
+        Self {
+            name,
+            path,
+            tape,
+            recorder,
+            counts: OutcomeCounts::default(),
+            missed: Mutex::default(),
+        }
+    }
+
     /// Counts a call that reached this cassette; `missed` is what a miss found lacking.
     pub fn count(&self, outcome: Outcome, missed: Option<MissedCall>) {
         self.counts.add(outcome);
@@ -164,16 +183,38 @@ pub struct Library {
 
 impl Library {
     /// A library over `dir` for `mode`, where `/` selects `default`. The default cassette is
-    /// opened now, so that a broken setup fails at start-up, not on the first request.
+    /// opened now, so that a broken setup fails at start-up, not on the first request; in
+    /// replay mode, `in_memory` stands for its file.
     pub fn new(
         dir: PathBuf,
         default: CassetteName,
+        in_memory: Option<Cassette>,
         mode: Mode,
         rules: IgnoreRules,
         when_exhausted: WhenExhausted,
     ) -> Result<Self, LoadError> {
-        let path = cassette_path(&dir, &default);
-        let default_session = Arc::new(load_session(&default, path, mode, &rules, when_exhausted)?);
+        let default_session = match in_memory {
+            Some(cassette) => {
+                let path = PathBuf::from(IN_MEMORY);
+                let tape = Tape::new(
+                    default.as_str(),
+                    path.clone(),
+                    cassette,
+                    rules.clone(),
+                    when_exhausted,
+                )
+                .map_err(|source| LoadError::Format {
+                    path: path.clone(),
+                    source,
+                })?;
+                Session::new(default.clone(), path, Some(tape), None)
+            }
+            None => {
+                let path = cassette_path(&dir, &default);
+                load_session(&default, path, mode, &rules, when_exhausted)?
+            }
+        };
+        let default_session = Arc::new(default_session);
         let sessions = HashMap::from_iter([(default.clone(), Arc::clone(&default_session))]);
         Ok(Self {
             dir,
@@ -333,14 +374,7 @@ fn load_session(
         }
         Mode::Passthrough => (None, None),
     };
-    Ok(Session {
-        name: name.clone(),
-        path,
-        tape,
-        recorder,
-        counts: OutcomeCounts::default(),
-        missed: Mutex::default(),
-    })
+    Ok(Session::new(name.clone(), path, tape, recorder))
 }
 
 /// A new cassette that says where it came from.

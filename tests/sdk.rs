@@ -1,0 +1,210 @@
+//! `aws-sdk-ssm`, unmodified, against the proxy started through the library: the
+//! maintenance-window flow from cassettes that other clients' requests shaped, typed errors
+//! included. Needs the `aws-sdk` feature (`cargo test --all-features`, as `scripts/test` runs).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_ssm::Client;
+use aws_sdk_ssm::config::retry::RetryConfig;
+use aws_sdk_ssm::error::ProvideErrorMetadata;
+use aws_sdk_ssm::operation::deregister_task_from_maintenance_window::DeregisterTaskFromMaintenanceWindowError;
+use aws_sdk_ssm::types::{MaintenanceWindowTaskType, Target};
+use ssm_vcr::{Cassette, Proxy};
+
+fn manifest_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The shipped flow, whose requests are botocore's (aws-cli and boto3 replay it in the e2e
+/// suite): create a window, register two tasks, describe, deregister the first twice,
+/// describe again.
+#[tokio::test]
+async fn the_shipped_flow_replays_through_the_rust_sdk_with_typed_errors() {
+    let proxy = Proxy::builder()
+        .cassette_file(manifest_path("cassettes/maintenance-window-flow.json"))
+        .start()
+        .await
+        .unwrap();
+    let ssm = Client::from_conf(proxy.sdk_config());
+
+    let window = ssm
+        .create_maintenance_window()
+        .name("nightly-patching")
+        .schedule("cron(0 2 ? * SUN *)")
+        .duration(2)
+        .cutoff(1)
+        .allow_unassociated_targets(false)
+        .send()
+        .await
+        .unwrap()
+        .window_id
+        .unwrap();
+    assert_eq!(window, "mw-0c50858d01e8a7b6f");
+    let mut tasks = Vec::new();
+    for arn in ["AWS-RunPatchBaseline", "AWS-RunShellScript"] {
+        let registered = ssm
+            .register_task_with_maintenance_window()
+            .window_id(&window)
+            .targets(
+                Target::builder()
+                    .key("InstanceIds")
+                    .values("i-0123456789abcdef0")
+                    .build(),
+            )
+            .task_arn(arn)
+            .task_type(MaintenanceWindowTaskType::RunCommand)
+            .max_concurrency("1")
+            .max_errors("1")
+            .send()
+            .await
+            .unwrap();
+        tasks.push(registered.window_task_id.unwrap());
+    }
+    let described = ssm
+        .describe_maintenance_window_tasks()
+        .window_id(&window)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.tasks().len(), 2);
+
+    let deregister = || {
+        ssm.deregister_task_from_maintenance_window()
+            .window_id(&window)
+            .window_task_id(&tasks[0])
+            .send()
+    };
+    let deregistered = deregister().await.unwrap();
+    assert_eq!(deregistered.window_task_id(), Some(tasks[0].as_str()));
+    let again = deregister().await.unwrap_err().into_service_error();
+    assert!(
+        matches!(
+            again,
+            DeregisterTaskFromMaintenanceWindowError::DoesNotExistException(_)
+        ),
+        "{again:?}"
+    );
+    assert_eq!(
+        again.message(),
+        Some(
+            "Maintenance window task 50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c does not exist in \
+             maintenance window mw-0c50858d01e8a7b6f."
+        )
+    );
+    let left = ssm
+        .describe_maintenance_window_tasks()
+        .window_id(&window)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.tasks().len(), 1);
+
+    proxy.assert_all_used();
+    proxy.stop().await.unwrap();
+}
+
+/// Validation answers before any cassette is read, in AWS's wording; the SDK surfaces it as a
+/// service error with its code.
+#[tokio::test]
+async fn a_validation_error_reaches_the_sdk_as_a_service_error() {
+    let empty = Cassette::from_json(br#"{"version": 1, "interactions": []}"#).unwrap();
+    let proxy = Proxy::builder().cassette(empty).start().await.unwrap();
+    let ssm = Client::from_conf(proxy.sdk_config());
+
+    let error = ssm
+        .deregister_task_from_maintenance_window()
+        .window_id("mw-nope")
+        .window_task_id("50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+
+    assert_eq!(error.code(), Some("ValidationException"), "{error:?}");
+    assert_eq!(
+        error.message(),
+        Some(
+            "2 validation errors detected: Value 'mw-nope' at 'windowId' failed to satisfy \
+             constraint: Member must satisfy regular expression pattern: ^mw-[0-9a-f]{17}$; \
+             Value 'mw-nope' at 'windowId' failed to satisfy constraint: Member must have \
+             length greater than or equal to 20"
+        )
+    );
+    let report = proxy.stop().await.unwrap();
+    assert_eq!(report.calls.get("invalid"), Some(&1));
+}
+
+/// A real recording made by aws-cli (through the proxy, against moto): moto answered the
+/// second deregistration with a 500 and aws-cli, allowed two attempts, tried it twice. An SDK
+/// given the same two attempts takes both recorded answers, and the flow ends as recorded.
+#[tokio::test]
+async fn a_recording_by_a_retrying_client_replays_with_the_same_attempts() {
+    let proxy = Proxy::builder()
+        .cassette_file(manifest_path(
+            "tests/fixtures/cassettes/aws-cli-maintenance-window-flow.json",
+        ))
+        .start()
+        .await
+        .unwrap();
+    let retry = RetryConfig::standard()
+        .with_max_attempts(2)
+        .with_initial_backoff(Duration::from_millis(1));
+    let ssm = Client::from_conf(proxy.sdk_config().to_builder().retry_config(retry).build());
+
+    let window = ssm
+        .create_maintenance_window()
+        .name("nightly")
+        .schedule("cron(0 2 ? * SUN *)")
+        .duration(2)
+        .cutoff(1)
+        .allow_unassociated_targets(false)
+        .send()
+        .await
+        .unwrap()
+        .window_id
+        .unwrap();
+    let mut tasks = Vec::new();
+    for arn in ["AWS-RunPatchBaseline", "AWS-RunShellScript"] {
+        let registered = ssm
+            .register_task_with_maintenance_window()
+            .window_id(&window)
+            .targets(
+                Target::builder()
+                    .key("WindowTargetIds")
+                    .values("none")
+                    .build(),
+            )
+            .task_arn(arn)
+            .task_type(MaintenanceWindowTaskType::RunCommand)
+            .send()
+            .await
+            .unwrap();
+        tasks.push(registered.window_task_id.unwrap());
+    }
+    ssm.describe_maintenance_window_tasks()
+        .window_id(&window)
+        .send()
+        .await
+        .unwrap();
+    let deregister = || {
+        ssm.deregister_task_from_maintenance_window()
+            .window_id(&window)
+            .window_task_id(&tasks[0])
+            .send()
+    };
+    deregister().await.unwrap();
+    let failed = deregister().await.unwrap_err();
+    let raw = failed
+        .raw_response()
+        .map(|response| response.status().as_u16());
+    assert_eq!(raw, Some(500), "{failed:?}");
+    ssm.delete_maintenance_window()
+        .window_id(&window)
+        .send()
+        .await
+        .unwrap();
+
+    proxy.assert_all_used();
+    proxy.stop().await.unwrap();
+}
