@@ -59,7 +59,7 @@ pub use error::StartError;
 pub use report::{
     CassetteReport, FailOn, MAX_LISTED_MISSES, MissedCall, Outcome, Report, UnusedInteraction,
 };
-pub use start::{Proxy, ProxyBuilder};
+pub use start::{InvalidCassetteName, Proxy, ProxyBuilder};
 
 // Not part of the API, and hidden from its documentation: the `ssm-vcr` binary, the
 // benchmarks, the fuzz targets and white-box tests reach these modules directly. Anything in

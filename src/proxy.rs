@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! operation (method, target) ─ route (cassette) ─ content type ─ caller ─ body (size limit)
-//!   ─ input (JSON) ─ validate ─ answer ─ audit outcome (audited operations) ─ respond
+//!   ─ input (JSON) ─ validate ─ answer ─ audit outcome (audited operations)
+//!   ─ count (run report, metrics) ─ respond
 //!
 //! answer: replay from the cassette            (replay; auto when recorded)
 //!       | audit attempt ─ forward, re-signed   (record, auto on a miss, passthrough)
@@ -469,19 +470,14 @@ impl Pipeline {
     /// counts in the totals only).
     fn count(&self, exchange: &Exchange<'_>, answered: &mut Answered) {
         self.counts.add(answered.outcome);
-        let session = match &exchange.session {
-            Some(session) => Some(Arc::clone(session)),
-            None if exchange.cassette.is_some() => {
-                let named = exchange
-                    .cassette
-                    .as_ref()
-                    .filter(|name| *name != self.library.default_name());
-                self.library.opened(named)
+        let missed = answered.missed.take();
+        if let Some(session) = &exchange.session {
+            session.count(answered.outcome, missed);
+        } else if let Some(name) = &exchange.cassette {
+            let named = (name != self.library.default_name()).then_some(name);
+            if let Some(session) = self.library.opened(named) {
+                session.count(answered.outcome, missed);
             }
-            None => None,
-        };
-        if let Some(session) = session {
-            session.count(answered.outcome, answered.missed.take());
         }
     }
 

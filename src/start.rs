@@ -139,6 +139,14 @@ impl ProxyBuilder {
     }
 }
 
+/// A cassette name that no cassette can have: names are `[A-Za-z0-9._-]+`, not starting with
+/// a dot, so that none reaches outside the cassette folder.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid cassette name {0:?}: use letters, digits, '.', '_' and '-', not starting with '.'"
+)]
+pub struct InvalidCassetteName(pub String);
+
 /// A proxy serving from a task of its own. Dropping it stops the proxy without waiting;
 /// [`Self::stop`] waits for in-flight calls and the audit log.
 #[derive(Debug)]
@@ -247,9 +255,10 @@ impl Proxy {
 
     /// Starts the named cassette's replays from its first recorded answers again, so a flow
     /// can run twice without a restart (`POST /__ssm-vcr/cassettes/<name>/reset` does the
-    /// same). `Ok(false)` when no call has opened it yet; `Err` names a bad cassette name.
-    pub fn reset(&self, cassette: &str) -> Result<bool, String> {
-        let name = CassetteName::parse(cassette).map_err(|refusal| refusal.to_string())?;
+    /// same). `Ok(false)` when no call has opened it yet.
+    pub fn reset(&self, cassette: &str) -> Result<bool, InvalidCassetteName> {
+        let name =
+            CassetteName::parse(cassette).map_err(|_| InvalidCassetteName(cassette.to_owned()))?;
         Ok(self.router.rewind(&name))
     }
 

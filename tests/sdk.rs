@@ -16,6 +16,47 @@ fn manifest_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// Creates the weekly window both recordings start with; its id.
+async fn create_window(ssm: &Client, name: &str) -> String {
+    ssm.create_maintenance_window()
+        .name(name)
+        .schedule("cron(0 2 ? * SUN *)")
+        .duration(2)
+        .cutoff(1)
+        .allow_unassociated_targets(false)
+        .send()
+        .await
+        .unwrap()
+        .window_id
+        .unwrap()
+}
+
+/// Registers the patch-baseline task, then the shell-script one, on `target`, with a
+/// concurrency and error limit of `limit` when given; their ids.
+async fn register_tasks(
+    ssm: &Client,
+    window: &str,
+    target: (&str, &str),
+    limit: Option<&str>,
+) -> Vec<String> {
+    let mut tasks = Vec::new();
+    for arn in ["AWS-RunPatchBaseline", "AWS-RunShellScript"] {
+        let registered = ssm
+            .register_task_with_maintenance_window()
+            .window_id(window)
+            .targets(Target::builder().key(target.0).values(target.1).build())
+            .task_arn(arn)
+            .task_type(MaintenanceWindowTaskType::RunCommand)
+            .set_max_concurrency(limit.map(str::to_owned))
+            .set_max_errors(limit.map(str::to_owned))
+            .send()
+            .await
+            .unwrap();
+        tasks.push(registered.window_task_id.unwrap());
+    }
+    tasks
+}
+
 /// The shipped flow, whose requests are botocore's (aws-cli and boto3 replay it in the e2e
 /// suite): create a window, register two tasks, describe, deregister the first twice,
 /// describe again.
@@ -28,39 +69,10 @@ async fn the_shipped_flow_replays_through_the_rust_sdk_with_typed_errors() {
         .unwrap();
     let ssm = Client::from_conf(proxy.sdk_config());
 
-    let window = ssm
-        .create_maintenance_window()
-        .name("nightly-patching")
-        .schedule("cron(0 2 ? * SUN *)")
-        .duration(2)
-        .cutoff(1)
-        .allow_unassociated_targets(false)
-        .send()
-        .await
-        .unwrap()
-        .window_id
-        .unwrap();
+    let window = create_window(&ssm, "nightly-patching").await;
     assert_eq!(window, "mw-0c50858d01e8a7b6f");
-    let mut tasks = Vec::new();
-    for arn in ["AWS-RunPatchBaseline", "AWS-RunShellScript"] {
-        let registered = ssm
-            .register_task_with_maintenance_window()
-            .window_id(&window)
-            .targets(
-                Target::builder()
-                    .key("InstanceIds")
-                    .values("i-0123456789abcdef0")
-                    .build(),
-            )
-            .task_arn(arn)
-            .task_type(MaintenanceWindowTaskType::RunCommand)
-            .max_concurrency("1")
-            .max_errors("1")
-            .send()
-            .await
-            .unwrap();
-        tasks.push(registered.window_task_id.unwrap());
-    }
+    let target = ("InstanceIds", "i-0123456789abcdef0");
+    let tasks = register_tasks(&ssm, &window, target, Some("1")).await;
     let described = ssm
         .describe_maintenance_window_tasks()
         .window_id(&window)
@@ -152,36 +164,8 @@ async fn a_recording_by_a_retrying_client_replays_with_the_same_attempts() {
         .with_initial_backoff(Duration::from_millis(1));
     let ssm = Client::from_conf(proxy.sdk_config().to_builder().retry_config(retry).build());
 
-    let window = ssm
-        .create_maintenance_window()
-        .name("nightly")
-        .schedule("cron(0 2 ? * SUN *)")
-        .duration(2)
-        .cutoff(1)
-        .allow_unassociated_targets(false)
-        .send()
-        .await
-        .unwrap()
-        .window_id
-        .unwrap();
-    let mut tasks = Vec::new();
-    for arn in ["AWS-RunPatchBaseline", "AWS-RunShellScript"] {
-        let registered = ssm
-            .register_task_with_maintenance_window()
-            .window_id(&window)
-            .targets(
-                Target::builder()
-                    .key("WindowTargetIds")
-                    .values("none")
-                    .build(),
-            )
-            .task_arn(arn)
-            .task_type(MaintenanceWindowTaskType::RunCommand)
-            .send()
-            .await
-            .unwrap();
-        tasks.push(registered.window_task_id.unwrap());
-    }
+    let window = create_window(&ssm, "nightly").await;
+    let tasks = register_tasks(&ssm, &window, ("WindowTargetIds", "none"), None).await;
     ssm.describe_maintenance_window_tasks()
         .window_id(&window)
         .send()

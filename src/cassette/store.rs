@@ -11,6 +11,8 @@
 //!
 //! Opening reads the disk on the blocking pool, never on a runtime thread. A cassette that
 //! fails to open is not remembered, so fixing the file and retrying works without a restart.
+//! Each open cassette counts the calls that reached it and keeps its first misses: its part of
+//! the run report (`report.rs` owns the report's shape).
 
 use foldhash::HashMap;
 use std::io;
@@ -196,17 +198,7 @@ impl Library {
         let default_session = match in_memory {
             Some(cassette) => {
                 let path = PathBuf::from(IN_MEMORY);
-                let tape = Tape::new(
-                    default.as_str(),
-                    path.clone(),
-                    cassette,
-                    rules.clone(),
-                    when_exhausted,
-                )
-                .map_err(|source| LoadError::Format {
-                    path: path.clone(),
-                    source,
-                })?;
+                let tape = replay_tape(&default, &path, cassette, &rules, when_exhausted)?;
                 Session::new(default.clone(), path, Some(tape), None)
             }
             None => {
@@ -339,6 +331,27 @@ fn cassette_path(dir: &Path, name: &CassetteName) -> PathBuf {
     dir.join(format!("{name}.json"))
 }
 
+/// Indexes `cassette`, the contents of `path`, for replay.
+fn replay_tape(
+    name: &CassetteName,
+    path: &Path,
+    cassette: Cassette,
+    rules: &IgnoreRules,
+    when_exhausted: WhenExhausted,
+) -> Result<Tape, LoadError> {
+    Tape::new(
+        name.as_str(),
+        path.to_owned(),
+        cassette,
+        rules.clone(),
+        when_exhausted,
+    )
+    .map_err(|source| LoadError::Format {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// Reads (or, for recording, prepares) the cassette at `path` for `mode`.
 fn load_session(
     name: &CassetteName,
@@ -347,19 +360,7 @@ fn load_session(
     rules: &IgnoreRules,
     when_exhausted: WhenExhausted,
 ) -> Result<Session, LoadError> {
-    let tape = |cassette: Cassette| {
-        Tape::new(
-            name.as_str(),
-            path.clone(),
-            cassette,
-            rules.clone(),
-            when_exhausted,
-        )
-        .map_err(|source| LoadError::Format {
-            path: path.clone(),
-            source,
-        })
-    };
+    let tape = |cassette: Cassette| replay_tape(name, &path, cassette, rules, when_exhausted);
     let (tape, recorder) = match mode {
         Mode::Replay => (Some(tape(read_cassette(&path)?)?), None),
         Mode::Record => (None, Some(Recorder::new(path.clone(), recorded_cassette()))),
