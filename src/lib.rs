@@ -7,15 +7,26 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let proxy = ssm_vcr::Proxy::builder()
-//!     .cassettes("cassettes", "maintenance-window-flow")
+//!     .cassette_file("cassettes/maintenance-window-flow.json")
 //!     .start()
 //!     .await?;
-//! // Give the SDK under test `AWS_ENDPOINT_URL_SSM=<this>`.
+//! // Give the SDK under test `AWS_ENDPOINT_URL_SSM=<this>`, or, with the `aws-sdk` feature,
+//! // `aws_sdk_ssm::Client::from_conf(proxy.sdk_config())`.
 //! assert!(proxy.endpoint_url().starts_with("http://127.0.0.1:"));
-//! proxy.stop().await?;
+//! // … the code under test calls SSM …
+//! let report = proxy.stop().await?;
+//! // Nothing was called here, so every recording is unused; a test would call
+//! // `proxy.assert_all_used()` before stopping.
+//! assert_eq!(report.unused_count(), 7);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! [`Proxy::report`] and [`Proxy::stop`] return the run [`Report`]: calls by [`Outcome`], and
+//! per cassette the recordings no call used and the calls that found none.
+//!
+//! Cargo feature `aws-sdk` (off by default): `Proxy::sdk_config`, a ready `aws_sdk_ssm::Config`
+//! for the proxy, with retries off so that a replayed error is not sent again.
 //!
 //! Inside, every request takes one path. The listener (`server/`) accepts it and the router
 //! (`router.rs`) sends it, by method and path alone, to its handler: the SSM pipeline
@@ -34,6 +45,7 @@
 //! mode never opens an outbound connection.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin;
 mod config;

@@ -18,6 +18,7 @@ use crate::start::Proxy;
 /// The region of [`Proxy::sdk_config`]: the one the shipped cassettes were recorded in.
 const SDK_REGION: &str = "us-east-1";
 
+#[cfg_attr(docsrs, doc(cfg(feature = "aws-sdk")))]
 impl Proxy {
     /// An `aws_sdk_ssm::Config` whose calls this proxy answers from its default cassette.
     ///

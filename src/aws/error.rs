@@ -3,7 +3,7 @@
 //! Every response the proxy makes itself goes through [`AwsError::into_response`], so every one
 //! of them carries `Content-Type: application/x-amz-json-1.1` and a fresh `x-amzn-RequestId`.
 //! This module does not decide *which* error a failure becomes; that table is
-//! [`crate::error::ProxyError::to_aws`].
+//! `ProxyError::to_aws` (`error.rs`).
 
 use std::borrow::Cow;
 
