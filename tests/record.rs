@@ -100,7 +100,15 @@ async fn a_recorded_workflow_replays_offline_identically_and_resaves_byte_equal(
     let dir = tempfile::tempdir().unwrap();
     let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
     let recorded = workflow(&proxy, "first").await;
-    proxy.stop().await;
+    let report = proxy.stop().await;
+    assert_eq!(report.calls.get("recorded"), Some(&7));
+    assert_eq!(
+        (
+            report.cassettes[0].recorded,
+            report.cassettes[0].interactions
+        ),
+        (7, 0)
+    );
     assert_eq!(recorded[4].0, 200);
     assert_eq!(recorded[5].0, 400);
     assert_eq!(fake.received().len(), 7);
@@ -370,7 +378,14 @@ async fn auto_mode_replays_what_it_has_and_appends_what_it_lacks() {
     let forwarded = proxy
         .ssm("/", "CreateMaintenanceWindow", &create_window_body("two"))
         .await;
-    proxy.stop().await;
+    let report = proxy.stop().await;
+    assert_eq!(
+        report.to_string().lines().nth(1).unwrap(),
+        format!(
+            "  cassette 'flow' ({}): 1 call(s) replayed, 1 of 1 interaction(s) used, 1 recorded",
+            dir.path().join("flow.json").display()
+        )
+    );
     assert_eq!(replayed.body, first.body);
     assert_eq!(
         fake.received().len(),
