@@ -39,6 +39,31 @@ pub enum Command {
     /// Verify and read the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The local CA that the forward-proxy mode (HTTPS_PROXY) signs SSM hosts' certificates with.
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+/// `ssm-vcr ca …`: each prints the CA certificate's path, for `AWS_CA_BUNDLE`.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the CA if there is none yet.
+    Init(CaArgs),
+    /// Print where the CA certificate is (it must exist).
+    Path(CaArgs),
+    /// Replace the CA with a new one; clients must trust the new certificate.
+    Rotate(CaArgs),
+}
+
+/// Where the CA is.
+#[derive(Debug, Args)]
+pub struct CaArgs {
+    /// Configuration file naming `forward_proxy.ca_dir`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The CA folder, overriding the configuration.
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
 }
 
 /// `ssm-vcr serve`: every setting of `config.toml` can be overridden here.
@@ -95,6 +120,9 @@ pub struct ServeArgs {
     /// Exit with status 3 if a call found no recorded answer.
     #[arg(long)]
     pub fail_on_miss: bool,
+    /// The local CA's folder for the forward-proxy mode [default: ~/.local/share/ssm-vcr/ca].
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
 }
 
 /// `ssm-vcr config …`.

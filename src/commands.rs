@@ -11,9 +11,10 @@ use crate::audit::verify::{files_to_read, verify};
 use crate::aws::model::{provenance, ssm};
 use crate::cassette::check::{check_file, redact_file};
 use crate::cassette::redact::Redaction;
-use crate::cli::ServeArgs;
+use crate::cli::{CaCommand, ServeArgs};
 use crate::config::{Config, ConfigError, ReportSettings};
 use crate::error::StartError;
+use crate::intercept::ca::{CaError, LocalCa};
 use crate::logging;
 use crate::report::Report;
 use crate::start::Proxy;
@@ -34,6 +35,9 @@ pub enum Failure {
     /// A check found problems, already printed (exit 1).
     #[error("{0}")]
     CheckFailed(String),
+    /// The local CA cannot be created, read or replaced (exit 1).
+    #[error("the local CA is unusable")]
+    Ca(#[from] CaError),
     /// The run report shows what `--fail-on-unused` or `--fail-on-miss` fails on (exit 3).
     #[error("the run failed: {0}")]
     RunFailed(String),
@@ -47,7 +51,7 @@ impl Failure {
             // A taken port is the machine's state, not the configuration's.
             Self::Start(StartError::Listen { .. }) => 1,
             Self::Config(_) | Self::Start(_) => 2,
-            Self::Io(..) | Self::CheckFailed(_) => 1,
+            Self::Io(..) | Self::CheckFailed(_) | Self::Ca(_) => 1,
             Self::RunFailed(_) => 3,
         }
     }
@@ -113,6 +117,25 @@ fn conclude(report: &Report, settings: &ReportSettings) -> Result<(), Failure> {
     } else {
         Err(Failure::RunFailed(failures.join("; ")))
     }
+}
+
+/// `ssm-vcr ca init|path|rotate`: creates, finds or replaces the local CA, then prints its
+/// certificate's path.
+pub fn ca(command: &CaCommand) -> Result<(), Failure> {
+    let args = match command {
+        CaCommand::Init(args) | CaCommand::Path(args) | CaCommand::Rotate(args) => args,
+    };
+    let dir = match &args.ca_dir {
+        Some(dir) => dir.clone(),
+        None => Config::load(args.config.as_deref())?.forward_proxy.ca_dir(),
+    };
+    let ca = match command {
+        CaCommand::Init(_) => LocalCa::open_or_create(&dir),
+        CaCommand::Path(_) => LocalCa::open(&dir),
+        CaCommand::Rotate(_) => LocalCa::rotate(&dir),
+    }?;
+    println!("{}", ca.cert_path().display());
+    Ok(())
 }
 
 /// `ssm-vcr config check`: loads and validates, prints a summary.

@@ -50,6 +50,8 @@ pub struct Config {
     pub audit: AuditSettings,
     /// The run report printed at shutdown.
     pub report: ReportSettings,
+    /// The forward-proxy mode (`HTTPS_PROXY` clients).
+    pub forward_proxy: ForwardProxySettings,
     /// Operational logging.
     pub log: LogSettings,
 }
@@ -130,6 +132,24 @@ pub struct AuditSettings {
     pub on_failure: OnAuditFailure,
 }
 
+/// `[forward_proxy]`: how `CONNECT`s to SSM hosts are intercepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardProxySettings {
+    /// The local CA's folder (`ca.pem`, `ca-key.pem`), created on the first `CONNECT` to an
+    /// SSM host; default `$XDG_DATA_HOME/ssm-vcr/ca`, else `~/.local/share/ssm-vcr/ca`.
+    pub ca_dir: Option<PathBuf>,
+}
+
+impl ForwardProxySettings {
+    /// The CA folder: the configured one, else the default.
+    pub fn ca_dir(&self) -> PathBuf {
+        self.ca_dir
+            .clone()
+            .unwrap_or_else(crate::intercept::ca::default_dir)
+    }
+}
+
 /// `[report]`: the run report `serve` prints at shutdown, and what makes the run fail.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -185,6 +205,7 @@ impl Default for Config {
             limits: Limits::default(),
             audit: AuditSettings::default(),
             report: ReportSettings::default(),
+            forward_proxy: ForwardProxySettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -340,6 +361,10 @@ impl Config {
             if let Some(file) = config.report.file.as_mut().filter(|p| p.is_relative()) {
                 *file = folder.join(&*file);
             }
+            let ca_dir = config.forward_proxy.ca_dir.as_mut();
+            if let Some(dir) = ca_dir.filter(|p| p.is_relative()) {
+                *dir = folder.join(&*dir);
+            }
         }
         Ok(config)
     }
@@ -382,6 +407,9 @@ impl Config {
         }
         if flags.no_audit {
             self.audit.enabled = false;
+        }
+        if let Some(dir) = &flags.ca_dir {
+            self.forward_proxy.ca_dir = Some(dir.clone());
         }
         if let Some(file) = &flags.report {
             self.report.file = Some(file.clone());

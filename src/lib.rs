@@ -64,8 +64,8 @@ mod upstream;
 pub use cassette::format::{Cassette, FormatError};
 pub use cli::{LogFormat, Mode};
 pub use config::{
-    AuditSettings, CassetteSettings, Config, ConfigError, ForwardSettings, Limits, LogSettings,
-    OnAuditFailure, ReportSettings,
+    AuditSettings, CassetteSettings, Config, ConfigError, ForwardProxySettings, ForwardSettings,
+    Limits, LogSettings, OnAuditFailure, ReportSettings,
 };
 pub use error::StartError;
 pub use report::{
@@ -86,6 +86,8 @@ pub mod cassette;
 pub mod cli;
 #[doc(hidden)]
 pub mod commands;
+#[doc(hidden)]
+pub mod intercept;
 #[doc(hidden)]
 pub mod json;
 #[doc(hidden)]

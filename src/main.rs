@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::Follow { file, filter }) => {
             commands::audit_follow(&file, &filter)
         }
+        Command::Ca(command) => commands::ca(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -91,6 +91,11 @@ impl Peer {
         }
     }
 
+    /// The client's address.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// The address as audit records write it.
     pub(crate) fn as_str(&self) -> &str {
         self.text.get_or_init(|| self.addr.to_string())

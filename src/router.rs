@@ -2,20 +2,21 @@
 //! before anything of the SSM envelope is read.
 //!
 //! SSM calls go to the pipeline ([`Pipeline`]), the proxy's own endpoints (`/__ssm-vcr/…`)
-//! to `admin.rs`. `CONNECT` (forward-proxy mode) has its route reserved and is refused in
-//! AWS's shape until it exists. This module does not own sockets (`server/`) nor know any
-//! operation (`proxy.rs`).
+//! to `admin.rs`, and what a forward-proxy client sends (`CONNECT`, absolute-form URIs) to
+//! `intercept/`. This module does not own sockets (`server/`, which takes over an intercepted
+//! connection) nor know any operation (`proxy.rs`).
 
 use std::error::Error as StdError;
 
 use bytes::Bytes;
-use http::{Method, Request, Response};
+use http::{HeaderValue, Method, Request, Response, Version, header};
 use http_body::Body;
 use http_body_util::Full;
 
 use crate::admin::{self, OWN_ENDPOINTS};
-use crate::aws::envelope::{CassetteName, Refusal};
-use crate::error::ProxyError;
+use crate::aws::envelope::CassetteName;
+use crate::aws::error::AwsError;
+use crate::intercept::{Handover, Interceptor};
 use crate::metrics::OpenConnection;
 use crate::proxy::{Peer, Pipeline};
 use crate::report::Report;
@@ -29,11 +30,16 @@ enum Route {
     OwnEndpoint,
     /// A tunnel request, as HTTPS clients send to a forward proxy.
     Connect,
+    /// A plain-HTTP request for another host, as HTTP clients send to a forward proxy.
+    PlainProxy,
 }
 
-fn route(method: &Method, path: &str) -> Route {
+fn route<B>(request: &Request<B>) -> Route {
+    let (method, path) = (request.method(), request.uri().path());
     if method == Method::CONNECT {
         Route::Connect
+    } else if is_absolute_form(request) {
+        Route::PlainProxy
     } else if path.starts_with(OWN_ENDPOINTS) {
         Route::OwnEndpoint
     } else {
@@ -41,36 +47,63 @@ fn route(method: &Method, path: &str) -> Route {
     }
 }
 
+/// Whether an HTTP/1 request names its host in its target (`GET http://host/ HTTP/1.1`), which
+/// only a forward proxy is sent; HTTP/2 requests always carry scheme and authority.
+fn is_absolute_form<B>(request: &Request<B>) -> bool {
+    request.version() < Version::HTTP_2 && request.uri().authority().is_some()
+}
+
 /// Sends each request to its handler.
 #[derive(Debug)]
 pub(crate) struct Router {
     pipeline: Pipeline,
+    interceptor: Interceptor,
 }
 
 impl Router {
-    /// A router over `pipeline`.
-    pub(crate) fn new(pipeline: Pipeline) -> Self {
-        Self { pipeline }
+    /// A router over `pipeline`, intercepting `CONNECT`s with `interceptor`.
+    pub(crate) fn new(pipeline: Pipeline, interceptor: Interceptor) -> Self {
+        Self {
+            pipeline,
+            interceptor,
+        }
     }
 
     /// Answers one request. Never fails: every error becomes an AWS-shaped response.
-    pub(crate) async fn handle<B>(&self, request: Request<B>, peer: &Peer) -> Response<Full<Bytes>>
+    /// An intercepted `CONNECT` is answered 200 with a [`Handover`] in the answer's extensions,
+    /// for the server to take over the connection once the answer is sent.
+    pub(crate) async fn handle<B>(
+        &self,
+        mut request: Request<B>,
+        peer: &Peer,
+    ) -> Response<Full<Bytes>>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        match route(request.method(), request.uri().path()) {
+        match route(&request) {
             Route::Ssm => self.pipeline.handle(request, peer).await,
             Route::OwnEndpoint => {
                 admin::handle(&self.pipeline, request.method(), request.uri().path())
             }
-            Route::Connect => {
-                let refusal = Refusal::MethodNotAllowed {
-                    method: Method::CONNECT.to_string(),
-                };
-                tracing::debug!(%refusal, "answered a reserved route");
-                ProxyError::Envelope(refusal).to_aws().into_response()
-            }
+            Route::Connect => match self.interceptor.connect(&mut request).await {
+                Ok(interception) => {
+                    tracing::debug!(host = %interception.host, peer = peer.as_str(), "intercepting");
+                    let mut response = Response::new(Full::default());
+                    response
+                        .extensions_mut()
+                        .insert(Handover::new(interception));
+                    response
+                }
+                Err(refusal) => {
+                    // A client whose tunnel was refused has nothing more to send on it.
+                    let mut response = refused(refusal);
+                    let close = HeaderValue::from_static("close");
+                    response.headers_mut().insert(header::CONNECTION, close);
+                    response
+                }
+            },
+            Route::PlainProxy => refused(self.interceptor.plain_proxy_request(request.uri())),
         }
     }
 
@@ -95,17 +128,48 @@ impl Router {
     }
 }
 
+fn refused(refusal: AwsError) -> Response<Full<Bytes>> {
+    tracing::debug!(message = %refusal.message, "refused a forward-proxy request");
+    refusal.into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn routed(method: Method, uri: &str, version: Version) -> Route {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .version(version)
+            .body(())
+            .unwrap();
+        route(&request)
+    }
+
     #[test]
-    fn routes_by_method_and_path_alone() {
-        assert_eq!(route(&Method::POST, "/"), Route::Ssm);
-        assert_eq!(route(&Method::POST, "/cassette/flow/"), Route::Ssm);
+    fn routes_by_method_and_target_alone() {
+        let h1 = Version::HTTP_11;
+        assert_eq!(routed(Method::POST, "/", h1), Route::Ssm);
+        assert_eq!(routed(Method::POST, "/cassette/flow/", h1), Route::Ssm);
         // Refused by the pipeline, which audits an audited operation sent there.
-        assert_eq!(route(&Method::GET, "/elsewhere"), Route::Ssm);
-        assert_eq!(route(&Method::GET, "/__ssm-vcr/health"), Route::OwnEndpoint);
-        assert_eq!(route(&Method::CONNECT, ""), Route::Connect);
+        assert_eq!(routed(Method::GET, "/elsewhere", h1), Route::Ssm);
+        assert_eq!(
+            routed(Method::GET, "/__ssm-vcr/health", h1),
+            Route::OwnEndpoint
+        );
+        assert_eq!(
+            routed(Method::CONNECT, "ssm.us-east-1.amazonaws.com:443", h1),
+            Route::Connect
+        );
+        assert_eq!(
+            routed(Method::GET, "http://169.254.169.254/latest/", h1),
+            Route::PlainProxy
+        );
+        // HTTP/2 names scheme and authority in every request: not a proxy request.
+        assert_eq!(
+            routed(Method::POST, "http://127.0.0.1:4590/", Version::HTTP_2),
+            Route::Ssm
+        );
     }
 }

@@ -21,6 +21,7 @@ use crate::cassette::format::Cassette;
 use crate::cli::Mode;
 use crate::config::{Config, Settings};
 use crate::error::StartError;
+use crate::intercept::Interceptor;
 use crate::proxy::Pipeline;
 use crate::report::{FailOn, Report};
 use crate::router::Router;
@@ -107,6 +108,12 @@ impl ProxyBuilder {
         self
     }
 
+    /// Keeps the forward-proxy mode's local CA in `dir` instead of the user's data folder.
+    pub fn ca_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.forward_proxy.ca_dir = Some(dir.into());
+        self
+    }
+
     /// Audits calls into `file` (the operations of `audit.operations`).
     pub fn audit_log(mut self, file: impl Into<PathBuf>) -> Self {
         self.config.audit.enabled = true;
@@ -184,7 +191,8 @@ impl Proxy {
         // After the listener: a proxy that cannot listen writes no audit start record.
         let pipeline = Pipeline::build(&settings, credentials, in_memory).await?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = Arc::new(Router::new(pipeline));
+        let interceptor = Interceptor::new(settings.mode, settings.forward_proxy.ca_dir());
+        let router = Arc::new(Router::new(pipeline, interceptor));
         let limits = settings.limits.clone();
         let serving = Arc::clone(&router);
         let task = tokio::spawn(async move {

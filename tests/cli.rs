@@ -351,3 +351,53 @@ fn serve_warns_at_start_for_each_sensitive_value_kept_in_plain_text() {
          <Operation>:<request|response>:<path>, e.g. 'GetParameter:response:Parameter.Value'\n"
     );
 }
+
+#[test]
+fn ca_init_path_and_rotate_print_the_certificate_and_keep_the_key_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    let ca = |command: &str| run(&["ca", command, "--ca-dir", ca_dir.to_str().unwrap()]);
+    let cert = ca_dir.join("ca.pem");
+    let key = ca_dir.join("ca-key.pem");
+
+    let missing = ca("path");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("cannot read"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let init = ca("init");
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    assert_eq!(text(&init.stdout), format!("{}\n", cert.display()));
+    let first = std::fs::read_to_string(&cert).unwrap();
+    assert!(first.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Init again keeps it; path finds it.
+    assert!(ca("init").status.success());
+    assert_eq!(text(&ca("path").stdout), format!("{}\n", cert.display()));
+    assert_eq!(std::fs::read_to_string(&cert).unwrap(), first);
+
+    assert!(ca("rotate").status.success());
+    assert_ne!(std::fs::read_to_string(&cert).unwrap(), first);
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Nothing the CA commands print is the key.
+    assert!(!text(&ca("path").stdout).contains("PRIVATE KEY"));
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let exposed = ca("path");
+    assert_eq!(exposed.status.code(), Some(1));
+    assert!(
+        text(&exposed.stderr).contains("is readable by others (mode 644)"),
+        "{}",
+        text(&exposed.stderr)
+    );
+}

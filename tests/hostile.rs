@@ -332,7 +332,7 @@ async fn cassette_paths_never_write_outside_the_cassette_folder() {
 }
 
 #[tokio::test]
-async fn reserved_routes_are_refused_before_the_envelope_is_read() {
+async fn own_endpoints_and_foreign_tunnels_are_refused_before_the_envelope_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.jsonl");
     let proxy = TestProxy::start(config_with_audit(&log)).await;
@@ -351,15 +351,15 @@ async fn reserved_routes_are_refused_before_the_envelope_is_read() {
                 "no endpoint '/__ssm-vcr/calls': the proxy's own are GET /__ssm-vcr/health"
             )
     );
-    // A tunnel request, as HTTPS_PROXY clients send.
+    // A tunnel request for a host that is not SSM's, as HTTPS_PROXY clients send.
     let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
     stream
-        .write_all(b"CONNECT ssm.us-east-1.amazonaws.com:443 HTTP/1.1\r\nhost: ssm.us-east-1.amazonaws.com:443\r\n\r\n")
+        .write_all(b"CONNECT ssm.us-east-1.amazonaws.com.example:443 HTTP/1.1\r\nhost: ssm.us-east-1.amazonaws.com.example:443\r\n\r\n")
         .await
         .unwrap();
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).await.unwrap();
-    assert_eq!(&head, b"HTTP/1.1 405");
+    assert_eq!(&head, b"HTTP/1.1 403");
     proxy.stop().await;
     assert_eq!(audit_records(&log).len(), 1, "only the start record");
 }

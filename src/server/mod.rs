@@ -3,8 +3,9 @@
 //! [`serve`] takes an already-bound listener and a shutdown future, so callers choose the port
 //! (tests bind `127.0.0.1:0`) and the signal. hyper keeps the header-read timeout, `idle.rs`
 //! the idle timeout, and hyper-util's graceful shutdown lets each connection finish the
-//! request in flight and close. This module does not look at requests; it hands each one to
-//! [`Router::handle`].
+//! request in flight and close. When the router intercepts a `CONNECT`, the connection it
+//! upgrades to is served here too, over TLS, with the same timeouts and the same graceful
+//! shutdown. This module does not look at requests; it hands each one to [`Router::handle`].
 
 mod idle;
 
@@ -14,15 +15,20 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::Mutex;
+
+use hyper::rt::{Read, Write};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::config::Limits;
+use crate::intercept::{Handover, Interception};
 use crate::proxy::Peer;
 use crate::router::Router;
 use idle::Activity;
@@ -51,7 +57,11 @@ pub(crate) async fn serve(
     // A permit per open connection: at the cap, further clients wait in the kernel's backlog.
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
-    let idle_timeout = limits.idle_timeout();
+    let connections = Arc::new(Connections {
+        builder,
+        idle_timeout: limits.idle_timeout(),
+        handshake_timeout: limits.header_read_timeout(),
+    });
     tokio::pin!(shutdown);
 
     loop {
@@ -71,26 +81,16 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let activity = Activity::new();
-        let service = {
-            let (router, activity) = (Arc::clone(&router), Arc::clone(&activity));
-            let client = Arc::new(Peer::new(peer));
-            service_fn(move |request| {
-                let (router, client) = (Arc::clone(&router), Arc::clone(&client));
-                let request_in_flight = activity.begin();
-                async move {
-                    let _request_in_flight = request_in_flight;
-                    Ok::<_, Infallible>(router.handle(request, &client).await)
-                }
-            })
-        };
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        let open = router.connection();
+        let client = Arc::new(Client {
+            peer: Peer::new(peer),
+            tunnel: Mutex::new(Some(graceful.watcher())),
+        });
+        let served = connections.serve(TokioIo::new(stream), &router, client);
+        let connection = graceful.watch(served.connection);
+        let activity = served.activity;
+        let idle_timeout = connections.idle_timeout;
         tokio::spawn(async move {
-            let (_permit, _open) = (permit, open);
+            let _permit = permit;
             tokio::select! {
                 ended = connection => if let Err(e) = ended {
                     debug!(%peer, error = %e, "connection ended with an error");
@@ -115,4 +115,120 @@ pub(crate) async fn serve(
     }
     router.shutdown();
     Ok(())
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How every client connection is served, the intercepted ones included.
+struct Connections {
+    builder: auto::Builder<TokioExecutor>,
+    idle_timeout: Duration,
+    /// How long a client has to complete the TLS handshake of an intercepted connection.
+    handshake_timeout: Duration,
+}
+
+/// What a connection's requests share: who the client is, and the graceful-shutdown watch for
+/// the one tunnel a `CONNECT` can open (the connection's HTTP ends with it).
+struct Client {
+    peer: Peer,
+    tunnel: Mutex<Option<Watcher>>,
+}
+
+/// A connection being served, and its idle clock.
+struct Served<C> {
+    connection: C,
+    activity: Arc<Activity>,
+}
+
+impl Connections {
+    /// Serves `io`'s requests with `router`; an intercepted `CONNECT` continues as a tunnel.
+    fn serve<I>(
+        self: &Arc<Self>,
+        io: I,
+        router: &Arc<Router>,
+        client: Arc<Client>,
+    ) -> Served<impl GracefulConnection<Error = BoxError> + Send + use<I>>
+    where
+        I: Read + Write + Unpin + Send + 'static,
+    {
+        let activity = Activity::new();
+        let service = {
+            let (router, activity, connections) =
+                (Arc::clone(router), Arc::clone(&activity), Arc::clone(self));
+            let open = router.connection();
+            service_fn(move |request| {
+                // The gauge counts the connection for as long as its service lives.
+                let _open = &open;
+                let (router, client, connections) = (
+                    Arc::clone(&router),
+                    Arc::clone(&client),
+                    Arc::clone(&connections),
+                );
+                let request_in_flight = activity.begin();
+                async move {
+                    let _request_in_flight = request_in_flight;
+                    let mut response = router.handle(request, &client.peer).await;
+                    if let Some(handover) = response.extensions_mut().remove::<Handover>() {
+                        connections.tunnel(handover, router, &client);
+                    }
+                    Ok::<_, Infallible>(response)
+                }
+            })
+        };
+        let connection = self
+            .builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned();
+        Served {
+            connection,
+            activity,
+        }
+    }
+
+    /// Takes over an intercepted `CONNECT`'s connection once its 200 answer is sent: TLS with
+    /// the host's certificate, then the same router for every request inside.
+    fn tunnel(self: &Arc<Self>, handover: Handover, router: Arc<Router>, client: &Arc<Client>) {
+        let watcher = client
+            .tunnel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let (Some(interception), Some(watcher)) = (handover.take(), watcher) else {
+            // A CONNECT inside a tunnel: there is nothing further to take over.
+            return;
+        };
+        let (connections, peer) = (Arc::clone(self), client.peer.addr());
+        tokio::spawn(async move {
+            let Interception { upgrade, tls, host } = interception;
+            let upgraded = match upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(e) => return debug!(%peer, %host, error = %e, "the CONNECT was not completed"),
+            };
+            let accept = TlsAcceptor::from(tls).accept(TokioIo::new(upgraded));
+            let stream = match tokio::time::timeout(connections.handshake_timeout, accept).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    return warn!(
+                        %peer, %host, error = %e,
+                        "TLS handshake failed: does the client trust the local CA (ssm-vcr ca path)?"
+                    );
+                }
+                Err(_) => return debug!(%peer, %host, "no TLS handshake in time"),
+            };
+            let inner = Arc::new(Client {
+                peer: Peer::new(peer),
+                tunnel: Mutex::new(None),
+            });
+            let served = connections.serve(TokioIo::new(stream), &router, inner);
+            let connection = watcher.watch(served.connection);
+            tokio::select! {
+                ended = connection => if let Err(e) = ended {
+                    debug!(%peer, %host, error = %e, "intercepted connection ended with an error");
+                },
+                () = served.activity.expired(connections.idle_timeout) => {
+                    debug!(%peer, %host, "closed an idle intercepted connection");
+                }
+            }
+        });
+    }
 }

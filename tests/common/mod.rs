@@ -35,7 +35,21 @@ pub fn config() -> Config {
     };
     config.cassettes.dir = shipped_cassettes();
     config.audit.enabled = false;
+    // Never the user's own CA folder.
+    config.forward_proxy.ca_dir = Some(test_ca_dir());
     config
+}
+
+/// The local CA folder of the test proxies: one per test binary, under cargo's target folder.
+pub fn test_ca_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "ca-{}",
+        std::env::current_exe()
+            .unwrap()
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+    ))
 }
 
 /// [`config`] with the audit log on, writing to `file`.

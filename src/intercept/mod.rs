@@ -1,0 +1,200 @@
+//! The forward-proxy mode: what to do with a `CONNECT`, as clients configured with
+//! `HTTPS_PROXY` send one for every host they call.
+//!
+//! A `CONNECT` to an SSM host on port 443 is intercepted: the proxy answers 200, terminates
+//! TLS with a certificate its local CA (`ca.rs`) issues for that host, and serves each request
+//! inside through the same router, so validation, audit, replay and recording are the same as
+//! for a client pointed at the proxy's endpoint. The cassette is the configured default one (a
+//! path prefix cannot be chosen through a proxy).
+//!
+//! Every other host is refused: in replay mode nothing may leave the machine, and tunnelling
+//! other hosts in the forwarding modes is not built yet. Plain-HTTP proxy requests
+//! (absolute-form URIs) get the same answer.
+//!
+//! This module decides and prepares; `server/` owns the connection that the upgrade hands
+//! over.
+
+pub mod ca;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use http::{Request, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use tokio::sync::OnceCell;
+use tokio_rustls::rustls::ServerConfig;
+
+use crate::aws::error::AwsError;
+use crate::config::Mode;
+use crate::text::printable;
+use ca::LocalCa;
+
+/// A `CONNECT` that is intercepted: the connection it upgrades to, and the TLS configuration
+/// that presents its host's certificate.
+#[derive(Debug)]
+pub(crate) struct Interception {
+    /// The client's connection once the 200 answer is sent.
+    pub(crate) upgrade: OnUpgrade,
+    /// TLS with a certificate for the host.
+    pub(crate) tls: Arc<ServerConfig>,
+    /// The SSM host the client believes it reaches.
+    pub(crate) host: String,
+}
+
+/// The interception, carried in the 200 answer's extensions (which hold only `Clone` values)
+/// to the server, which takes it once.
+#[derive(Debug, Clone)]
+pub(crate) struct Handover(Arc<Mutex<Option<Interception>>>);
+
+impl Handover {
+    /// Wraps an interception for the answer's extensions.
+    pub(crate) fn new(interception: Interception) -> Self {
+        Self(Arc::new(Mutex::new(Some(interception))))
+    }
+
+    /// The interception, the first time only.
+    pub(crate) fn take(&self) -> Option<Interception> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Decides each `CONNECT`, and holds the local CA once a `CONNECT` needed it.
+#[derive(Debug)]
+pub(crate) struct Interceptor {
+    mode: Mode,
+    ca_dir: PathBuf,
+    ca: OnceCell<Arc<LocalCa>>,
+}
+
+impl Interceptor {
+    /// An interceptor whose CA lives in `ca_dir`, created there on the first `CONNECT` to an
+    /// SSM host.
+    pub(crate) fn new(mode: Mode, ca_dir: PathBuf) -> Self {
+        Self {
+            mode,
+            ca_dir,
+            ca: OnceCell::new(),
+        }
+    }
+
+    /// Intercepts a `CONNECT` to an SSM host, or refuses it in AWS's error shape.
+    pub(crate) async fn connect<B>(
+        &self,
+        request: &mut Request<B>,
+    ) -> Result<Interception, AwsError> {
+        let authority = request.uri().authority().map(|a| (a.host(), a.port_u16()));
+        let Some((host, Some(443))) = authority.filter(|(host, _)| is_ssm_host(host)) else {
+            return Err(self.refusal("CONNECT to", &request.uri().to_string()));
+        };
+        let host = host.to_ascii_lowercase();
+        let ca = self.ca().await?;
+        let tls = ca.server_config(&host).map_err(|e| {
+            AwsError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                format!("the local CA could not issue a certificate for {host}: {e}"),
+            )
+        })?;
+        Ok(Interception {
+            upgrade: hyper::upgrade::on(request),
+            tls,
+            host,
+        })
+    }
+
+    /// The refusal of a plain-HTTP proxy request (an absolute-form URI).
+    pub(crate) fn plain_proxy_request(&self, uri: &http::Uri) -> AwsError {
+        self.refusal("a proxy request for", &uri.to_string())
+    }
+
+    fn refusal(&self, what: &str, target: &str) -> AwsError {
+        let target = printable(target, 120);
+        let why = if self.mode == Mode::Replay {
+            "in replay mode nothing leaves this machine"
+        } else {
+            "only SSM hosts are intercepted, and other hosts are not tunnelled"
+        };
+        AwsError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            format!(
+                "ssm-vcr refused {what} {target}: {why}. It intercepts ssm.<region>.amazonaws.com \
+                 (and the FIPS and dual-stack SSM hosts) on port 443; list other hosts in NO_PROXY"
+            ),
+        )
+    }
+
+    async fn ca(&self) -> Result<&Arc<LocalCa>, AwsError> {
+        self.ca
+            .get_or_try_init(|| async {
+                let dir = self.ca_dir.clone();
+                let opened = tokio::task::spawn_blocking(move || LocalCa::open_or_create(&dir))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|opened| opened.map_err(|e| crate::text::chain(&e)));
+                match opened {
+                    Ok(ca) => {
+                        tracing::info!(ca = %ca.cert_path().display(), "intercepting SSM hosts with the local CA");
+                        Ok(Arc::new(ca))
+                    }
+                    Err(reason) => {
+                        tracing::error!(%reason, "the local CA is unusable");
+                        Err(AwsError::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "InternalServerError",
+                            format!("the local CA is unusable: {reason}"),
+                        ))
+                    }
+                }
+            })
+            .await
+    }
+}
+
+/// Whether `host` is an SSM endpoint: `ssm` or `ssm-fips`, a region, and `amazonaws.com`,
+/// `amazonaws.com.cn` or the dual-stack `api.aws`.
+pub(crate) fn is_ssm_host(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    let Some(rest) = host
+        .strip_prefix("ssm.")
+        .or_else(|| host.strip_prefix("ssm-fips."))
+    else {
+        return false;
+    };
+    let Some((region, domain)) = rest.split_once('.') else {
+        return false;
+    };
+    let region_ok = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    region_ok && matches!(domain, "amazonaws.com" | "amazonaws.com.cn" | "api.aws")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssm_hosts_are_the_regional_fips_and_dual_stack_ones() {
+        for host in [
+            "ssm.us-east-2.amazonaws.com",
+            "ssm-fips.us-gov-west-1.amazonaws.com",
+            "ssm.eu-west-1.api.aws",
+            "ssm.cn-north-1.amazonaws.com.cn",
+            "SSM.US-EAST-1.AMAZONAWS.COM",
+        ] {
+            assert!(is_ssm_host(host), "{host}");
+        }
+        for host in [
+            "sts.us-east-1.amazonaws.com",
+            "ssm.amazonaws.com",
+            "ssm.us-east-1.amazonaws.com.evil.example",
+            "ssmmessages.us-east-1.amazonaws.com",
+            "ssm.us_east.amazonaws.com",
+            "169.254.169.254",
+        ] {
+            assert!(!is_ssm_host(host), "{host}");
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The forward-proxy mode as `HTTPS_PROXY` clients meet it: a `CONNECT` to an SSM host is
+//! intercepted with a certificate from the local CA and answered through the same pipeline;
+//! every other host is refused in replay mode, and nothing leaves the machine.
+
+mod common;
+
+use std::net::TcpListener as StdListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::{DEREGISTER, TASK_1, TestProxy, WINDOW, authorization, config, deregister_body};
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{self, pki_types::ServerName};
+
+const HOST: &str = "ssm.us-east-1.amazonaws.com";
+
+/// Sends `CONNECT target` and reads the answer's head; the stream and the status line.
+async fn connect(proxy: &TestProxy, target: &str) -> (TcpStream, String) {
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let request = format!("CONNECT {target} HTTP/1.1\r\nhost: {target}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let status = head.lines().next().unwrap().to_owned();
+    (stream, status)
+}
+
+/// A TLS client that trusts only the CA in `ca_dir`, offering `alpn`.
+fn tls_client(ca_dir: &Path, alpn: &[u8]) -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca_dir.join("ca.pem")).unwrap();
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    roots
+        .add(CertificateDer::from_pem_slice(&pem).unwrap())
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    TlsConnector::from(Arc::new(config))
+}
+
+/// A Deregister call as botocore sends it through a proxy: to `/`, with the SSM host.
+fn deregister() -> Request<Full<Bytes>> {
+    Request::post("/")
+        .header("host", HOST)
+        .header("x-amz-target", format!("AmazonSSM.{DEREGISTER}"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("authorization", authorization("us-east-1"))
+        .body(Full::new(Bytes::from(deregister_body(WINDOW, TASK_1))))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_connect_to_an_ssm_host_is_intercepted_and_replayed_over_http1_and_http2() {
+    let ca = tempfile::tempdir().unwrap();
+    let ca_dir = ca.path().join("ca");
+    let mut config = config();
+    config.forward_proxy.ca_dir = Some(ca_dir.clone());
+    let proxy = TestProxy::start(config).await;
+
+    // HTTP/1.1 inside the tunnel: the first deregistration, as recorded.
+    let (stream, status) = connect(&proxy, &format!("{HOST}:443")).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let name = ServerName::try_from(HOST).unwrap();
+    let tls = tls_client(&ca_dir, b"http/1.1")
+        .connect(name.clone(), stream)
+        .await
+        .expect("the host's certificate verifies against the local CA");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let first = sender.send_request(deregister()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let body = first.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains(TASK_1));
+
+    // HTTP/2 inside another tunnel: the second one, DoesNotExistException as recorded.
+    let (stream, status) = connect(&proxy, &format!("{HOST}:443")).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let tls = tls_client(&ca_dir, b"h2")
+        .connect(name, stream)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let second = sender.send_request(deregister()).await.unwrap();
+    assert_eq!(second.status(), 400);
+    assert_eq!(
+        second.headers()["x-amzn-errortype"],
+        "DoesNotExistException"
+    );
+
+    let report = proxy.stop().await;
+    assert_eq!(report.cassettes[0].replayed, 2);
+    // The CA was made on first use, its key for its owner alone.
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&ca_dir), 0o700);
+    assert_eq!(mode(&ca_dir.join("ca-key.pem")), 0o600);
+}
+
+#[tokio::test]
+async fn replay_mode_refuses_every_other_host_and_connects_to_none() {
+    let ca = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.forward_proxy.ca_dir = Some(ca.path().join("ca"));
+    let proxy = TestProxy::start(config).await;
+    let elsewhere = StdListener::bind("127.0.0.1:0").unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let elsewhere_addr = elsewhere.local_addr().unwrap().to_string();
+
+    for target in [
+        "sts.us-east-1.amazonaws.com:443",
+        "ssm.us-east-1.amazonaws.com:80",
+        elsewhere_addr.as_str(),
+    ] {
+        let (mut stream, status) = connect(&proxy, target).await;
+        assert_eq!(status, "HTTP/1.1 403 Forbidden", "{target}");
+        let mut rest = String::new();
+        stream.read_to_string(&mut rest).await.unwrap_or_default();
+        assert!(
+            rest.contains("in replay mode nothing leaves this machine"),
+            "{target}: {rest}"
+        );
+    }
+    let plain = proxy
+        .request("GET", "http://169.254.169.254/latest/meta-data/")
+        .await;
+    assert!(
+        plain
+            .aws_error(403, "AccessDeniedException")
+            .starts_with("ssm-vcr refused a proxy request for http://169.254.169.254/latest/")
+    );
+
+    // Every answer above came back before this check: a connection attempt would be queued.
+    assert_eq!(
+        elsewhere.accept().map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::WouldBlock),
+        "the proxy connected to another host"
+    );
+    // No SSM host was asked for, so no CA was made.
+    assert!(!ca.path().join("ca").exists());
+    proxy.stop().await;
+}
