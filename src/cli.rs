@@ -123,6 +123,10 @@ pub struct ServeArgs {
     /// The local CA's folder for the forward-proxy mode [default: ~/.local/share/ssm-vcr/ca].
     #[arg(long, value_name = "DIR")]
     pub ca_dir: Option<PathBuf>,
+    /// Forward only calls made through the forward proxy, with their clients' own signatures:
+    /// the proxy needs no AWS credentials.
+    #[arg(long)]
+    pub forward_proxy_only: bool,
 }
 
 /// `ssm-vcr config …`.

@@ -139,6 +139,10 @@ pub struct ForwardProxySettings {
     /// The local CA's folder (`ca.pem`, `ca-key.pem`), created on the first `CONNECT` to an
     /// SSM host; default `$XDG_DATA_HOME/ssm-vcr/ca`, else `~/.local/share/ssm-vcr/ca`.
     pub ca_dir: Option<PathBuf>,
+    /// In the forwarding modes, forward only calls made through the forward proxy, each with
+    /// its client's own signature: the proxy then needs, holds and lends no AWS credentials,
+    /// and calls sent to its endpoint are refused rather than re-signed.
+    pub only: bool,
 }
 
 impl ForwardProxySettings {
@@ -410,6 +414,9 @@ impl Config {
         }
         if let Some(dir) = &flags.ca_dir {
             self.forward_proxy.ca_dir = Some(dir.clone());
+        }
+        if flags.forward_proxy_only {
+            self.forward_proxy.only = true;
         }
         if let Some(file) = &flags.report {
             self.report.file = Some(file.clone());

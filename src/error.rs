@@ -203,6 +203,14 @@ impl ProxyError {
                     self_text(self)
                 ),
             ),
+            Self::Upstream(UpstreamError::NoCredentials) => (
+                S::FORBIDDEN,
+                "AccessDeniedException",
+                "ssm-vcr forwards only calls made through it as an HTTPS proxy (forward_proxy.only): \
+                 set HTTPS_PROXY and AWS_CA_BUNDLE instead of the endpoint, or give the proxy \
+                 credentials and turn forward_proxy.only off"
+                    .to_owned(),
+            ),
             Self::Upstream(UpstreamError::Sign(_)) => (
                 S::INTERNAL_SERVER_ERROR,
                 "InternalServerError",

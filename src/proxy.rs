@@ -31,7 +31,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use tracing::{error, info};
 
-use crate::audit::{self, AuditFailed, AuditLog, Event, Record, Source};
+use crate::audit::{self, AuditFailed, AuditLog, Event, Identity, Record, Source};
 use crate::aws::envelope::{self, Caller, CassetteName, EnvelopeHeaders, Input, Operation};
 use crate::aws::error::headers;
 use crate::aws::model::validate::validate;
@@ -80,14 +80,25 @@ pub(crate) struct Pipeline {
 pub(crate) struct Peer {
     addr: SocketAddr,
     text: OnceLock<String>,
+    /// The SSM host a forward-proxy client asked for, when the connection was intercepted.
+    intercepted: Option<String>,
 }
 
 impl Peer {
-    /// The client at `addr`.
+    /// A client connected to the proxy's endpoint from `addr`.
     pub(crate) fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
             text: OnceLock::new(),
+            intercepted: None,
+        }
+    }
+
+    /// A forward-proxy client at `addr` whose connection to `host` was intercepted.
+    pub(crate) fn intercepted(addr: SocketAddr, host: String) -> Self {
+        Self {
+            intercepted: Some(host),
+            ..Self::new(addr)
         }
     }
 
@@ -151,14 +162,19 @@ impl Pipeline {
         in_memory: Option<Cassette>,
     ) -> Result<Self, StartError> {
         let upstream = if config.mode.forwards() {
-            let signer = match credentials {
-                Some(provider) => Signer::with_provider(provider).await,
-                None => Signer::from_environment().await,
-            }
-            .map_err(|source| StartError::Credentials {
-                mode: config.mode.as_str(),
-                source,
-            })?;
+            let signer = if config.forward_proxy.only {
+                // Forwarded calls carry their clients' own signatures.
+                None
+            } else {
+                let signer = match credentials {
+                    Some(provider) => Signer::with_provider(provider).await,
+                    None => Signer::from_environment().await,
+                };
+                Some(signer.map_err(|source| StartError::Credentials {
+                    mode: config.mode.as_str(),
+                    source,
+                })?)
+            };
             Some(
                 Upstream::new(config.upstream_uri().cloned(), &config.forward, signer)
                     .map_err(StartError::CaFile)?,
@@ -417,10 +433,15 @@ impl Pipeline {
             self.durable(log.append(self.attempt_record(exchange)))
                 .await?;
         }
-        let forwarded = upstream
-            .forward(call.headers, call.body.clone(), call.region)
-            .await
-            .map_err(ProxyError::Upstream)?;
+        let forwarded = match &exchange.peer.intercepted {
+            Some(host) => upstream.relay(call.headers, call.body.clone(), host).await,
+            None => {
+                upstream
+                    .forward(call.headers, call.body.clone(), call.region)
+                    .await
+            }
+        }
+        .map_err(ProxyError::Upstream)?;
         exchange.source = Some(Source::Upstream);
         exchange.answer_error_type =
             error_type(forwarded.status, &forwarded.headers, &forwarded.body);
@@ -434,7 +455,7 @@ impl Pipeline {
                 &forwarded.headers,
                 &forwarded.body,
             );
-            let secrets = upstream.signer().secrets().await;
+            let secrets = upstream.secrets().await;
             exchange.interaction = session.record(interaction, &self.redaction, secrets).await;
         }
         let mut response = Response::new(Full::new(forwarded.body));
@@ -541,6 +562,7 @@ impl Pipeline {
             .map(|v| printable(&String::from_utf8_lossy(v.as_bytes()), 64).into());
         record.latency_us = Some(exchange.started.elapsed().as_micros() as u64);
         record.interaction = exchange.interaction;
+        record.identity = Some(identity(exchange, answered));
         record
     }
 
@@ -565,6 +587,32 @@ impl Pipeline {
         }
     }
 }
+
+/// Whether AWS vouched for the caller: only a call relayed with its client's own signature and
+/// answered by the upstream with anything but an authentication refusal.
+fn identity(exchange: &Exchange<'_>, answered: &Answered) -> Identity {
+    let relayed = exchange.peer.intercepted.is_some() && answered.source == Source::Upstream;
+    let refused = answered
+        .error_type
+        .as_deref()
+        .is_some_and(|shape| AUTHENTICATION_REFUSALS.contains(&shape));
+    if relayed && !refused {
+        Identity::Authenticated
+    } else {
+        Identity::Claimed
+    }
+}
+
+/// The error shapes with which AWS refuses a signature or the credentials behind it.
+const AUTHENTICATION_REFUSALS: [&str; 7] = [
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "MissingAuthenticationTokenException",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+];
 
 /// The operation's identifying members as sent, safe to store: strings made printable and
 /// bounded, other JSON values rendered, absent ones left out.

@@ -163,3 +163,129 @@ async fn replay_mode_refuses_every_other_host_and_connects_to_none() {
     assert!(!ca.path().join("ca").exists());
     proxy.stop().await;
 }
+
+/// Signs a call as its client would, with the client's own credentials, for `HOST`.
+async fn client_signed(operation: &str, body: &str, secret: &str) -> Request<Full<Bytes>> {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    let credentials = Credentials::new("AKIDCLIENTEXAMPLE", secret, None, None, "client");
+    let signer =
+        ssm_vcr::aws::sigv4::Signer::with_provider(SharedCredentialsProvider::new(credentials))
+            .await
+            .unwrap();
+    let mut request = Request::post(format!("https://{HOST}/"))
+        .header("host", HOST)
+        .header("x-amz-target", format!("AmazonSSM.{operation}"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(Bytes::from(body.to_owned()))
+        .unwrap();
+    signer.sign(&mut request, "us-east-1").await.unwrap();
+    let (mut parts, body) = request.into_parts();
+    parts.uri = "/".parse().unwrap();
+    Request::from_parts(parts, Full::new(body))
+}
+
+#[tokio::test]
+async fn recording_through_the_forward_proxy_relays_the_clients_own_signature_and_needs_no_credentials()
+ {
+    use common::create_window_body;
+    use common::fake_ssm::{FakeSsm, PROXY_SECRET, test_tls};
+
+    let (acceptor, upstream_ca) = test_tls();
+    let fake = FakeSsm::start_tls(acceptor).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("upstream-ca.pem"), upstream_ca).unwrap();
+    let ca_dir = dir.path().join("ca");
+    let log = dir.path().join("audit.jsonl");
+    let mut config = common::config_with_audit(&log);
+    config.mode = ssm_vcr::Mode::Record;
+    config.upstream = Some(fake.url.clone());
+    config.forward.ca_file = Some(dir.path().join("upstream-ca.pem"));
+    config.cassettes.dir = dir.path().to_owned();
+    config.cassettes.default = "flow".to_owned();
+    config.audit.operations = vec!["CreateMaintenanceWindow".to_owned()];
+    config.forward_proxy.ca_dir = Some(ca_dir.clone());
+    config.forward_proxy.only = true;
+    // No credentials given, and none looked for: the builder would fail without them otherwise.
+    let proxy = TestProxy::start(config).await;
+
+    let (stream, status) = connect(&proxy, &format!("{HOST}:443")).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let name = ServerName::try_from(HOST).unwrap();
+    let tls = tls_client(&ca_dir, b"http/1.1")
+        .connect(name, stream)
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // The fake knows one secret; here it stands for the client's own.
+    let signed = client_signed(
+        "CreateMaintenanceWindow",
+        &create_window_body("nightly"),
+        PROXY_SECRET,
+    )
+    .await;
+    let sent_authorization = signed.headers()["authorization"].clone();
+    let created = sender.send_request(signed).await.unwrap();
+    assert_eq!(created.status(), 200);
+    let forged = client_signed(
+        "CreateMaintenanceWindow",
+        &create_window_body("forged"),
+        "not-the-clients-secret",
+    )
+    .await;
+    let refused = sender.send_request(forged).await.unwrap();
+    assert_eq!(
+        refused.status(),
+        403,
+        "AWS, not the proxy, judges signatures"
+    );
+
+    // Sent to the endpoint instead, a call is refused: the proxy has nothing to sign it with.
+    let endpoint = proxy
+        .ssm(
+            "/",
+            "CreateMaintenanceWindow",
+            &create_window_body("endpoint"),
+        )
+        .await;
+    assert!(
+        endpoint
+            .aws_error(403, "AccessDeniedException")
+            .contains("forward_proxy.only")
+    );
+    proxy.stop().await;
+
+    let received = fake.received();
+    assert_eq!(received.len(), 2, "the endpoint call never left");
+    assert_eq!(received[0].headers["authorization"], sent_authorization);
+    assert_eq!(received[0].headers["host"], HOST);
+    assert_eq!(received[0].signature, Ok(()));
+    let outcomes: Vec<(String, String, u64)> = common::audit_records(&log)
+        .iter()
+        .filter(|r| r["event"] == "outcome")
+        .map(|r| {
+            (
+                r["identity"].as_str().unwrap().to_owned(),
+                r["access_key_id"].as_str().unwrap().to_owned(),
+                r["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (
+                "authenticated".to_owned(),
+                "AKIDCLIENTEXAMPLE".to_owned(),
+                200
+            ),
+            ("claimed".to_owned(), "AKIDCLIENTEXAMPLE".to_owned(), 403),
+            ("claimed".to_owned(), "AKIDEXAMPLE".to_owned(), 403),
+        ]
+    );
+    let cassette = std::fs::read_to_string(dir.path().join("flow.json")).unwrap();
+    assert!(!cassette.contains("AKIDCLIENTEXAMPLE") && !cassette.contains(PROXY_SECRET));
+}

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
 use ssm_vcr::audit::record::{GENESIS, unseal};
-use ssm_vcr::audit::{Event, Record, Source};
+use ssm_vcr::audit::{Event, Identity, Record, Source};
 
 fuzz_target!(|data: &[u8]| {
     let Some((head, rest)) = data.split_first_chunk::<12>() else {
@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let mut text = || texts.next().unwrap_or(Cow::Borrowed(""));
     let events = [Event::Start, Event::Rotate, Event::Attempt, Event::Outcome];
     let sources = [Source::Proxy, Source::Cassette, Source::Upstream];
+    let identities = [Identity::Authenticated, Identity::Claimed];
     let record = Record {
         seq: number,
         time: text(),
@@ -39,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
         source: present().then(|| sources[usize::from(head[1]) % sources.len()]),
         client: present().then(&mut text),
         access_key_id: present().then(&mut text),
+        identity: present().then(|| identities[usize::from(head[1] >> 4) % identities.len()]),
         region: present().then(&mut text),
         operation: present().then(&mut text),
         what: present().then(|| BTreeMap::from([(text(), text())])),

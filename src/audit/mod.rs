@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-pub use record::{Event, Record, Source};
+pub use record::{Event, Identity, Record, Source};
 pub use writer::{Layout, OpenError};
 
 use writer::{Message, Pending, Writer};

@@ -51,6 +51,18 @@ pub enum Source {
     Upstream,
 }
 
+/// How far the caller's identity in a record can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Identity {
+    /// AWS accepted the caller's own signature: the call came through the forward proxy and
+    /// was sent on untouched, and the upstream did not refuse its authentication.
+    Authenticated,
+    /// Only what the caller's signature says, never checked: replayed calls, calls to the
+    /// endpoint (re-signed by the proxy), and calls AWS refused to authenticate.
+    Claimed,
+}
+
 /// One line of the audit log. Field order is the line's order; absent fields are left out.
 ///
 /// Text is borrowed where a record is made from what the proxy already holds (so an audited
@@ -79,6 +91,9 @@ pub struct Record<'a> {
     /// The access key id of the SigV4 credential scope (never a secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<Cow<'a, str>>,
+    /// Outcome records: whether AWS authenticated that access key, or it is only claimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
     /// The region of the call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<Cow<'a, str>>,
@@ -322,6 +337,7 @@ mod tests {
                 source: Some(source),
                 client: Some(text.into()),
                 access_key_id: Some(text.into()),
+                identity: Some(Identity::Authenticated),
                 region: Some(text.into()),
                 operation: Some(text.into()),
                 what: Some(BTreeMap::from([(text.into(), text.into())])),

@@ -216,7 +216,7 @@ impl Connections {
                 Err(_) => return debug!(%peer, %host, "no TLS handshake in time"),
             };
             let inner = Arc::new(Client {
-                peer: Peer::new(peer),
+                peer: Peer::intercepted(peer, host.clone()),
                 tunnel: Mutex::new(None),
             });
             let served = connections.serve(TokioIo::new(stream), &router, inner);

@@ -2,16 +2,19 @@
 //! Mozilla's roots plus an optional extra CA file; HTTP/2 when the upstream offers it, else
 //! HTTP/1.1), connect and total timeouts, and SigV4 re-signing of exactly the headers forwarded.
 //!
-//! The client's `Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` and `Host` never leave:
-//! only the headers of [`FORWARDED_HEADERS`] are copied, then signed. The endpoint is
-//! `https://ssm.<region>.amazonaws.com` for the caller's region unless `upstream` overrides it.
-//! This module does not record or audit (`proxy.rs`).
+//! A call sent to the proxy's endpoint is re-signed ([`Upstream::forward`]): the client's
+//! `Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` and `Host` never leave, only the
+//! headers of [`FORWARDED_HEADERS`] are copied, then signed. A call intercepted in the
+//! forward-proxy mode is relayed as its client signed it ([`Upstream::relay`]), to the host it
+//! asked for. Either way the endpoint is overridden by `upstream` when set. This module does
+//! not record or audit (`proxy.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
@@ -45,6 +48,13 @@ const HOP_BY_HOP: [HeaderName; 6] = [
     header::TE,
     header::TRAILER,
     header::UPGRADE,
+];
+
+/// Headers meant for the proxy itself, never relayed.
+const PROXY_ONLY: [HeaderName; 3] = [
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
 ];
 
 /// What the upstream answered, fully read.
@@ -97,6 +107,9 @@ pub(crate) enum UpstreamError {
     /// The request could not be signed.
     #[error("the request could not be re-signed")]
     Sign(#[source] SignError),
+    /// A call to the endpoint under `forward_proxy.only`: the proxy holds no credentials.
+    #[error("the proxy holds no credentials to re-sign calls sent to its endpoint")]
+    NoCredentials,
 }
 
 /// Why the upstream client could not be built.
@@ -116,7 +129,8 @@ pub(crate) struct Upstream {
     endpoint: Option<Uri>,
     timeout: Duration,
     max_response_bytes: usize,
-    signer: Signer,
+    /// `None` under `forward_proxy.only`: the proxy holds no credentials and re-signs nothing.
+    signer: Option<Signer>,
 }
 
 impl Upstream {
@@ -124,7 +138,7 @@ impl Upstream {
     pub(crate) fn new(
         endpoint: Option<Uri>,
         settings: &ForwardSettings,
-        signer: Signer,
+        signer: Option<Signer>,
     ) -> Result<Self, CaFileError> {
         let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -162,9 +176,12 @@ impl Upstream {
         })
     }
 
-    /// The signer, for the secret scan of recordings.
-    pub(crate) fn signer(&self) -> &Signer {
-        &self.signer
+    /// The secrets the proxy signs with, for the secret scan of recordings.
+    pub(crate) async fn secrets(&self) -> Vec<String> {
+        match &self.signer {
+            Some(signer) => signer.secrets().await,
+            None => Vec::new(),
+        }
     }
 
     /// The endpoint a call in `region` goes to.
@@ -185,8 +202,8 @@ impl Upstream {
         body: Bytes,
         region: &str,
     ) -> Result<Forwarded, UpstreamError> {
+        let signer = self.signer.as_ref().ok_or(UpstreamError::NoCredentials)?;
         let endpoint = self.endpoint_for(region);
-        let shown = endpoint.to_string();
         let mut request = Request::post(endpoint.clone())
             .body(body)
             .expect("a POST to a valid URI is a valid request");
@@ -200,11 +217,54 @@ impl Upstream {
         if let Ok(host) = HeaderValue::from_str(authority) {
             headers.insert(header::HOST, host);
         }
-        self.signer
+        signer
             .sign(&mut request, region)
             .await
             .map_err(UpstreamError::Sign)?;
+        self.send(request, endpoint.to_string()).await
+    }
 
+    /// Sends an intercepted call to `host` exactly as its client signed it: every header but
+    /// the hop-by-hop ones, `Host` included, so that AWS checks the client's own signature. The
+    /// `upstream` override, when set, replaces where it goes, never what it says.
+    pub(crate) async fn relay(
+        &self,
+        client_headers: &HeaderMap,
+        body: Bytes,
+        host: &str,
+    ) -> Result<Forwarded, UpstreamError> {
+        let endpoint = match &self.endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None => format!("https://{host}/")
+                .parse()
+                .map_err(|_| UpstreamError::Connect {
+                    endpoint: host.to_owned(),
+                    reason: "not a host name".to_owned(),
+                })?,
+        };
+        let mut request = Request::post(endpoint.clone())
+            .body(body)
+            .expect("a POST to a valid URI is a valid request");
+        let headers = request.headers_mut();
+        headers.clone_from(client_headers);
+        for name in HOP_BY_HOP.iter().chain(&PROXY_ONLY) {
+            headers.remove(name);
+        }
+        // An HTTP/2 client names the host in `:authority`, which the signature covered as `host`.
+        if let (Entry::Vacant(entry), Ok(value)) =
+            (headers.entry(header::HOST), HeaderValue::from_str(host))
+        {
+            entry.insert(value);
+        }
+        self.send(request, endpoint.to_string()).await
+    }
+
+    /// Sends `request` to `shown`, reading the whole answer within the timeouts.
+    async fn send(
+        &self,
+        request: Request<Bytes>,
+        shown: String,
+    ) -> Result<Forwarded, UpstreamError> {
         let exchange = async {
             let response = self
                 .client
