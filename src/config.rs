@@ -132,8 +132,8 @@ pub struct AuditSettings {
     pub on_failure: OnAuditFailure,
 }
 
-/// `[forward_proxy]`: how `CONNECT`s to SSM hosts are intercepted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// `[forward_proxy]`: how `CONNECT`s to SSM hosts are intercepted, and which others tunnelled.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ForwardProxySettings {
     /// The local CA's folder (`ca.pem`, `ca-key.pem`), created on the first `CONNECT` to an
@@ -143,6 +143,22 @@ pub struct ForwardProxySettings {
     /// its client's own signature: the proxy then needs, holds and lends no AWS credentials,
     /// and calls sent to its endpoint are refused rather than re-signed.
     pub only: bool,
+    /// Hosts whose `CONNECT`s are tunnelled untouched in the forwarding modes (exact names, or
+    /// `*.` and a domain); never in replay mode. Default: AWS's own domains, for the STS and
+    /// SSO calls SDKs send through the same proxy.
+    pub tunnel_hosts: Vec<String>,
+}
+
+impl Default for ForwardProxySettings {
+    fn default() -> Self {
+        Self {
+            ca_dir: None,
+            only: false,
+            tunnel_hosts: ["*.amazonaws.com", "*.amazonaws.com.cn", "*.api.aws"]
+                .map(str::to_owned)
+                .to_vec(),
+        }
+    }
 }
 
 impl ForwardProxySettings {

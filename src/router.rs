@@ -70,8 +70,8 @@ impl Router {
     }
 
     /// Answers one request. Never fails: every error becomes an AWS-shaped response.
-    /// An intercepted `CONNECT` is answered 200 with a [`Handover`] in the answer's extensions,
-    /// for the server to take over the connection once the answer is sent.
+    /// A `CONNECT` taken is answered 200 with a [`Handover`] in the answer's extensions, for
+    /// the server to take over the connection once the answer is sent.
     pub(crate) async fn handle<B>(
         &self,
         mut request: Request<B>,
@@ -87,12 +87,10 @@ impl Router {
                 admin::handle(&self.pipeline, request.method(), request.uri().path())
             }
             Route::Connect => match self.interceptor.connect(&mut request).await {
-                Ok(interception) => {
-                    tracing::debug!(host = %interception.host, peer = peer.as_str(), "intercepting");
+                Ok(takeover) => {
+                    tracing::debug!(peer = peer.as_str(), ?takeover, "taking over a CONNECT");
                     let mut response = Response::new(Full::default());
-                    response
-                        .extensions_mut()
-                        .insert(Handover::new(interception));
+                    response.extensions_mut().insert(Handover::new(takeover));
                     response
                 }
                 Err(refusal) => {

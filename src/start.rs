@@ -191,7 +191,12 @@ impl Proxy {
         // After the listener: a proxy that cannot listen writes no audit start record.
         let pipeline = Pipeline::build(&settings, credentials, in_memory).await?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let interceptor = Interceptor::new(settings.mode, settings.forward_proxy.ca_dir());
+        let interceptor = Interceptor::new(
+            settings.mode,
+            settings.forward_proxy.ca_dir(),
+            settings.forward_proxy.tunnel_hosts.clone(),
+            settings.forward.connect_timeout(),
+        );
         let router = Arc::new(Router::new(pipeline, interceptor));
         let limits = settings.limits.clone();
         let serving = Arc::clone(&router);

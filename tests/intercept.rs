@@ -289,3 +289,44 @@ async fn recording_through_the_forward_proxy_relays_the_clients_own_signature_an
     let cassette = std::fs::read_to_string(dir.path().join("flow.json")).unwrap();
     assert!(!cassette.contains("AKIDCLIENTEXAMPLE") && !cassette.contains(PROXY_SECRET));
 }
+
+#[tokio::test]
+async fn forwarding_modes_tunnel_allowed_hosts_untouched_and_refuse_the_rest() {
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = echo.accept().await.unwrap();
+        let (mut reader, mut writer) = stream.split();
+        tokio::io::copy(&mut reader, &mut writer).await.unwrap();
+    });
+    let closed = StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let ca = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.mode = ssm_vcr::Mode::Passthrough;
+    config.forward_proxy.only = true;
+    config.forward_proxy.ca_dir = Some(ca.path().join("ca"));
+    config.forward_proxy.tunnel_hosts = vec!["127.0.0.1".to_owned()];
+    let proxy = TestProxy::start(config).await;
+
+    let (mut tunnel, status) = connect(&proxy, &echo_addr.to_string()).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    tunnel.write_all(b"not HTTP, not TLS: bytes").await.unwrap();
+    let mut echoed = [0u8; 24];
+    tunnel.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"not HTTP, not TLS: bytes");
+
+    let (_, status) = connect(&proxy, &format!("localhost:{}", echo_addr.port())).await;
+    assert_eq!(status, "HTTP/1.1 403 Forbidden");
+    let (mut refused, status) = connect(&proxy, &closed.to_string()).await;
+    assert_eq!(status, "HTTP/1.1 502 Bad Gateway");
+    let mut why = String::new();
+    refused.read_to_string(&mut why).await.unwrap();
+    assert!(
+        why.contains(&format!("cannot open a tunnel to {closed}")),
+        "{why}"
+    );
+    proxy.stop().await;
+}

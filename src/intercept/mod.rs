@@ -7,9 +7,11 @@
 //! for a client pointed at the proxy's endpoint. The cassette is the configured default one (a
 //! path prefix cannot be chosen through a proxy).
 //!
-//! Every other host is refused: in replay mode nothing may leave the machine, and tunnelling
-//! other hosts in the forwarding modes is not built yet. Plain-HTTP proxy requests
-//! (absolute-form URIs) get the same answer.
+//! Every other host is refused in replay mode: nothing may leave the machine. In the forwarding
+//! modes, a host that `forward_proxy.tunnel_hosts` allows (by default AWS's own domains, as
+//! SDKs also send STS and SSO calls through `HTTPS_PROXY`) is tunnelled untouched, without
+//! interception; any other is refused. Plain-HTTP proxy requests (absolute-form URIs, such as
+//! IMDS calls) are always refused.
 //!
 //! This module decides and prepares; `server/` owns the connection that the upgrade hands
 //! over.
@@ -18,9 +20,11 @@ pub mod ca;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use http::{Request, StatusCode};
 use hyper::upgrade::OnUpgrade;
+use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 use tokio_rustls::rustls::ServerConfig;
 
@@ -41,19 +45,39 @@ pub(crate) struct Interception {
     pub(crate) host: String,
 }
 
-/// The interception, carried in the 200 answer's extensions (which hold only `Clone` values)
-/// to the server, which takes it once.
+/// A `CONNECT` to a host that is tunnelled, not intercepted: bytes copied both ways.
+#[derive(Debug)]
+pub(crate) struct Tunnel {
+    /// The client's connection once the 200 answer is sent.
+    pub(crate) upgrade: OnUpgrade,
+    /// `host:port`, as the client asked.
+    pub(crate) target: String,
+    /// The connection to it, opened before the client is told the tunnel is up.
+    pub(crate) upstream: TcpStream,
+}
+
+/// What the server does with a connection once a `CONNECT`'s 200 answer is sent.
+#[derive(Debug)]
+pub(crate) enum Takeover {
+    /// Terminate TLS and serve the requests inside.
+    Intercept(Interception),
+    /// Copy bytes to and from the target.
+    Tunnel(Tunnel),
+}
+
+/// The takeover, carried in the 200 answer's extensions (which hold only `Clone` values) to
+/// the server, which takes it once.
 #[derive(Debug, Clone)]
-pub(crate) struct Handover(Arc<Mutex<Option<Interception>>>);
+pub(crate) struct Handover(Arc<Mutex<Option<Takeover>>>);
 
 impl Handover {
-    /// Wraps an interception for the answer's extensions.
-    pub(crate) fn new(interception: Interception) -> Self {
-        Self(Arc::new(Mutex::new(Some(interception))))
+    /// Wraps a takeover for the answer's extensions.
+    pub(crate) fn new(takeover: Takeover) -> Self {
+        Self(Arc::new(Mutex::new(Some(takeover))))
     }
 
-    /// The interception, the first time only.
-    pub(crate) fn take(&self) -> Option<Interception> {
+    /// The takeover, the first time only.
+    pub(crate) fn take(&self) -> Option<Takeover> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
@@ -64,29 +88,50 @@ pub(crate) struct Interceptor {
     mode: Mode,
     ca_dir: PathBuf,
     ca: OnceCell<Arc<LocalCa>>,
+    /// Hosts tunnelled in the forwarding modes: exact names, or `*.` and a domain.
+    tunnel_hosts: Vec<String>,
+    connect_timeout: Duration,
 }
 
 impl Interceptor {
     /// An interceptor whose CA lives in `ca_dir`, created there on the first `CONNECT` to an
-    /// SSM host.
-    pub(crate) fn new(mode: Mode, ca_dir: PathBuf) -> Self {
+    /// SSM host, and which tunnels `tunnel_hosts` in the forwarding modes.
+    pub(crate) fn new(
+        mode: Mode,
+        ca_dir: PathBuf,
+        tunnel_hosts: Vec<String>,
+        connect_timeout: Duration,
+    ) -> Self {
         Self {
             mode,
             ca_dir,
             ca: OnceCell::new(),
+            tunnel_hosts,
+            connect_timeout,
         }
     }
 
-    /// Intercepts a `CONNECT` to an SSM host, or refuses it in AWS's error shape.
-    pub(crate) async fn connect<B>(
-        &self,
-        request: &mut Request<B>,
-    ) -> Result<Interception, AwsError> {
-        let authority = request.uri().authority().map(|a| (a.host(), a.port_u16()));
-        let Some((host, Some(443))) = authority.filter(|(host, _)| is_ssm_host(host)) else {
-            return Err(self.refusal("CONNECT to", &request.uri().to_string()));
+    /// Intercepts a `CONNECT` to an SSM host, tunnels one to an allowed host, or refuses it
+    /// in AWS's error shape.
+    pub(crate) async fn connect<B>(&self, request: &mut Request<B>) -> Result<Takeover, AwsError> {
+        let refused = || self.refusal("CONNECT to", &request.uri().to_string());
+        let Some((host, Some(port))) = request.uri().authority().map(|a| (a.host(), a.port_u16()))
+        else {
+            return Err(refused());
         };
         let host = host.to_ascii_lowercase();
+        if !(is_ssm_host(&host) && port == 443) {
+            if self.mode.forwards() && self.tunnels(&host) {
+                let target = format!("{host}:{port}");
+                let upstream = self.open_tunnel(&target).await?;
+                return Ok(Takeover::Tunnel(Tunnel {
+                    upgrade: hyper::upgrade::on(request),
+                    target,
+                    upstream,
+                }));
+            }
+            return Err(refused());
+        }
         let ca = self.ca().await?;
         let tls = ca.server_config(&host).map_err(|e| {
             AwsError::new(
@@ -95,11 +140,37 @@ impl Interceptor {
                 format!("the local CA could not issue a certificate for {host}: {e}"),
             )
         })?;
-        Ok(Interception {
+        Ok(Takeover::Intercept(Interception {
             upgrade: hyper::upgrade::on(request),
             tls,
             host,
-        })
+        }))
+    }
+
+    async fn open_tunnel(&self, target: &str) -> Result<TcpStream, AwsError> {
+        let failed = |reason: String| {
+            AwsError::new(
+                StatusCode::BAD_GATEWAY,
+                "UpstreamUnavailableException",
+                format!("ssm-vcr cannot open a tunnel to {target}: {reason}"),
+            )
+        };
+        match tokio::time::timeout(self.connect_timeout, TcpStream::connect(target)).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(failed(e.to_string())),
+            Err(_) => Err(failed("connection timed out".to_owned())),
+        }
+    }
+
+    fn tunnels(&self, host: &str) -> bool {
+        self.tunnel_hosts
+            .iter()
+            .any(|allowed| match allowed.strip_prefix("*.") {
+                Some(domain) => host
+                    .strip_suffix(domain)
+                    .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
+                None => host.eq_ignore_ascii_case(allowed),
+            })
     }
 
     /// The refusal of a plain-HTTP proxy request (an absolute-form URI).
@@ -112,7 +183,7 @@ impl Interceptor {
         let why = if self.mode == Mode::Replay {
             "in replay mode nothing leaves this machine"
         } else {
-            "only SSM hosts are intercepted, and other hosts are not tunnelled"
+            "the host is not in forward_proxy.tunnel_hosts"
         };
         AwsError::new(
             StatusCode::FORBIDDEN,
@@ -174,6 +245,24 @@ pub(crate) fn is_ssm_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tunnel_hosts_match_exactly_or_by_domain() {
+        let interceptor = Interceptor::new(
+            Mode::Passthrough,
+            PathBuf::new(),
+            vec![
+                "*.amazonaws.com".to_owned(),
+                "portal.sso.example".to_owned(),
+            ],
+            Duration::from_secs(1),
+        );
+        assert!(interceptor.tunnels("sts.us-east-1.amazonaws.com"));
+        assert!(interceptor.tunnels("portal.sso.example"));
+        assert!(!interceptor.tunnels("amazonaws.com"));
+        assert!(!interceptor.tunnels("evilamazonaws.com"));
+        assert!(!interceptor.tunnels("sts.amazonaws.com.example"));
+    }
 
     #[test]
     fn ssm_hosts_are_the_regional_fips_and_dual_stack_ones() {

@@ -28,7 +28,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::config::Limits;
-use crate::intercept::{Handover, Interception};
+use crate::intercept::{Handover, Interception, Takeover, Tunnel};
 use crate::proxy::Peer;
 use crate::router::Router;
 use idle::Activity;
@@ -185,19 +185,35 @@ impl Connections {
         }
     }
 
-    /// Takes over an intercepted `CONNECT`'s connection once its 200 answer is sent: TLS with
-    /// the host's certificate, then the same router for every request inside.
+    /// Takes over a `CONNECT`'s connection once its 200 answer is sent.
     fn tunnel(self: &Arc<Self>, handover: Handover, router: Arc<Router>, client: &Arc<Client>) {
         let watcher = client
             .tunnel
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let (Some(interception), Some(watcher)) = (handover.take(), watcher) else {
-            // A CONNECT inside a tunnel: there is nothing further to take over.
-            return;
-        };
-        let (connections, peer) = (Arc::clone(self), client.peer.addr());
+        match (handover.take(), watcher) {
+            (Some(Takeover::Intercept(interception)), Some(watcher)) => {
+                self.intercept(interception, watcher, router, client.peer.addr());
+            }
+            (Some(Takeover::Tunnel(tunnel)), Some(_)) => {
+                tokio::spawn(relay_bytes(tunnel, client.peer.addr()));
+            }
+            // A CONNECT inside an intercepted connection: there is nothing further to take.
+            _ => {}
+        }
+    }
+
+    /// Serves an intercepted connection: TLS with the host's certificate, then the same router
+    /// for every request inside.
+    fn intercept(
+        self: &Arc<Self>,
+        interception: Interception,
+        watcher: Watcher,
+        router: Arc<Router>,
+        peer: std::net::SocketAddr,
+    ) {
+        let connections = Arc::clone(self);
         tokio::spawn(async move {
             let Interception { upgrade, tls, host } = interception;
             let upgraded = match upgrade.await {
@@ -230,5 +246,23 @@ impl Connections {
                 }
             }
         });
+    }
+}
+
+/// Copies bytes between a tunnelled client and its target until either side closes. Tunnels
+/// carry no request the proxy could let finish, so shutdown does not wait for them.
+async fn relay_bytes(tunnel: Tunnel, peer: std::net::SocketAddr) {
+    let Tunnel {
+        upgrade,
+        target,
+        mut upstream,
+    } = tunnel;
+    let mut client = match upgrade.await {
+        Ok(upgraded) => TokioIo::new(upgraded),
+        Err(e) => return debug!(%peer, %target, error = %e, "the CONNECT was not completed"),
+    };
+    match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        Ok((sent, received)) => debug!(%peer, %target, sent, received, "tunnel closed"),
+        Err(e) => debug!(%peer, %target, error = %e, "tunnel ended with an error"),
     }
 }
