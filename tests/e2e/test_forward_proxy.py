@@ -106,3 +106,117 @@ def test_replay_mode_refuses_a_tunnel_to_any_other_host(forward_proxy):
     connection.set_tunnel("sts.us-east-1.amazonaws.com", 443)
     with pytest.raises(OSError, match="403"):
         connection.request("GET", "/")
+
+
+def tls_moto(tmp_path):
+    """moto over TLS under SSM's real host name (and 127.0.0.1, where it listens), with a
+    certificate from a test CA of its own; returns its URL, the CA file, the Authorization
+    headers it received, and a stop function."""
+    import datetime
+    import ipaddress
+    import threading
+    import urllib.request
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "moto test CA")])
+    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+               .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SSM_HOST_2)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName(SSM_HOST_2), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_file, cert_file, key_file = tmp_path / "moto-ca.pem", tmp_path / "moto.pem", tmp_path / "moto-key.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+
+    authorizations = []
+    moto_app = DomainDispatcherApplication(create_backend_app)
+
+    def app(environ, start_response):
+        authorizations.append(environ.get("HTTP_AUTHORIZATION", ""))
+        return moto_app(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=(str(cert_file), str(key_file)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.port}"
+    seed = urllib.request.Request(f"{url}/moto-api/seed?a=42", method="POST")
+    import ssl as ssl_module
+    urllib.request.urlopen(seed, timeout=10, context=ssl_module.create_default_context(cafile=str(ca_file)))
+    authorizations.clear()
+    return url, str(ca_file), authorizations, server.shutdown
+
+
+SSM_HOST_2 = "ssm.us-east-2.amazonaws.com"
+
+
+def start_proxy(tmp_path, *args):
+    """The binary with an environment that holds no AWS credential and no AWS configuration."""
+    import os
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(HOME=str(tmp_path), AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+               AWS_EC2_METADATA_DISABLED="true")
+    process = subprocess.Popen(
+        [BIN, "serve", "--listen", "127.0.0.1:0", "--ca-dir", str(tmp_path / "ca"), "--cassette-dir", str(tmp_path),
+         "--cassette", "forward-proxy-flow", "--audit-log", str(tmp_path / "audit.jsonl"), *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    assert line.startswith("listening on "), process.stderr.read()
+    return process, line.split()[-1]
+
+
+def stop_proxy(process):
+    process.send_signal(2)
+    _, log = process.communicate(timeout=30)
+    assert process.returncode == 0, log
+    return log
+
+
+def test_a_flow_recorded_through_the_forward_proxy_without_credentials_replays_identically(tmp_path, ca):
+    from test_moto import assert_same_output, workflow
+
+    def through(proxy_url):
+        env = user_env("unused")
+        del env["AWS_ENDPOINT_URL_SSM"]
+        env.update(HTTPS_PROXY=proxy_url, AWS_CA_BUNDLE=ca, NO_PROXY="", AWS_DEFAULT_REGION="us-east-2",
+                   AWS_ACCESS_KEY_ID="AKIDCLIENTEXAMPLE")
+        return env
+
+    moto_url, moto_ca, authorizations, stop_moto = tls_moto(tmp_path)
+    try:
+        proxy, url = start_proxy(tmp_path, "--mode", "record", "--forward-proxy-only",
+                                 "--upstream", moto_url, "--ca-file", moto_ca)
+        try:
+            recorded = workflow(url, environment=through)
+        finally:
+            stop_proxy(proxy)
+    finally:
+        stop_moto()
+    assert [step["exit"] for step in recorded] == [0, 0, 0, 0, 0, 255, 0], recorded
+    # The proxy had no credentials: every call reached moto under the client's own signature.
+    assert authorizations and all("Credential=AKIDCLIENTEXAMPLE/" in a for a in authorizations), authorizations
+    audit = [json.loads(line) for line in open(tmp_path / "audit.jsonl")]
+    identities = [r.get("identity") for r in audit if r["event"] == "outcome"]
+    assert identities == ["authenticated", "authenticated", "authenticated"], audit
+
+    proxy, url = start_proxy(tmp_path)  # replay, offline: moto is gone
+    try:
+        replayed = workflow(url, environment=through)
+    finally:
+        stop_proxy(proxy)
+    assert_same_output(recorded, replayed)

@@ -18,8 +18,8 @@ from conftest import Proxy, user_env
 CLI_ENV = {"AWS_MAX_ATTEMPTS": "2", "AWS_RETRY_MODE": "standard"}
 
 
-def aws(endpoint, *args, extra_env=None):
-    env = user_env(endpoint)
+def aws(endpoint, *args, extra_env=None, environment=user_env):
+    env = environment(endpoint)
     env.update(CLI_ENV, **(extra_env or {}))
     result = subprocess.run(
         [sys.executable, "-m", "awscli", "ssm", *args], env=env, capture_output=True, text=True, timeout=120
@@ -27,26 +27,31 @@ def aws(endpoint, *args, extra_env=None):
     return {"command": " ".join(args[:1]), "exit": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
 
 
-def workflow(endpoint, name="nightly"):
-    """Create a window, register two tasks, describe, deregister the first task twice, delete."""
+def workflow(endpoint, name="nightly", environment=user_env):
+    """Create a window, register two tasks, describe, deregister the first task twice, delete.
+    `environment(endpoint)` is what aws-cli runs with (by default: pointed at `endpoint`)."""
     steps = []
-    create = aws(endpoint, "create-maintenance-window", "--name", name, "--schedule", "cron(0 2 ? * SUN *)",
+
+    def step(*args):
+        return aws(endpoint, *args, environment=environment)
+
+    create = step("create-maintenance-window", "--name", name, "--schedule", "cron(0 2 ? * SUN *)",
                  "--duration", "2", "--cutoff", "1", "--no-allow-unassociated-targets",
                  "--client-token", f"{name}-create")
     steps.append(create)
     window = json.loads(create["stdout"])["WindowId"]
     tasks = []
     for arn in ["AWS-RunPatchBaseline", "AWS-RunShellScript"]:
-        register = aws(endpoint, "register-task-with-maintenance-window", "--window-id", window, "--task-arn", arn,
+        register = step("register-task-with-maintenance-window", "--window-id", window, "--task-arn", arn,
                        "--task-type", "RUN_COMMAND", "--targets", "Key=WindowTargetIds,Values=none",
                        "--client-token", f"{name}-{arn}")
         steps.append(register)
         tasks.append(json.loads(register["stdout"])["WindowTaskId"])
-    steps.append(aws(endpoint, "describe-maintenance-window-tasks", "--window-id", window))
+    steps.append(step("describe-maintenance-window-tasks", "--window-id", window))
     for _ in range(2):
-        steps.append(aws(endpoint, "deregister-task-from-maintenance-window", "--window-id", window,
+        steps.append(step("deregister-task-from-maintenance-window", "--window-id", window,
                          "--window-task-id", tasks[0]))
-    steps.append(aws(endpoint, "delete-maintenance-window", "--window-id", window))
+    steps.append(step("delete-maintenance-window", "--window-id", window))
     return steps
 
 
