@@ -30,7 +30,7 @@ enum Route {
     OwnEndpoint,
     /// A tunnel request, as HTTPS clients send to a forward proxy.
     Connect,
-    /// A plain-HTTP request for another host, as HTTP clients send to a forward proxy.
+    /// A request naming its host in its target, as clients send to a forward proxy.
     PlainProxy,
 }
 
@@ -101,7 +101,15 @@ impl Router {
                     response
                 }
             },
-            Route::PlainProxy => refused(self.interceptor.plain_proxy_request(request.uri())),
+            Route::PlainProxy => match self.interceptor.proxy_request(request.uri()) {
+                // The client's proxy library sends the SSM call itself rather than a tunnel:
+                // the same interception, without TLS between client and proxy.
+                Ok(host) => {
+                    let peer = Peer::intercepted(peer.addr(), host);
+                    self.pipeline.handle(request, &peer).await
+                }
+                Err(refusal) => refused(refusal),
+            },
         }
     }
 

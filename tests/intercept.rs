@@ -144,6 +144,15 @@ async fn replay_mode_refuses_every_other_host_and_connects_to_none() {
             "{target}: {rest}"
         );
     }
+    // A proxy library that sends the SSM call itself, not a tunnel, is intercepted the same way.
+    let absolute = proxy
+        .ssm(
+            &format!("https://{HOST}/"),
+            DEREGISTER,
+            &deregister_body(WINDOW, TASK_1),
+        )
+        .await;
+    assert_eq!(absolute.status, 200, "{:?}", absolute.body);
     let plain = proxy
         .request("GET", "http://169.254.169.254/latest/meta-data/")
         .await;

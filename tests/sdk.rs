@@ -192,3 +192,70 @@ async fn a_recording_by_a_retrying_client_replays_with_the_same_attempts() {
     proxy.assert_all_used();
     proxy.stop().await.unwrap();
 }
+
+/// The forward-proxy mode with the Rust SDK: no endpoint override, only a proxy and the local
+/// CA in the SDK's HTTP client, as `docs/forward-proxy.md` shows. (With a trust store of its
+/// own, aws-smithy-http-client 1.1 sends each call to the proxy as `POST https://ssm…/`
+/// rather than through a tunnel; the proxy intercepts either.)
+#[tokio::test]
+async fn the_rust_sdk_replays_through_its_proxy_configuration() {
+    use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    let ca = ssm_vcr::intercept::ca::LocalCa::open_or_create(&ca_dir).unwrap();
+    let proxy = Proxy::builder()
+        .cassette_file(manifest_path("cassettes/maintenance-window-flow.json"))
+        .ca_dir(&ca_dir)
+        .start()
+        .await
+        .unwrap();
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(std::fs::read(ca.cert_path()).unwrap());
+    let tls_context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .unwrap();
+    let proxy_config = ProxyConfig::https(proxy.endpoint_url()).unwrap();
+    // aws-smithy-http-client 1.x takes a proxy on its connector only, not on its client builder.
+    let http_client =
+        aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, _| {
+            let mut connector = aws_smithy_http_client::Connector::builder()
+                .proxy_config(proxy_config.clone())
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .tls_context(tls_context.clone());
+            if let Some(settings) = settings {
+                connector = connector.connector_settings(settings.clone());
+            }
+            connector.build()
+        });
+    let config = aws_sdk_ssm::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "AKIDEXAMPLE",
+            "not-a-secret",
+            None,
+            None,
+            "test",
+        ))
+        .retry_config(RetryConfig::disabled())
+        .http_client(http_client)
+        .build();
+    let ssm = Client::from_conf(config);
+
+    let deregister = || {
+        ssm.deregister_task_from_maintenance_window()
+            .window_id("mw-0c50858d01e8a7b6f")
+            .window_task_id("50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c")
+            .send()
+    };
+    deregister().await.unwrap();
+    let again = deregister().await.unwrap_err().into_service_error();
+    assert!(again.is_does_not_exist_exception(), "{again:?}");
+    let report = proxy.stop().await.unwrap();
+    assert_eq!(report.cassettes[0].replayed, 2);
+}

@@ -10,8 +10,9 @@
 //! Every other host is refused in replay mode: nothing may leave the machine. In the forwarding
 //! modes, a host that `forward_proxy.tunnel_hosts` allows (by default AWS's own domains, as
 //! SDKs also send STS and SSO calls through `HTTPS_PROXY`) is tunnelled untouched, without
-//! interception; any other is refused. Plain-HTTP proxy requests (absolute-form URIs, such as
-//! IMDS calls) are always refused.
+//! interception; any other is refused. A request that names an `https://` SSM URI instead of
+//! tunnelling to it (some proxy libraries send those) is intercepted the same way; any other
+//! such request (plain HTTP, IMDS) is refused.
 //!
 //! This module decides and prepares; `server/` owns the connection that the upgrade hands
 //! over.
@@ -173,9 +174,20 @@ impl Interceptor {
             })
     }
 
-    /// The refusal of a plain-HTTP proxy request (an absolute-form URI).
-    pub(crate) fn plain_proxy_request(&self, uri: &http::Uri) -> AwsError {
-        self.refusal("a proxy request for", &uri.to_string())
+    /// The SSM host of a proxy request (an absolute-form URI, `POST https://ssm…/`), which is
+    /// intercepted like a `CONNECT` to it; any other host is refused.
+    pub(crate) fn proxy_request(&self, uri: &http::Uri) -> Result<String, AwsError> {
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        match uri.authority() {
+            Some(authority)
+                if https
+                    && is_ssm_host(authority.host())
+                    && authority.port_u16().is_none_or(|p| p == 443) =>
+            {
+                Ok(authority.host().to_ascii_lowercase())
+            }
+            _ => Err(self.refusal("a proxy request for", &uri.to_string())),
+        }
     }
 
     fn refusal(&self, what: &str, target: &str) -> AwsError {
