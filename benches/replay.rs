@@ -23,7 +23,12 @@
 //! Scenarios: the baseline; replay with the audit off; the durable baseline (the bare server
 //! again, answering each call only once its body is written and fdatasynced, with the audit
 //! log's group commit and appends but nothing else); replay with the durable audit on;
-//! passthrough forwarding to the baseline server (its added latency is forwarding's cost).
+//! passthrough forwarding to the baseline server (its added latency is forwarding's cost);
+//! the TLS baseline (the bare server behind rustls, presenting a certificate for the SSM host
+//! from the same local CA the proxy uses) and replay through the forward-proxy mode (a
+//! `CONNECT`, then TLS to the intercepted host, then the same calls). TLS scenarios always use
+//! the lean client, over connections opened before the clock starts; the cost of opening one
+//! (TCP, `CONNECT`, handshake, first call) is measured apart, one connection after another.
 //! The durable baseline is what any server pays on this disk for answering after an fsync:
 //! the audited proxy is compared with it too, to tell the disk's cost from the proxy's.
 //!
@@ -57,9 +62,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
+use tokio_rustls::rustls::{self, pki_types::ServerName};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 const BODY: &str = r#"{"WindowId": "mw-0c50858d01e8a7b6f", "WindowTaskId": "50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"}"#;
 /// The cassette the proxy replays, and the operation the bench calls.
@@ -71,18 +78,40 @@ const OPERATION: &str = "DeregisterTaskFromMaintenanceWindow";
 const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/us-east-1/ssm/aws4_request, \
      SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123abcd";
 const CONNECTIONS: [usize; 2] = [1, 32];
+/// The host the TLS scenarios reach, as an SDK in the forward-proxy mode would.
+const TLS_HOST: &str = "ssm.us-east-1.amazonaws.com";
 
 /// Whether servers are pinned: when measuring, not in the smoke run under `cargo test`.
 static PINNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// How the load generator reaches a server.
+#[derive(Clone)]
+enum Transport {
+    /// Plain HTTP/1.1.
+    Plain,
+    /// TLS to [`TLS_HOST`], first through a `CONNECT` when `tunnel` (the proxy's forward-proxy
+    /// mode), else directly (the TLS baseline).
+    Tls {
+        connector: TlsConnector,
+        tunnel: bool,
+    },
+}
 
 /// A server under test, as a child process.
 struct Server {
     name: &'static str,
     child: Child,
     addr: SocketAddr,
+    transport: Transport,
 }
 
 impl Server {
+    /// The same server, reached over `transport`.
+    fn over(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
     fn spawn(name: &'static str, command: Command) -> Self {
         let mut command = if PINNED.get() == Some(&true) {
             pinned(&command)
@@ -104,7 +133,12 @@ impl Server {
             .unwrap_or_else(|| panic!("{name} did not start: {command:?} printed {line:?}"))
             .parse()
             .unwrap();
-        Self { name, child, addr }
+        Self {
+            name,
+            child,
+            addr,
+            transport: Transport::Plain,
+        }
     }
 
     /// Peak resident memory so far, from /proc.
@@ -305,7 +339,10 @@ fn wire_request() -> Vec<u8> {
 
 /// Reads one whole response (head, then `Content-Length` bytes of body) into `buffer`;
 /// returns its status.
-async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> std::io::Result<u16> {
+async fn read_response<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<u16> {
     buffer.clear();
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 16];
@@ -334,15 +371,27 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> std::io:
     }
 }
 
-async fn drive(
-    client: Client,
-    addr: SocketAddr,
-    connections: usize,
-    duration: Duration,
-) -> Figures {
+async fn drive(client: Client, server: &Server, connections: usize, duration: Duration) -> Figures {
+    let addr = server.addr;
+    let request: std::sync::Arc<[u8]> = wire_request().into();
+    if let Transport::Tls { connector, tunnel } = &server.transport {
+        // Connections first, then the clock: handshakes are measured apart.
+        let mut streams = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            streams.push(open_tls(addr, connector, *tunnel).await);
+        }
+        let started = Instant::now();
+        let deadline = started + duration;
+        let workers: Vec<_> = (streams.into_iter())
+            .map(|stream| {
+                let request = std::sync::Arc::clone(&request);
+                tokio::spawn(async move { keep_calling(stream, deadline, &request).await })
+            })
+            .collect();
+        return gather(workers, started).await;
+    }
     let started = Instant::now();
     let deadline = started + duration;
-    let request: std::sync::Arc<[u8]> = wire_request().into();
     let workers: Vec<_> = (0..connections)
         .map(|_| {
             let request = std::sync::Arc::clone(&request);
@@ -354,6 +403,10 @@ async fn drive(
             })
         })
         .collect();
+    gather(workers, started).await
+}
+
+async fn gather(workers: Vec<tokio::task::JoinHandle<Figures>>, started: Instant) -> Figures {
     let mut total = Figures::default();
     for worker in workers {
         total.add(worker.await.unwrap());
@@ -362,11 +415,34 @@ async fn drive(
     total
 }
 
-/// One keep-alive connection of the lean client until `deadline`.
-async fn drive_lean(addr: SocketAddr, deadline: Instant, request: &[u8]) -> Figures {
-    let mut figures = Figures::default();
+/// A TLS connection to [`TLS_HOST`] at `addr`, through a `CONNECT` first when `tunnel`.
+async fn open_tls(
+    addr: SocketAddr,
+    connector: &TlsConnector,
+    tunnel: bool,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.set_nodelay(true).unwrap();
+    if tunnel {
+        let connect = format!("CONNECT {TLS_HOST}:443 HTTP/1.1\r\nhost: {TLS_HOST}:443\r\n\r\n");
+        stream.write_all(connect.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(stream.read_u8().await.unwrap());
+        }
+        assert!(head.starts_with(b"HTTP/1.1 200"), "the CONNECT was refused");
+    }
+    let name = ServerName::try_from(TLS_HOST).unwrap();
+    connector.connect(name, stream).await.unwrap()
+}
+
+/// Calls over one keep-alive connection until `deadline`.
+async fn keep_calling<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    deadline: Instant,
+    request: &[u8],
+) -> Figures {
+    let mut figures = Figures::default();
     let mut buffer = Vec::with_capacity(4096);
     while Instant::now() < deadline {
         let sent = Instant::now();
@@ -381,6 +457,55 @@ async fn drive_lean(addr: SocketAddr, deadline: Instant, request: &[u8]) -> Figu
         figures.answered(sent, status);
     }
     figures
+}
+
+/// One keep-alive connection of the lean client until `deadline`.
+async fn drive_lean(addr: SocketAddr, deadline: Instant, request: &[u8]) -> Figures {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    keep_calling(stream, deadline, request).await
+}
+
+/// The lean client's trust: the local CA of `ca_dir` only, HTTP/1.1.
+fn tls_connector(ca_dir: &Path) -> TlsConnector {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let pem = std::fs::read(ca_dir.join("ca.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(&pem).unwrap())
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// Opens `count` connections one after another to a TLS scenario's server, each making one
+/// call: the median time to open one and answer its first call, in µs, and the server's CPU
+/// per connection.
+async fn connection_cost(
+    server: &Server,
+    connector: &TlsConnector,
+    tunnel: bool,
+    count: usize,
+) -> (f64, f64) {
+    let request = wire_request();
+    let ticks = server.cpu_ticks();
+    let mut times = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        let mut stream = open_tls(server.addr, connector, tunnel).await;
+        stream.write_all(&request).await.unwrap();
+        read_response(&mut stream, &mut Vec::new()).await.unwrap();
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    let cpu = (server.cpu_ticks() - ticks) as f64 / clock_ticks_per_second() * 1e6 / count as f64;
+    (quartiles(times).1, cpu)
 }
 
 /// One keep-alive connection of hyper's client until `deadline`.
@@ -415,8 +540,9 @@ async fn drive_hyper(addr: SocketAddr, deadline: Instant) -> Figures {
     figures
 }
 
-/// `--baseline-server [--fsync-to <file>]`: the bare hyper server, on the same runtime shape
-/// as the proxy. It answers every call with the bytes the proxy answers it with: the
+/// `--baseline-server [--fsync-to <file>] [--tls-ca-dir <dir>]`: the bare hyper server, on the
+/// same runtime shape as the proxy. With `--tls-ca-dir` it serves TLS with a certificate for
+/// [`TLS_HOST`] that the local CA in that folder issues, as the proxy's forward-proxy mode does. It answers every call with the bytes the proxy answers it with: the
 /// cassette's last recorded answer to the call, which `--repeat-last` replays (status, headers
 /// and body). With `--fsync-to` it is the durable baseline: each call's body is written to the
 /// file and fdatasynced before the call is answered ([`group_commit`]).
@@ -442,6 +568,13 @@ fn baseline_server() {
             std::thread::spawn(move || group_commit(&file, &lines));
             queue
         });
+    let tls = std::env::args()
+        .skip_while(|arg| arg != "--tls-ca-dir")
+        .nth(1)
+        .map(|dir| {
+            let ca = ssm_vcr::intercept::ca::LocalCa::open(Path::new(&dir)).unwrap();
+            TlsAcceptor::from(ca.server_config(TLS_HOST).unwrap())
+        });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -455,6 +588,7 @@ fn baseline_server() {
             };
             let _ = stream.set_nodelay(true);
             let (headers, body, durable) = (headers.clone(), body.clone(), durable.clone());
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service = service_fn(|request: Request<hyper::body::Incoming>| {
                     let (headers, body, durable) = (headers.clone(), body.clone(), durable.clone());
@@ -471,9 +605,21 @@ fn baseline_server() {
                         Ok::<_, Infallible>(response)
                     }
                 });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let _ = match tls {
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(stream) => {
+                            http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await
+                        }
+                        Err(_) => return,
+                    },
+                    None => {
+                        http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                };
             });
         }
     });
@@ -602,6 +748,10 @@ fn main() {
 
     let logs = tempfile::tempdir().unwrap();
     let audit = logs.path().join("audit.jsonl");
+    let ca_dir = logs.path().join("ca");
+    ssm_vcr::intercept::ca::LocalCa::open_or_create(&ca_dir).unwrap();
+    let connector = tls_connector(&ca_dir);
+    let ca_dir_arg = ca_dir.to_str().unwrap();
     let baseline_lines = logs.path().join("baseline-lines");
     let baseline = Server::spawn("bare hyper (baseline)", baseline_command(&[]));
     let upstream = format!("http://{}", baseline.addr);
@@ -610,6 +760,8 @@ fn main() {
     const DURABLE_BASELINE: usize = 2;
     const AUDITED: usize = 3;
     const PASSTHROUGH: usize = 4;
+    const TLS_BASELINE: usize = 5;
+    const INTERCEPTED: usize = 6;
     let servers = [
         baseline,
         Server::spawn("replay, audit off", ssm_vcr(&["--no-audit"])),
@@ -631,6 +783,22 @@ fn main() {
                 "--no-audit",
             ]),
         ),
+        Server::spawn(
+            "bare hyper + rustls",
+            baseline_command(&["--tls-ca-dir", ca_dir_arg]),
+        )
+        .over(Transport::Tls {
+            connector: connector.clone(),
+            tunnel: false,
+        }),
+        Server::spawn(
+            "replay via CONNECT + TLS",
+            ssm_vcr(&["--no-audit", "--ca-dir", ca_dir_arg]),
+        )
+        .over(Transport::Tls {
+            connector: connector.clone(),
+            tunnel: true,
+        }),
     ];
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -647,7 +815,7 @@ fn main() {
             for (s, server) in servers.iter().enumerate() {
                 let warm_up = drive(
                     client,
-                    server.addr,
+                    server,
                     *connections,
                     slice.min(Duration::from_millis(200)),
                 )
@@ -660,7 +828,7 @@ fn main() {
                     let ticks = server.cpu_ticks();
                     let client_ticks = process_cpu_ticks("self");
                     let (busy, all) = machine_cpu_ticks();
-                    let round = drive(client, server.addr, *connections, slice).await;
+                    let round = drive(client, server, *connections, slice).await;
                     let rate = round.rate();
                     if s == 0 {
                         base_rate = rate;
@@ -755,6 +923,23 @@ fn main() {
             "durable audit at {connections} connection(s): {ratio:.2}× the bare hyper server that fsyncs each call (quartiles {q1:.2}–{q3:.2})"
         );
     }
+
+    for (c, connections) in CONNECTIONS.iter().enumerate() {
+        let (q1, ratio, q3) = figures[INTERCEPTED][c].ratio_quartiles_to(&figures[TLS_BASELINE][c]);
+        println!(
+            "forward-proxy replay at {connections} connection(s): {ratio:.2}× the bare hyper + rustls server with a certificate of the same CA (quartiles {q1:.2}–{q3:.2})"
+        );
+    }
+    let handshakes = if measuring { 400 } else { 4 };
+    runtime.block_on(async {
+        for (s, tunnel) in [(TLS_BASELINE, false), (INTERCEPTED, true)] {
+            let (median, cpu) = connection_cost(&servers[s], &connector, tunnel, handshakes).await;
+            println!(
+                "opening a connection and its first call, {}: {median:.0} µs median, {cpu:.0} µs of server CPU ({handshakes} in a row)",
+                servers[s].name
+            );
+        }
+    });
 
     // Memory with 512 connections open at once, each having made a call.
     let replay = &servers[REPLAY];
