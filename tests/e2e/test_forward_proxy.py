@@ -34,12 +34,16 @@ def forward_proxy(tmp_path, ca):
         proxy.stop()
 
 
-def proxied_env(proxy, ca):
+def proxied_env(proxy_url, ca, **more):
     """What a user exports for the forward-proxy mode: no endpoint, only the proxy and the CA."""
     env = user_env("unused")
     del env["AWS_ENDPOINT_URL_SSM"]
-    env.update(HTTPS_PROXY=proxy.url, AWS_CA_BUNDLE=ca, NO_PROXY="")
+    env.update(HTTPS_PROXY=proxy_url, AWS_CA_BUNDLE=ca, NO_PROXY="", **more)
     return env
+
+
+# The client's own identity, which moto must see under the forward proxy (it has none).
+CLIENT = {"AWS_DEFAULT_REGION": "us-east-2", "AWS_ACCESS_KEY_ID": "AKIDCLIENTEXAMPLE"}
 
 
 def deregister_with_aws_cli(env):
@@ -53,7 +57,7 @@ def deregister_with_aws_cli(env):
 
 
 def test_aws_cli_through_https_proxy_prints_what_it_prints_against_the_endpoint(tmp_path, forward_proxy, ca):
-    through_proxy = deregister_with_aws_cli(proxied_env(forward_proxy, ca))
+    through_proxy = deregister_with_aws_cli(proxied_env(forward_proxy.url, ca))
     reverse = Proxy(tmp_path / "audit-reverse.jsonl")
     try:
         against_endpoint = deregister_with_aws_cli(user_env(reverse.url))
@@ -69,7 +73,7 @@ def test_aws_cli_through_https_proxy_prints_what_it_prints_against_the_endpoint(
 
 
 def test_boto3_through_https_proxy_gets_the_typed_error(forward_proxy, ca, monkeypatch):
-    for key, value in proxied_env(forward_proxy, ca).items():
+    for key, value in proxied_env(forward_proxy.url, ca).items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL_SSM", raising=False)
     ssm = boto3.session.Session().client("ssm")
@@ -187,38 +191,42 @@ def stop_proxy(process):
     return log
 
 
-def test_a_flow_recorded_through_the_forward_proxy_without_credentials_replays_identically(tmp_path, ca):
-    from test_moto import assert_same_output, workflow
-
-    def through(proxy_url):
-        env = user_env("unused")
-        del env["AWS_ENDPOINT_URL_SSM"]
-        env.update(HTTPS_PROXY=proxy_url, AWS_CA_BUNDLE=ca, NO_PROXY="", AWS_DEFAULT_REGION="us-east-2",
-                   AWS_ACCESS_KEY_ID="AKIDCLIENTEXAMPLE")
-        return env
-
+def record_then_replay(tmp_path, run):
+    """`run(proxy_url)` through a recording forward proxy that holds no credentials, against
+    moto over TLS, then again through a replaying one with moto gone: both results, and the
+    Authorization headers moto received."""
     moto_url, moto_ca, authorizations, stop_moto = tls_moto(tmp_path)
     try:
         proxy, url = start_proxy(tmp_path, "--mode", "record", "--forward-proxy-only",
                                  "--upstream", moto_url, "--ca-file", moto_ca)
         try:
-            recorded = workflow(url, environment=through)
+            recorded = run(url)
         finally:
             stop_proxy(proxy)
     finally:
         stop_moto()
+    proxy, url = start_proxy(tmp_path)
+    try:
+        replayed = run(url)
+    finally:
+        stop_proxy(proxy)
+    return recorded, replayed, authorizations
+
+
+def test_a_flow_recorded_through_the_forward_proxy_without_credentials_replays_identically(tmp_path, ca):
+    from test_moto import assert_same_output, workflow
+
+    recorded, replayed, authorizations = record_then_replay(
+        tmp_path, lambda url: workflow(url, environment=lambda proxy_url: proxied_env(proxy_url, ca, **CLIENT)))
+
     assert [step["exit"] for step in recorded] == [0, 0, 0, 0, 0, 255, 0], recorded
     # The proxy had no credentials: every call reached moto under the client's own signature.
     assert authorizations and all("Credential=AKIDCLIENTEXAMPLE/" in a for a in authorizations), authorizations
     audit = [json.loads(line) for line in open(tmp_path / "audit.jsonl")]
     identities = [r.get("identity") for r in audit if r["event"] == "outcome"]
-    assert identities == ["authenticated", "authenticated", "authenticated"], audit
-
-    proxy, url = start_proxy(tmp_path)  # replay, offline: moto is gone
-    try:
-        replayed = workflow(url, environment=through)
-    finally:
-        stop_proxy(proxy)
+    assert identities[:3] == ["authenticated", "authenticated", "authenticated"], audit
+    # Replayed offline, the same calls are only claimed: nobody checked them.
+    assert identities[3:] == ["claimed", "claimed", "claimed"], audit
     assert_same_output(recorded, replayed)
 
 
@@ -226,10 +234,7 @@ def test_boto3_records_through_the_forward_proxy_and_replays_the_same_answers(tm
     import botocore.config
 
     def flow(proxy_url):
-        env = user_env("unused")
-        del env["AWS_ENDPOINT_URL_SSM"]
-        env.update(HTTPS_PROXY=proxy_url, AWS_CA_BUNDLE=ca, NO_PROXY="", AWS_DEFAULT_REGION="us-east-2",
-                   AWS_ACCESS_KEY_ID="AKIDCLIENTEXAMPLE")
+        env = proxied_env(proxy_url, ca, **CLIENT)
         for key in [k for k in list(__import__("os").environ) if k.startswith("AWS_")]:
             monkeypatch.delenv(key)
         for key, value in env.items():
@@ -248,23 +253,9 @@ def test_boto3_records_through_the_forward_proxy_and_replays_the_same_answers(tm
         answers.append(ssm.describe_maintenance_window_tasks(WindowId=window["WindowId"]))
         return answers
 
-    moto_url, moto_ca, authorizations, stop_moto = tls_moto(tmp_path)
-    try:
-        proxy, url = start_proxy(tmp_path, "--mode", "record", "--forward-proxy-only",
-                                 "--upstream", moto_url, "--ca-file", moto_ca)
-        try:
-            recorded = flow(url)
-        finally:
-            stop_proxy(proxy)
-    finally:
-        stop_moto()
-    assert len(authorizations) == 4 and all("Credential=AKIDCLIENTEXAMPLE/" in a for a in authorizations)
+    recorded, replayed, authorizations = record_then_replay(tmp_path, flow)
 
-    proxy, url = start_proxy(tmp_path)
-    try:
-        replayed = flow(url)
-    finally:
-        stop_proxy(proxy)
+    assert len(authorizations) == 4 and all("Credential=AKIDCLIENTEXAMPLE/" in a for a in authorizations)
     # What boto3 returns, request ids included; of the HTTP headers, only those a cassette
     # keeps (docs/cassettes.md) replay, so the live date and server name are left out.
     for answers in (recorded, replayed):
