@@ -143,9 +143,9 @@ pub struct ForwardProxySettings {
     /// its client's own signature: the proxy then needs, holds and lends no AWS credentials,
     /// and calls sent to its endpoint are refused rather than re-signed.
     pub only: bool,
-    /// Hosts whose `CONNECT`s are tunnelled untouched in the forwarding modes (exact names, or
-    /// `*.` and a domain); never in replay mode. Default: AWS's own domains, for the STS and
-    /// SSO calls SDKs send through the same proxy.
+    /// Hosts whose `CONNECT`s are tunnelled untouched in the forwarding modes: exact names, or
+    /// `*.` and a domain, on port 443 unless `:port` follows; never in replay mode. Default:
+    /// AWS's own domains, for the STS and SSO calls SDKs send through the same proxy.
     pub tunnel_hosts: Vec<String>,
 }
 
@@ -466,6 +466,17 @@ impl Config {
                 ),
             });
         }
+        if let Some(bad) =
+            (self.forward_proxy.tunnel_hosts.iter()).find(|entry| !is_host_pattern(entry))
+        {
+            return Err(ConfigError::Invalid {
+                key: "forward_proxy.tunnel_hosts",
+                reason: format!(
+                    "{bad:?} is not a host name or `*.` and a domain, with an optional :port \
+                     (e.g. \"*.amazonaws.com\", \"sso.example.com:8443\")"
+                ),
+            });
+        }
         let (every, named): (Vec<&String>, Vec<&String>) =
             (self.forward.allowed_operations.iter()).partition(|op| *op == "*");
         let named = operations(
@@ -591,6 +602,23 @@ fn operations<'a>(
         .collect()
 }
 
+/// A `forward_proxy.tunnel_hosts` entry: a host name or `*.` and a domain, and `:port`.
+fn is_host_pattern(entry: &str) -> bool {
+    let (host, port) = match entry.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (entry, None),
+    };
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    let name_ok = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    name_ok && port.is_none_or(|port| port.parse::<u16>().is_ok_and(|port| port > 0))
+}
+
 /// A configuration that passed [`Config::validate`], with what validation read out of it. It
 /// reads as the [`Config`] it came from; the proxy takes nothing else.
 #[derive(Debug, Clone)]
@@ -647,6 +675,33 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tunnel_hosts_must_be_host_patterns() {
+        for good in ["*.amazonaws.com", "sso.example.com:8443", "127.0.0.1:4443"] {
+            assert!(is_host_pattern(good), "{good}");
+        }
+        for bad in [
+            "*",
+            "*.",
+            "a..b",
+            "host:",
+            "host:0",
+            "host:99999",
+            "https://x",
+            "a b",
+        ] {
+            assert!(!is_host_pattern(bad), "{bad}");
+        }
+        let mut config = Config::default();
+        config.forward_proxy.tunnel_hosts = vec!["sts.amazonaws.com:https".to_owned()];
+        let error = config.validate().unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("forward_proxy.tunnel_hosts: \"sts.amazonaws.com:https\"")
+        );
+    }
 
     fn parse(text: &str) -> Result<Settings, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;

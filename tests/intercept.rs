@@ -317,7 +317,7 @@ async fn forwarding_modes_tunnel_allowed_hosts_untouched_and_refuse_the_rest() {
     config.mode = ssm_vcr::Mode::Passthrough;
     config.forward_proxy.only = true;
     config.forward_proxy.ca_dir = Some(ca.path().join("ca"));
-    config.forward_proxy.tunnel_hosts = vec!["127.0.0.1".to_owned()];
+    config.forward_proxy.tunnel_hosts = vec![echo_addr.to_string(), closed.to_string()];
     let proxy = TestProxy::start(config).await;
 
     let (mut tunnel, status) = connect(&proxy, &echo_addr.to_string()).await;

@@ -122,7 +122,7 @@ impl Interceptor {
         };
         let host = host.to_ascii_lowercase();
         if !(is_ssm_host(&host) && port == 443) {
-            if self.mode.forwards() && self.tunnels(&host) {
+            if self.mode.forwards() && self.tunnels(&host, port) {
                 let target = format!("{host}:{port}");
                 let upstream = self.open_tunnel(&target).await?;
                 return Ok(Takeover::Tunnel(Tunnel {
@@ -163,15 +163,22 @@ impl Interceptor {
         }
     }
 
-    fn tunnels(&self, host: &str) -> bool {
-        self.tunnel_hosts
-            .iter()
-            .any(|allowed| match allowed.strip_prefix("*.") {
+    /// Whether `forward_proxy.tunnel_hosts` allows `host:port`: each entry is a host, or `*.`
+    /// and a domain, with `:port` when it is not 443.
+    fn tunnels(&self, host: &str, port: u16) -> bool {
+        self.tunnel_hosts.iter().any(|allowed| {
+            let (pattern, allowed_port) = match allowed.rsplit_once(':') {
+                Some((pattern, port)) => (pattern, port.parse().ok()),
+                None => (allowed.as_str(), Some(443)),
+            };
+            let host_matches = match pattern.strip_prefix("*.") {
                 Some(domain) => host
-                    .strip_suffix(domain)
+                    .strip_suffix(&domain.to_ascii_lowercase())
                     .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
-                None => host.eq_ignore_ascii_case(allowed),
-            })
+                None => host.eq_ignore_ascii_case(pattern),
+            };
+            host_matches && allowed_port == Some(port)
+        })
     }
 
     /// The SSM host of a proxy request (an absolute-form URI, `POST https://ssm…/`), which is
@@ -265,15 +272,17 @@ mod tests {
             PathBuf::new(),
             vec![
                 "*.amazonaws.com".to_owned(),
-                "portal.sso.example".to_owned(),
+                "portal.sso.example:8443".to_owned(),
             ],
             Duration::from_secs(1),
         );
-        assert!(interceptor.tunnels("sts.us-east-1.amazonaws.com"));
-        assert!(interceptor.tunnels("portal.sso.example"));
-        assert!(!interceptor.tunnels("amazonaws.com"));
-        assert!(!interceptor.tunnels("evilamazonaws.com"));
-        assert!(!interceptor.tunnels("sts.amazonaws.com.example"));
+        assert!(interceptor.tunnels("sts.us-east-1.amazonaws.com", 443));
+        assert!(interceptor.tunnels("portal.sso.example", 8443));
+        assert!(!interceptor.tunnels("sts.us-east-1.amazonaws.com", 22));
+        assert!(!interceptor.tunnels("portal.sso.example", 443));
+        assert!(!interceptor.tunnels("amazonaws.com", 443));
+        assert!(!interceptor.tunnels("evilamazonaws.com", 443));
+        assert!(!interceptor.tunnels("sts.amazonaws.com.example", 443));
     }
 
     #[test]
