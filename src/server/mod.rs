@@ -23,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
@@ -81,16 +81,16 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // The permit lives as long as the connection, or the tunnel a CONNECT turns it into.
         let client = Arc::new(Client {
             peer: Peer::new(peer),
-            tunnel: Mutex::new(Some(graceful.watcher())),
+            takeover: Mutex::new(Some((graceful.watcher(), permit))),
         });
         let served = connections.serve(TokioIo::new(stream), &router, client);
         let connection = graceful.watch(served.connection);
         let activity = served.activity;
         let idle_timeout = connections.idle_timeout;
         tokio::spawn(async move {
-            let _permit = permit;
             tokio::select! {
                 ended = connection => if let Err(e) = ended {
                     debug!(%peer, error = %e, "connection ended with an error");
@@ -127,11 +127,12 @@ struct Connections {
     handshake_timeout: Duration,
 }
 
-/// What a connection's requests share: who the client is, and the graceful-shutdown watch for
-/// the one tunnel a `CONNECT` can open (the connection's HTTP ends with it).
+/// What a connection's requests share: who the client is, and what the one tunnel a `CONNECT`
+/// can open takes over (the connection's HTTP ends with it): the graceful-shutdown watch, and
+/// the connection's permit, so that tunnels count against `limits.max_connections` too.
 struct Client {
     peer: Peer,
-    tunnel: Mutex<Option<Watcher>>,
+    takeover: Mutex<Option<(Watcher, OwnedSemaphorePermit)>>,
 }
 
 /// A connection being served, and its idle clock.
@@ -187,17 +188,21 @@ impl Connections {
 
     /// Takes over a `CONNECT`'s connection once its 200 answer is sent.
     fn tunnel(self: &Arc<Self>, handover: Handover, router: Arc<Router>, client: &Arc<Client>) {
-        let watcher = client
-            .tunnel
+        let taken = client
+            .takeover
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        match (handover.take(), watcher) {
-            (Some(Takeover::Intercept(interception)), Some(watcher)) => {
-                self.intercept(interception, watcher, router, client.peer.addr());
+        let peer = client.peer.addr();
+        match (handover.take(), taken) {
+            (Some(Takeover::Intercept(interception)), Some((watcher, permit))) => {
+                self.intercept(interception, watcher, permit, router, peer);
             }
-            (Some(Takeover::Tunnel(tunnel)), Some(_)) => {
-                tokio::spawn(relay_bytes(tunnel, client.peer.addr()));
+            (Some(Takeover::Tunnel(tunnel)), Some((_, permit))) => {
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    relay_bytes(tunnel, peer).await;
+                });
             }
             // A CONNECT inside an intercepted connection: there is nothing further to take.
             _ => {}
@@ -210,11 +215,13 @@ impl Connections {
         self: &Arc<Self>,
         interception: Interception,
         watcher: Watcher,
+        permit: OwnedSemaphorePermit,
         router: Arc<Router>,
         peer: std::net::SocketAddr,
     ) {
         let connections = Arc::clone(self);
         tokio::spawn(async move {
+            let _permit = permit;
             let Interception { upgrade, tls, host } = interception;
             let upgraded = match upgrade.await {
                 Ok(upgraded) => upgraded,
@@ -233,7 +240,7 @@ impl Connections {
             };
             let inner = Arc::new(Client {
                 peer: Peer::intercepted(peer, host.clone()),
-                tunnel: Mutex::new(None),
+                takeover: Mutex::new(None),
             });
             let served = connections.serve(TokioIo::new(stream), &router, inner);
             let connection = watcher.watch(served.connection);

@@ -174,7 +174,7 @@ def start_proxy(tmp_path, *args):
     import os
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(HOME=str(tmp_path), AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-               AWS_EC2_METADATA_DISABLED="true")
+               AWS_EC2_METADATA_DISABLED="true", RUST_LOG="trace")
     process = subprocess.Popen(
         [BIN, "serve", "--listen", "127.0.0.1:0", "--ca-dir", str(tmp_path / "ca"), "--cassette-dir", str(tmp_path),
          "--cassette", "forward-proxy-flow", "--audit-log", str(tmp_path / "audit.jsonl"), *args],
@@ -196,21 +196,35 @@ def record_then_replay(tmp_path, run):
     moto over TLS, then again through a replaying one with moto gone: both results, and the
     Authorization headers moto received."""
     moto_url, moto_ca, authorizations, stop_moto = tls_moto(tmp_path)
+    logs = []
     try:
         proxy, url = start_proxy(tmp_path, "--mode", "record", "--forward-proxy-only",
                                  "--upstream", moto_url, "--ca-file", moto_ca)
         try:
             recorded = run(url)
         finally:
-            stop_proxy(proxy)
+            logs.append(stop_proxy(proxy))
     finally:
         stop_moto()
     proxy, url = start_proxy(tmp_path)
     try:
         replayed = run(url)
     finally:
-        stop_proxy(proxy)
+        logs.append(stop_proxy(proxy))
+    assert_ca_key_nowhere(tmp_path, "".join(logs))
     return recorded, replayed, authorizations
+
+
+def assert_ca_key_nowhere(tmp_path, logs):
+    """The CA key is 0600 and none of its lines is in a cassette, the audit log or the proxy's
+    own output, which ran at RUST_LOG=trace."""
+    key_file = tmp_path / "ca" / "ca-key.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key_lines = [line for line in key_file.read_text().splitlines() if line and not line.startswith("-----")]
+    written = logs + "".join(p.read_text() for p in tmp_path.glob("*.json*"))
+    assert "audit.jsonl" in [p.name for p in tmp_path.glob("*.json*")]
+    for line in key_lines:
+        assert line not in written, "a line of the CA key was written"
 
 
 def test_a_flow_recorded_through_the_forward_proxy_without_credentials_replays_identically(tmp_path, ca):
