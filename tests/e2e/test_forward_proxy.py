@@ -12,7 +12,7 @@ import urllib.parse
 import boto3
 import pytest
 
-from conftest import BIN, Proxy, user_env
+from conftest import BIN, ROOT, Proxy, user_env
 
 WINDOW, TASK = "mw-0c50858d01e8a7b6f", "50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"
 HOST = "ssm.us-east-1.amazonaws.com"
@@ -277,3 +277,14 @@ def test_boto3_records_through_the_forward_proxy_and_replays_the_same_answers(tm
             del answer["ResponseMetadata"]["HTTPHeaders"]
     assert replayed == recorded
     assert recorded[3]["Tasks"] == []
+
+
+def test_the_javascript_sdk_v3_through_https_proxy_gets_the_typed_error(forward_proxy, ca):
+    """The setup docs/forward-proxy.md gives: an https-proxy-agent, and NODE_EXTRA_CA_CERTS."""
+    env = proxied_env(forward_proxy.url, ca, AWS_REGION="us-east-1", NODE_EXTRA_CA_CERTS=ca)
+    run = subprocess.run(["node", "flow.mjs"], cwd=ROOT / "tests" / "e2e" / "js", env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    first, second = [json.loads(line) for line in run.stdout.splitlines()]
+    assert first == {"WindowTaskId": TASK}
+    assert second["error"] == "DoesNotExistException", second
