@@ -499,11 +499,10 @@ impl Pipeline {
         let missed = answered.missed.take();
         if let Some(session) = &exchange.session {
             session.count(answered.outcome, missed);
-        } else if let Some(name) = &exchange.cassette {
-            let named = (name != self.library.default_name()).then_some(name);
-            if let Some(session) = self.library.opened(named) {
-                session.count(answered.outcome, missed);
-            }
+        } else if let Some(session) =
+            (exchange.cassette.as_ref()).and_then(|name| self.library.opened(name))
+        {
+            session.count(answered.outcome, missed);
         }
     }
 

@@ -259,11 +259,8 @@ impl Library {
         })
     }
 
-    /// The named cassette (or the default one) if a call has opened it already; never opens.
-    pub fn opened(&self, name: Option<&CassetteName>) -> Option<Arc<Session>> {
-        let Some(name) = name else {
-            return Some(Arc::clone(&self.default_session));
-        };
+    /// The named cassette if it is open already (the default one always is); never opens.
+    pub fn opened(&self, name: &CassetteName) -> Option<Arc<Session>> {
         let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
         sessions.get(name).cloned()
     }
@@ -289,7 +286,7 @@ impl Library {
     /// Rewinds the named cassette's replay queues to their first answers; `false` when no
     /// call has opened it, which leaves nothing to rewind.
     pub fn rewind(&self, name: &CassetteName) -> bool {
-        let Some(session) = self.opened(Some(name)) else {
+        let Some(session) = self.opened(name) else {
             return false;
         };
         if let Some(tape) = &session.tape {

@@ -121,7 +121,7 @@ impl Interceptor {
             return Err(refused());
         };
         let host = host.to_ascii_lowercase();
-        if !(is_ssm_host(&host) && port == 443) {
+        if !is_intercepted(&host, port) {
             if self.mode.forwards() && self.tunnels(&host, port) {
                 let target = format!("{host}:{port}");
                 let upstream = self.open_tunnel(&target).await?;
@@ -188,8 +188,7 @@ impl Interceptor {
         match uri.authority() {
             Some(authority)
                 if https
-                    && is_ssm_host(authority.host())
-                    && authority.port_u16().is_none_or(|p| p == 443) =>
+                    && is_intercepted(authority.host(), authority.port_u16().unwrap_or(443)) =>
             {
                 Ok(authority.host().to_ascii_lowercase())
             }
@@ -239,6 +238,11 @@ impl Interceptor {
             })
             .await
     }
+}
+
+/// Whether a connection to `host:port` is intercepted: an SSM host, on HTTPS's port.
+fn is_intercepted(host: &str, port: u16) -> bool {
+    port == 443 && is_ssm_host(host)
 }
 
 /// Whether `host` is an SSM endpoint: `ssm` or `ssm-fips`, a region, and `amazonaws.com`,

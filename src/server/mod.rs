@@ -85,6 +85,7 @@ pub(crate) async fn serve(
         let client = Arc::new(Client {
             peer: Peer::new(peer),
             takeover: Mutex::new(Some((graceful.watcher(), permit))),
+            connections: Arc::clone(&connections),
         });
         let served = connections.serve(TokioIo::new(stream), &router, client);
         let connection = graceful.watch(served.connection);
@@ -133,6 +134,8 @@ struct Connections {
 struct Client {
     peer: Peer,
     takeover: Mutex<Option<(Watcher, OwnedSemaphorePermit)>>,
+    /// How the tunnel is served.
+    connections: Arc<Connections>,
 }
 
 /// A connection being served, and its idle clock.
@@ -144,7 +147,7 @@ struct Served<C> {
 impl Connections {
     /// Serves `io`'s requests with `router`; an intercepted `CONNECT` continues as a tunnel.
     fn serve<I>(
-        self: &Arc<Self>,
+        &self,
         io: I,
         router: &Arc<Router>,
         client: Arc<Client>,
@@ -154,23 +157,18 @@ impl Connections {
     {
         let activity = Activity::new();
         let service = {
-            let (router, activity, connections) =
-                (Arc::clone(router), Arc::clone(&activity), Arc::clone(self));
+            let (router, activity) = (Arc::clone(router), Arc::clone(&activity));
             let open = router.connection();
             service_fn(move |request| {
                 // The gauge counts the connection for as long as its service lives.
                 let _open = &open;
-                let (router, client, connections) = (
-                    Arc::clone(&router),
-                    Arc::clone(&client),
-                    Arc::clone(&connections),
-                );
+                let (router, client) = (Arc::clone(&router), Arc::clone(&client));
                 let request_in_flight = activity.begin();
                 async move {
                     let _request_in_flight = request_in_flight;
                     let mut response = router.handle(request, &client.peer).await;
                     if let Some(handover) = response.extensions_mut().remove::<Handover>() {
-                        connections.tunnel(handover, router, &client);
+                        client.connections.take_over(handover, router, &client);
                     }
                     Ok::<_, Infallible>(response)
                 }
@@ -187,7 +185,7 @@ impl Connections {
     }
 
     /// Takes over a `CONNECT`'s connection once its 200 answer is sent.
-    fn tunnel(self: &Arc<Self>, handover: Handover, router: Arc<Router>, client: &Arc<Client>) {
+    fn take_over(self: &Arc<Self>, handover: Handover, router: Arc<Router>, client: &Arc<Client>) {
         let taken = client
             .takeover
             .lock()
@@ -241,6 +239,7 @@ impl Connections {
             let inner = Arc::new(Client {
                 peer: Peer::intercepted(peer, host.clone()),
                 takeover: Mutex::new(None),
+                connections: Arc::clone(&connections),
             });
             let served = connections.serve(TokioIo::new(stream), &router, inner);
             let connection = watcher.watch(served.connection);
