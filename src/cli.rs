@@ -224,6 +224,11 @@ impl Mode {
     pub fn forwards(self) -> bool {
         !matches!(self, Self::Replay)
     }
+
+    /// Whether this mode writes forwarded answers into cassettes.
+    pub fn records(self) -> bool {
+        matches!(self, Self::Record | Self::Auto)
+    }
 }
 
 /// Operational log format.

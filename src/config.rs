@@ -77,6 +77,12 @@ pub struct CassetteSettings {
     pub keep_sensitive: Vec<String>,
     /// Record 5xx answers too (so a retry sequence replays as it happened).
     pub record_server_errors: bool,
+    /// While recording, the cassette file is written whole from its journal once the journal
+    /// holds this many bytes and as many as the cassette (docs/cassettes.md).
+    pub compact_journal_bytes: u64,
+    /// While recording, the cassette file is also written whole this often; 0 only at
+    /// shutdown and when the journal is large.
+    pub compact_interval_ms: u64,
 }
 
 /// `[forward]`.
@@ -241,6 +247,8 @@ impl Default for CassetteSettings {
             redact_paths: Vec::new(),
             keep_sensitive: Vec::new(),
             record_server_errors: true,
+            compact_journal_bytes: 4 * 1024 * 1024,
+            compact_interval_ms: 30_000,
         }
     }
 }
@@ -300,6 +308,13 @@ impl Default for LogSettings {
             format: LogFormat::Pretty,
             filter: "info".to_owned(),
         }
+    }
+}
+
+impl CassetteSettings {
+    /// [`Self::compact_interval_ms`] as a duration; `None` when periodic compaction is off.
+    pub fn compact_interval(&self) -> Option<Duration> {
+        (self.compact_interval_ms > 0).then(|| Duration::from_millis(self.compact_interval_ms))
     }
 }
 

@@ -21,7 +21,7 @@ use crate::aws::error::AwsError;
 use crate::aws::model::{Rejection, is_operation_name, provenance};
 use crate::aws::sigv4::NoCredentials;
 use crate::cassette::replay::ReplayMiss;
-use crate::cassette::store::{LoadError, Unavailable};
+use crate::cassette::store::{OpenError, Unavailable};
 use crate::config::ConfigError;
 use crate::report::Outcome;
 use crate::text::chain;
@@ -36,7 +36,7 @@ pub enum StartError {
     Config(#[from] ConfigError),
     /// The default cassette is missing or invalid.
     #[error("the default cassette is unusable (fix it, or pick another with --cassette)")]
-    Cassette(#[source] LoadError),
+    Cassette(#[source] OpenError),
     /// The audit log cannot be opened.
     #[error(
         "the audit log cannot be opened (fix it, pick another with --audit-log, or run with --no-audit)"

@@ -197,6 +197,7 @@ impl Pipeline {
             config.mode,
             config.ignore_rules().clone(),
             when_exhausted,
+            config.cassettes.compact_journal_bytes,
         )
         .map_err(StartError::Cassette)?;
         let audit = if config.audit.enabled {
@@ -259,9 +260,19 @@ impl Pipeline {
         self.library.rewind(cassette)
     }
 
-    /// Releases what the pipeline holds open (the audit log) once no request is in flight any
-    /// more; requests after it are refused if they need the audit log.
-    pub(crate) fn shutdown(&self) {
+    /// Writes every recording cassette whole from its journal.
+    pub(crate) async fn compact(&self) {
+        let library = Arc::clone(&self.library);
+        if let Err(e) = tokio::task::spawn_blocking(move || library.compact_all()).await {
+            tracing::error!(error = %e, "compacting the cassettes was interrupted; their journals keep every recording");
+        }
+    }
+
+    /// Writes the cassettes being recorded and releases what the pipeline holds open (the
+    /// audit log) once no request is in flight any more; requests after it are refused if
+    /// they need the audit log.
+    pub(crate) async fn shutdown(&self) {
+        self.compact().await;
         if let Some(log) = &self.audit {
             log.close();
         }

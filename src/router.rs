@@ -128,9 +128,15 @@ impl Router {
         self.pipeline.rewind(cassette)
     }
 
-    /// Releases what the handlers hold open, once no request is in flight any more.
-    pub(crate) fn shutdown(&self) {
-        self.pipeline.shutdown();
+    /// Writes the cassettes being recorded, without waiting for shutdown.
+    pub(crate) async fn compact(&self) {
+        self.pipeline.compact().await;
+    }
+
+    /// Writes what the handlers record and releases what they hold open, once no request is
+    /// in flight any more.
+    pub(crate) async fn shutdown(&self) {
+        self.pipeline.shutdown().await;
     }
 }
 

@@ -200,12 +200,20 @@ impl Proxy {
         let router = Arc::new(Router::new(pipeline, interceptor));
         let limits = settings.limits.clone();
         let serving = Arc::clone(&router);
+        let compact_interval = settings.cassettes.compact_interval();
         let task = tokio::spawn(async move {
-            server::serve(listener, serving, &limits, async {
+            let compacting = compact_interval
+                .filter(|_| settings.mode.records())
+                .map(|every| tokio::spawn(compact_every(Arc::clone(&serving), every)));
+            let served = server::serve(listener, serving, &limits, async {
                 // A dropped handle stops the proxy too.
                 let _ = stopped.await;
             })
-            .await
+            .await;
+            if let Some(compacting) = compacting {
+                compacting.abort();
+            }
+            served
         });
         Ok(Self {
             addr,
@@ -299,6 +307,18 @@ impl Proxy {
             let _ = stop.send(());
         }
         joined(task.await).map(|()| self.report())
+    }
+}
+
+/// Writes the cassettes being recorded every `every`, so that one left open for long is
+/// reviewable as it grows.
+async fn compact_every(router: Arc<Router>, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is now, when nothing is recorded yet
+    loop {
+        ticks.tick().await;
+        router.compact().await;
     }
 }
 

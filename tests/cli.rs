@@ -216,6 +216,58 @@ fn cassette_check_flags_plain_secrets_and_cassette_redact_rewrites_them() {
 }
 
 #[test]
+fn a_journal_left_by_a_killed_recording_fails_the_check_until_serve_folds_it_in() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("flow.json");
+    std::fs::copy("cassettes/maintenance-window-flow.json", &file).unwrap();
+    let path = file.to_str().unwrap();
+    let shipped = ssm_vcr::Cassette::from_json(&std::fs::read(&file).unwrap()).unwrap();
+    // What a proxy in auto mode killed after recording one more call leaves: the journal.
+    let mut interaction = serde_json::to_value(&shipped.interactions[0]).unwrap();
+    interaction["request"]["body"]["Name"] = "recorded-after".into();
+    let journal = format!(
+        "{{\"ssm_vcr_journal\":1,\"base\":\"file\"}}\n{}\n{{\"index\":8,\"interac",
+        serde_json::json!({"index": 7, "interaction": interaction})
+    );
+    std::fs::write(folder.path().join("flow.json.journal"), journal).unwrap();
+
+    let output = run(&["cassette", "check", path]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        text(&output.stdout),
+        format!(
+            "{MODEL_LINE}\nerror: {path}: a recording journal is beside it ({path}.journal), \
+             holding recordings the file lacks; start `ssm-vcr serve` on this folder once to \
+             fold it in (docs/cassettes.md)\n"
+        )
+    );
+
+    let audit = tempfile::tempdir().unwrap();
+    let folder_arg = folder.path().to_str().unwrap();
+    let (mut child, _) = start(
+        serve(
+            &audit,
+            &["--cassette-dir", folder_arg, "--cassette", "flow"],
+        )
+        .stderr(std::process::Stdio::piped()),
+    );
+    sigterm(&child);
+    let (exit, log) = finish(&mut child);
+    assert!(exit.success(), "{log}");
+    assert!(log.contains("folded a recording journal"), "{log}");
+    assert!(log.contains("folded=1 torn_bytes=19"), "{log}");
+    let folded = ssm_vcr::Cassette::from_json(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(folded.interactions.len(), 8);
+    assert_eq!(
+        folded.interactions[7].request.body["Name"],
+        "recorded-after"
+    );
+    assert_eq!(&folded.interactions[..7], &shipped.interactions[..]);
+    let output = run(&["cassette", "check", path]);
+    assert!(output.status.success(), "{}", text(&output.stdout));
+}
+
+#[test]
 fn cassette_check_names_the_file_and_interaction_of_an_invalid_request() {
     let file = fixture("cassettes/invalid-deregistration.json");
     let output = run(&["cassette", "check", file.to_str().unwrap()]);

@@ -105,7 +105,8 @@ async fn a_full_disk_under_the_cassettes_loses_recordings_not_answers() {
     let fake = FakeSsm::start().await;
     let dir = tempfile::tempdir().unwrap();
     let cassettes = dir.path().to_str().unwrap().to_owned();
-    // Files may not grow past 3 KiB: the cassette stops growing after a few interactions.
+    // Files may not grow past 3 KiB: the journal and the cassette stop growing after a few
+    // interactions.
     let (mut child, address) = spawn_serve(
         "trap '' XFSZ; ulimit -f 3;",
         &[
@@ -142,23 +143,35 @@ async fn a_full_disk_under_the_cassettes_loses_recordings_not_answers() {
         "every client got its answer: {statuses:?}"
     );
     assert_eq!(fake.received().len(), 30);
+
+    // With room again, the next start folds what the journal kept into the cassette.
+    let (mut replaying, _) = spawn_serve(
+        "",
+        &[
+            "--cassette-dir",
+            &cassettes,
+            "--cassette",
+            "full",
+            "--no-audit",
+        ],
+        &[],
+    );
+    replaying.kill().unwrap();
+    replaying.wait().unwrap();
     let cassette = Cassette::from_json(&std::fs::read(dir.path().join("full.json")).unwrap())
-        .expect("the cassette on disk is still whole");
+        .expect("the cassette is whole");
     assert!(
         !cassette.interactions.is_empty() && cassette.interactions.len() < 30,
         "{}",
         cassette.interactions.len()
     );
-    let leftovers = std::fs::read_dir(dir.path()).unwrap().filter(|e| {
-        e.as_ref()
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .ends_with(".tmp")
-    });
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(
-        leftovers.count(),
-        0,
-        "a failed write left its temporary file"
+        names,
+        ["full.json"],
+        "a failed write left a temporary file, or the journal was not folded"
     );
 }

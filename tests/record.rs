@@ -625,7 +625,7 @@ fn record_mode_without_credentials_fails_at_start_saying_how_to_provide_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_while_8_clients_record_leaves_a_whole_cassette_with_every_answered_call() {
+async fn sigkill_while_16_clients_record_loses_no_answered_call_once_the_journal_is_folded() {
     let fake = FakeSsm::start().await;
     let dir = tempfile::tempdir().unwrap();
     let cassette_dir = dir.path().to_str().unwrap().to_owned();
@@ -653,7 +653,7 @@ async fn sigkill_while_8_clients_record_leaves_a_whole_cassette_with_every_answe
         ],
     );
     let (answered, answers) = std::sync::mpsc::channel::<String>();
-    let clients: Vec<_> = (0..8)
+    let clients: Vec<_> = (0..16)
         .map(|client| {
             let (address, answered) = (address.clone(), answered.clone());
             std::thread::spawn(move || {
@@ -670,7 +670,7 @@ async fn sigkill_while_8_clients_record_leaves_a_whole_cassette_with_every_answe
         .collect();
     drop(answered);
     let mut acknowledged = tokio::task::spawn_blocking(move || {
-        let first: Vec<String> = answers.iter().take(120).collect();
+        let first: Vec<String> = answers.iter().take(240).collect();
         (first, answers)
     })
     .await
@@ -686,7 +686,26 @@ async fn sigkill_while_8_clients_record_leaves_a_whole_cassette_with_every_answe
     })
     .await
     .unwrap();
+    let journal = dir.path().join("crash.json.journal");
+    assert!(
+        journal.exists(),
+        "the recordings are in the journal, not yet compacted"
+    );
 
+    // The next start, in any mode, folds the journal into the cassette before serving.
+    let (mut restarted, _) = spawn_serve(
+        "",
+        &[
+            "--cassette-dir",
+            &cassette_dir,
+            "--cassette",
+            "crash",
+            "--no-audit",
+        ],
+        &[],
+    );
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
     let bytes = std::fs::read(dir.path().join("crash.json")).unwrap();
     let cassette = Cassette::from_json(&bytes).expect("the cassette parses after SIGKILL");
     let recorded: std::collections::HashSet<String> = cassette
@@ -698,7 +717,7 @@ async fn sigkill_while_8_clients_record_leaves_a_whole_cassette_with_every_answe
         .iter()
         .filter(|n| !recorded.contains(*n))
         .collect();
-    assert!(acknowledged_names.len() >= 120);
+    assert!(acknowledged_names.len() >= 240);
     assert!(
         missing.is_empty(),
         "{} answered calls missing from the cassette: {missing:?}",
@@ -709,6 +728,7 @@ async fn sigkill_while_8_clients_record_leaves_a_whole_cassette_with_every_answe
         cassette.interactions.len(),
         "an interaction was recorded twice"
     );
+    assert!(!journal.exists(), "the folded journal was removed");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(Result::ok)

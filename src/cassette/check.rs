@@ -8,10 +8,10 @@
 
 use std::path::Path;
 
+use super::file::{LoadError, read_cassette, write_atomically};
 use super::format::ModelStamp;
-use super::recorder::write_atomically;
+use super::journal;
 use super::redact::{Placeholders, Redaction, plain_sensitive_values};
-use super::store::{LoadError, read_cassette};
 use crate::aws::model::validate::validate;
 use crate::aws::model::{Operation, Rejection, provenance};
 use crate::json::Json;
@@ -40,6 +40,15 @@ pub fn check_file(path: &Path) -> Report {
         interactions: cassette.interactions.len(),
         problems: Vec::new(),
     };
+    let journal = journal::path_of(path);
+    if journal.exists() {
+        report.problems.push(format!(
+            "{}: a recording journal is beside it ({}), holding recordings the file lacks; \
+             start `ssm-vcr serve` on this folder once to fold it in (docs/cassettes.md)",
+            path.display(),
+            journal.display()
+        ));
+    }
     let mut problem = |index: usize, operation: &str, what: String| {
         report.problems.push(format!(
             "{}: interaction {index} ({operation}): {what}",

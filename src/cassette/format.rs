@@ -203,9 +203,53 @@ impl Cassette {
         Ok(cassette)
     }
 
+    /// A new cassette for recording into, saying where it came from.
+    pub fn recording() -> Self {
+        Self {
+            note: Some(format!(
+                "Recorded by ssm-vcr {}.",
+                env!("CARGO_PKG_VERSION")
+            )),
+            ..Self::new()
+        }
+    }
+
     /// The file's bytes: pretty JSON with a final newline, deterministic.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(self).expect("a cassette always serializes");
+        self.to_json_with(&self.interactions)
+    }
+
+    /// The bytes of a file with this cassette's version, note and model, and `interactions`
+    /// instead of its own: a recorder keeps its interactions apart, shared with the snapshot
+    /// it writes while recording goes on.
+    pub fn to_json_with<I>(&self, interactions: &[I]) -> Vec<u8>
+    where
+        I: std::borrow::Borrow<Interaction>,
+    {
+        /// The fields of [`Cassette`], in its order, with the same rules for absent ones.
+        #[derive(Serialize)]
+        #[serde(bound(serialize = "I: std::borrow::Borrow<Interaction>"))]
+        struct File<'a, I> {
+            version: u32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            note: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            model: Option<&'a ModelStamp>,
+            interactions: Interactions<'a, I>,
+        }
+        struct Interactions<'a, I>(&'a [I]);
+        impl<I: std::borrow::Borrow<Interaction>> Serialize for Interactions<'_, I> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().map(std::borrow::Borrow::borrow))
+            }
+        }
+        let file = File {
+            version: self.version,
+            note: self.note.as_deref(),
+            model: self.model.as_ref(),
+            interactions: Interactions(interactions),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&file).expect("a cassette always serializes");
         bytes.push(b'\n');
         bytes
     }

@@ -1,15 +1,20 @@
 //! Cassettes: the file format, the matching key, the replay queues and the folder they live in.
 //!
-//! `format` owns the bytes on disk, `matching` decides which recorded request a live one is,
-//! `replay` hands out recorded answers in order, `redact` decides what may be written,
-//! `recorder` writes new interactions crash-safely, `store` opens cassettes by name for the
-//! mode, and `check` reviews them. Nothing here touches the network or the HTTP listener.
+//! `format` owns the bytes of a cassette and `file` reading and replacing one on disk,
+//! `matching` decides which recorded request a live one is, `replay` hands out recorded answers
+//! in order, `redact` decides what may be written, `recorder` records new interactions through
+//! the append-only `journal` and compacts them into the cassette, `recovery` folds a journal
+//! left by a crash in, `store` opens cassettes by name for the mode, and `check` reviews them. Nothing here touches
+//! the network or the HTTP listener.
 
 pub mod check;
+pub mod file;
 pub mod format;
+pub mod journal;
 pub mod json_path;
 pub mod matching;
 pub mod recorder;
+pub mod recovery;
 pub mod redact;
 pub mod replay;
 pub mod store;

@@ -1,23 +1,28 @@
-//! Writing a cassette while recording: each new interaction is durable before its response is
-//! sent, a crash never leaves a truncated file, and concurrent recordings never lose or
-//! interleave interactions.
+//! Recording into a cassette: each new interaction is durable before its response is sent,
+//! at a cost that does not grow with the cassette, and the reviewable file is written whole
+//! from time to time.
 //!
-//! The whole cassette is kept in memory and written again for every interaction: to a
-//! temporary file in the same folder, fsynced, then renamed over the cassette, and the folder
-//! fsynced. One lock serialises the writers of one cassette. Before any byte is written, the
-//! model's sensitive values are replaced and the secret scan of `redact.rs` must pass. This
-//! module does not decide what is recorded (`proxy.rs`).
+//! An interaction is redacted, scanned for secrets, and appended to the cassette's journal
+//! (`journal.rs`); concurrent recordings share the journal's syncs. Compaction writes the
+//! cassette file atomically from the interactions kept in memory, then starts the journal again
+//! with what was recorded meanwhile. It runs when the journal outgrows both
+//! `cassettes.compact_journal_bytes` and the cassette itself (so each byte of the cassette is
+//! rewritten a bounded number of times however long the recording), every
+//! `cassettes.compact_interval_ms`, and at shutdown. Before any byte is written, the model's
+//! sensitive values are replaced and the secret scan of `redact.rs` must pass. This module does
+//! not decide what is recorded (`proxy.rs`) nor fold a journal left by a crash (`recovery.rs`).
 
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
+use super::file::write_atomically;
 use super::format::{Body, Cassette, Interaction, ModelStamp, RecordedRequest, RecordedResponse};
+use super::journal::{self, Base, Journal, entry_line};
 use super::redact::{Placeholders, Redaction, SecretFound, recorded_headers, scan};
 
 /// A forwarded call as the cassette keeps it, recorded now; unredacted until
@@ -43,24 +48,51 @@ pub fn forwarded(
     }
 }
 
-/// Distinguishes temporary files of concurrent writers in one process.
-static TEMPORARY_FILES: AtomicU64 = AtomicU64::new(0);
-
-/// Appends interactions to one cassette file.
+/// Records interactions into one cassette file.
 #[derive(Debug)]
 pub struct Recorder {
     path: PathBuf,
-    recorded: Mutex<Recorded>,
+    journal_path: PathBuf,
+    /// The journal size below which it is never compacted.
+    compact_journal_bytes: u64,
+    state: Mutex<State>,
+    /// Held by the one compaction that may run at a time.
+    compacting: Mutex<()>,
 }
 
 /// What the writers of one cassette share.
 #[derive(Debug)]
-struct Recorded {
-    cassette: Cassette,
+struct State {
+    /// The file's version, note and model; its interactions are kept apart.
+    head: Cassette,
+    /// Every interaction of the cassette, shared with the snapshot a compaction writes.
+    interactions: Vec<Arc<Interaction>>,
     placeholders: Placeholders,
+    /// What the cassette file holds for a new journal to continue.
+    base: Base,
+    /// How many of `interactions` the cassette file holds, and its size.
+    compacted: usize,
+    compacted_bytes: u64,
+    /// The journal being written; none before the first recording, after a compaction that
+    /// left nothing to journal, and after a failure (what it held is compacted before another
+    /// one starts).
+    journal: Option<Arc<Journal>>,
+    /// Whether this recorder has started a journal before, so any there is its own.
+    journal_started: bool,
+    /// A caller was told to compact, and no compaction has begun since.
+    compaction_requested: bool,
 }
 
-/// An interaction was not written.
+/// An interaction was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Its position in the cassette.
+    pub index: usize,
+    /// The journal has grown enough to be compacted.
+    pub compaction_due: bool,
+}
+
+/// An interaction was not written, or the cassette not compacted.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     /// The secret scan refused the write.
@@ -75,7 +107,7 @@ pub enum RecordError {
     /// The file system refused the write.
     #[error("cannot write {}", path.display())]
     Io {
-        /// The cassette file.
+        /// The cassette file or its journal.
         path: PathBuf,
         /// The cause.
         #[source]
@@ -84,82 +116,194 @@ pub enum RecordError {
 }
 
 impl Recorder {
-    /// A recorder that continues `start` (empty in record mode, the file's content in auto mode).
-    /// The file is stamped with the model it is written with.
-    pub fn new(path: PathBuf, mut start: Cassette) -> Self {
+    /// A recorder that replaces the file with a new cassette at its first compaction (record
+    /// mode); until then the file is left as it is.
+    pub fn fresh(path: PathBuf, compact_journal_bytes: u64) -> Self {
+        Self::new(
+            path,
+            Cassette::recording(),
+            Base::Fresh,
+            0,
+            compact_journal_bytes,
+        )
+    }
+
+    /// A recorder that appends to `cassette`, the file's content (auto mode).
+    pub fn continuing(path: PathBuf, cassette: Cassette, compact_journal_bytes: u64) -> Self {
+        let size = fs::metadata(&path).map_or(0, |m| m.len());
+        Self::new(path, cassette, Base::File, size, compact_journal_bytes)
+    }
+
+    fn new(
+        path: PathBuf,
+        mut start: Cassette,
+        base: Base,
+        compacted_bytes: u64,
+        compact_journal_bytes: u64,
+    ) -> Self {
         let placeholders = Placeholders::continuing(&start);
         start.model = Some(ModelStamp::current());
+        let interactions: Vec<Arc<Interaction>> =
+            start.interactions.drain(..).map(Arc::new).collect();
         Self {
+            journal_path: journal::path_of(&path),
             path,
-            recorded: Mutex::new(Recorded {
-                cassette: start,
+            compact_journal_bytes,
+            state: Mutex::new(State {
+                head: start,
+                compacted: interactions.len(),
+                interactions,
                 placeholders,
+                base,
+                compacted_bytes,
+                journal: None,
+                journal_started: false,
+                compaction_requested: false,
             }),
+            compacting: Mutex::new(()),
         }
     }
 
-    /// Redacts, appends and makes the cassette durable; returns the interaction's index.
-    /// Blocking: call it from the blocking pool. On failure the interaction is not kept.
+    /// Redacts and journals an interaction, durably; its position, and whether the cassette
+    /// should now be compacted. Blocking: call it from the blocking pool. On failure the
+    /// interaction is not kept, unless it was written and only its sync failed: then the
+    /// cassette is compacted at once, and an error means it is kept in memory for the next try.
     pub fn append(
         &self,
         mut interaction: Interaction,
         redaction: &Redaction,
         live_secrets: &[String],
-    ) -> Result<usize, RecordError> {
-        let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
-        let Recorded {
-            cassette,
-            placeholders,
-        } = &mut *recorded;
-        // Under the lock: placeholders are numbered in the order interactions are written.
-        redaction.apply(&mut interaction, placeholders);
-        cassette.interactions.push(interaction);
-        let index = cassette.interactions.len() - 1;
-        let bytes = cassette.to_json();
-        let written = scan(&bytes, live_secrets)
-            .map_err(|source| RecordError::Secret {
-                path: self.path.clone(),
-                source,
-            })
-            .and_then(|()| {
-                write_atomically(&self.path, &bytes).map_err(|source| RecordError::Io {
-                    path: self.path.clone(),
-                    source,
-                })
-            });
-        if written.is_err() {
-            cassette.interactions.pop();
+    ) -> Result<Appended, RecordError> {
+        let mut state = self.state();
+        if state.journal.is_none() && state.interactions.len() > state.compacted {
+            // The journal failed: what it held reaches the cassette before another one starts.
+            drop(state);
+            self.compact()?;
+            state = self.state();
         }
-        written.map(|()| index)
+        // Under the lock: placeholders are numbered in the order interactions are written.
+        redaction.apply(&mut interaction, &mut state.placeholders);
+        let index = state.interactions.len();
+        let line = entry_line(index, &interaction);
+        scan(&line, live_secrets).map_err(|source| RecordError::Secret {
+            path: self.path.clone(),
+            source,
+        })?;
+        let journal = match &state.journal {
+            Some(journal) => Arc::clone(journal),
+            None => {
+                let first = !state.journal_started;
+                let journal = Journal::start::<Arc<Interaction>>(
+                    &self.journal_path,
+                    state.base,
+                    index,
+                    &[],
+                    first,
+                )
+                .map_err(|source| self.journal_error(source))?;
+                let journal = Arc::new(journal);
+                state.journal = Some(Arc::clone(&journal));
+                state.journal_started = true;
+                journal
+            }
+        };
+        let end = match journal.append(&line) {
+            Ok(end) => end,
+            Err(source) => {
+                state.journal = None;
+                return Err(self.journal_error(source));
+            }
+        };
+        state.interactions.push(Arc::new(interaction));
+        let compaction_due = !state.compaction_requested
+            && end >= self.compact_journal_bytes.max(state.compacted_bytes);
+        state.compaction_requested |= compaction_due;
+        drop(state);
+        if let Err(e) = journal.sync_through(end) {
+            tracing::error!(error = %e, path = %self.journal_path.display(), "the recording journal could not be synced; writing the cassette whole instead");
+            let mut state = self.state();
+            if state
+                .journal
+                .as_ref()
+                .is_some_and(|j| Arc::ptr_eq(j, &journal))
+            {
+                state.journal = None;
+            }
+            drop(state);
+            self.compact()?;
+        }
+        Ok(Appended {
+            index,
+            compaction_due,
+        })
     }
-}
 
-/// Temporary file, fsync, rename, fsync of the folder: readers see the old file or the new
-/// one, never a part of either.
-pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("cassette");
-    let temporary = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        TEMPORARY_FILES.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temporary, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temporary);
+    /// Writes the cassette with every interaction recorded so far, then starts the journal
+    /// again with those recorded meanwhile; `false` when there was nothing to write. Blocking.
+    pub fn compact(&self) -> Result<bool, RecordError> {
+        let _only = self.compacting.lock().unwrap_or_else(|e| e.into_inner());
+        self.compact_now()
     }
-    result
+
+    /// [`Self::compact`], unless a compaction is running already (it will cover as much).
+    pub fn compact_unless_running(&self) -> Result<bool, RecordError> {
+        match self.compacting.try_lock() {
+            Ok(_only) => self.compact_now(),
+            Err(_) => Ok(false),
+        }
+    }
+
+    fn compact_now(&self) -> Result<bool, RecordError> {
+        let (head, snapshot) = {
+            let mut state = self.state();
+            state.compaction_requested = false;
+            if state.interactions.len() == state.compacted {
+                // A journal is left only by a failed write, whose line was not kept.
+                if state.journal_started {
+                    state.journal = None;
+                    journal::remove(&self.journal_path)
+                        .map_err(|source| self.journal_error(source))?;
+                }
+                return Ok(false);
+            }
+            (state.head.clone(), state.interactions.clone())
+        };
+        // Outside the lock: recording goes on while the snapshot is written.
+        let bytes = head.to_json_with(&snapshot);
+        write_atomically(&self.path, &bytes).map_err(|source| RecordError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let mut state = self.state();
+        state.compacted = snapshot.len();
+        state.compacted_bytes = bytes.len() as u64;
+        state.base = Base::File;
+        state.journal = None;
+        let meanwhile = &state.interactions[snapshot.len()..];
+        if meanwhile.is_empty() {
+            journal::remove(&self.journal_path).map_err(|source| self.journal_error(source))?;
+        } else {
+            let journal = Journal::start(
+                &self.journal_path,
+                Base::File,
+                snapshot.len(),
+                meanwhile,
+                false,
+            )
+            .map_err(|source| self.journal_error(source))?;
+            state.journal = Some(Arc::new(journal));
+        }
+        Ok(true)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn journal_error(&self, source: io::Error) -> RecordError {
+        RecordError::Io {
+            path: self.journal_path.clone(),
+            source,
+        }
+    }
 }

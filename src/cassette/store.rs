@@ -5,28 +5,32 @@
 //! | mode | replays from | records into |
 //! |---|---|---|
 //! | replay | the file (must exist) | — |
-//! | record | — | a fresh cassette, replacing the file at the first write |
+//! | record | — | a fresh cassette, replacing the file at its first compaction |
 //! | auto | the file as it was (or nothing) | the file, appended |
 //! | passthrough | — | — |
 //!
-//! Opening reads the disk on the blocking pool, never on a runtime thread. A cassette that
+//! In every mode, a journal that a recording left beside a cassette is folded into it before
+//! the cassette is read: all of them when the library starts, and each cassette's own when it is
+//! opened. Opening reads the disk on the blocking pool, never on a runtime thread. A cassette that
 //! fails to open is not remembered, so fixing the file and retrying works without a restart.
 //! Each open cassette counts the calls that reached it and keeps its first misses: its part of
 //! the run report (`report.rs` owns the report's shape).
 
 use foldhash::HashMap;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::format::{Cassette, FormatError, Interaction};
+use super::file::{LoadError, read_cassette};
+use super::format::{Cassette, Interaction};
 use super::matching::IgnoreRules;
-use super::recorder::Recorder;
+use super::recorder::{Appended, Recorder};
+use super::recovery::{Recovered, RecoveryError, recover, recover_folder};
 use super::redact::Redaction;
 use super::replay::{Tape, WhenExhausted};
 use crate::aws::envelope::CassetteName;
 use crate::cli::Mode;
 use crate::report::{CassetteReport, MAX_LISTED_MISSES, MissedCall, Outcome, OutcomeCounts};
+use crate::text::chain;
 
 /// What the report and the miss messages name as the file of a cassette given in memory.
 pub const IN_MEMORY: &str = "(in memory)";
@@ -95,8 +99,9 @@ impl Session {
     }
 
     /// Appends a forwarded exchange, unredacted (the recorder numbers placeholders per cassette
-    /// and redacts under its lock), on the blocking pool; its position once written. A failure
-    /// is logged, never sent to the client, who still gets the answer.
+    /// and redacts under its lock), on the blocking pool; its position once durable. A failure
+    /// is logged, never sent to the client, who still gets the answer. A journal grown enough
+    /// is compacted in the background.
     pub async fn record(
         self: &Arc<Self>,
         interaction: Interaction,
@@ -110,9 +115,18 @@ impl Session {
         })
         .await;
         match written {
-            Ok(Some(Ok(index))) => Some(index),
+            Ok(Some(Ok(Appended {
+                index,
+                compaction_due,
+            }))) => {
+                if compaction_due {
+                    let session = Arc::clone(self);
+                    tokio::task::spawn_blocking(move || session.compact(false));
+                }
+                Some(index)
+            }
             Ok(Some(Err(e))) => {
-                tracing::error!(error = %e, "an interaction was not recorded; the client still got its answer");
+                tracing::error!(error = %chain(&e), "an interaction was not recorded; the client still got its answer");
                 None
             }
             Ok(None) => None,
@@ -122,52 +136,39 @@ impl Session {
             }
         }
     }
+
+    /// Writes the cassette whole from what it recorded, if it records; blocking. `wait` waits
+    /// for a compaction already running instead of leaving the work to it.
+    fn compact(&self, wait: bool) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        let compacted = if wait {
+            recorder.compact()
+        } else {
+            recorder.compact_unless_running()
+        };
+        match compacted {
+            Ok(true) => {
+                tracing::debug!(cassette = %self.path.display(), "compacted the recording journal into the cassette")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %chain(&e), "the cassette could not be compacted; its journal keeps every recording, and the next compaction tries again")
+            }
+        }
+    }
 }
 
-/// Why a cassette file could not be loaded.
+/// Why a cassette cannot be opened.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// No file at the expected path.
-    #[error("no cassette file at {}", path.display())]
-    NotFound {
-        /// Where it was looked for.
-        path: PathBuf,
-    },
-    /// The file exists but cannot be read.
-    #[error("cannot read {}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// The file is not a valid cassette.
-    #[error("{}: {source}", path.display())]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        #[source]
-        source: FormatError,
-    },
-}
-
-/// Reads and parses one cassette file.
-pub fn read_cassette(path: &Path) -> Result<Cassette, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => LoadError::NotFound {
-            path: path.to_owned(),
-        },
-        _ => LoadError::Io {
-            path: path.to_owned(),
-            source,
-        },
-    })?;
-    Cassette::from_json(&bytes).map_err(|source| LoadError::Format {
-        path: path.to_owned(),
-        source,
-    })
+pub enum OpenError {
+    /// Its file is missing, unreadable or invalid.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A journal left beside it by a recording cannot be folded in.
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
 }
 
 /// Cassettes of one folder, by name: the default one opened at start, the others on first use.
@@ -180,6 +181,7 @@ pub struct Library {
     mode: Mode,
     rules: IgnoreRules,
     when_exhausted: WhenExhausted,
+    compact_journal_bytes: u64,
     sessions: RwLock<HashMap<CassetteName, Arc<Session>>>,
 }
 
@@ -194,7 +196,8 @@ impl Library {
         mode: Mode,
         rules: IgnoreRules,
         when_exhausted: WhenExhausted,
-    ) -> Result<Self, LoadError> {
+        compact_journal_bytes: u64,
+    ) -> Result<Self, OpenError> {
         let default_session = match in_memory {
             Some(cassette) => {
                 let path = PathBuf::from(IN_MEMORY);
@@ -202,8 +205,23 @@ impl Library {
                 Session::new(default.clone(), path, Some(tape), None)
             }
             None => {
+                // Every journal left by a crash first, so no cassette is read without its own.
+                for recovered in recover_folder(&dir) {
+                    match recovered {
+                        Ok(recovered) => report_recovered(&recovered),
+                        Err(e) => {
+                            tracing::error!(error = %chain(&e), "a cassette's recording journal was left as it is; the cassette cannot be opened until it is folded in")
+                        }
+                    }
+                }
                 let path = cassette_path(&dir, &default);
-                load_session(&default, path, mode, &rules, when_exhausted)?
+                let opening = Opening {
+                    mode,
+                    rules: &rules,
+                    when_exhausted,
+                    compact_journal_bytes,
+                };
+                opening.session(&default, path)?
             }
         };
         let default_session = Arc::new(default_session);
@@ -215,6 +233,7 @@ impl Library {
             mode,
             rules,
             when_exhausted,
+            compact_journal_bytes,
             sessions: RwLock::new(sessions),
         })
     }
@@ -295,14 +314,27 @@ impl Library {
         true
     }
 
-    fn open(&self, name: &CassetteName) -> Result<Arc<Session>, LoadError> {
-        let session = load_session(
-            name,
-            cassette_path(&self.dir, name),
-            self.mode,
-            &self.rules,
-            self.when_exhausted,
-        )?;
+    /// Writes every recording cassette whole from its journal, waiting for compactions
+    /// already running; blocking. At shutdown this leaves no journal behind.
+    pub fn compact_all(&self) {
+        let sessions: Vec<Arc<Session>> = (self.sessions.read())
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for session in sessions {
+            session.compact(true);
+        }
+    }
+
+    fn open(&self, name: &CassetteName) -> Result<Arc<Session>, OpenError> {
+        let opening = Opening {
+            mode: self.mode,
+            rules: &self.rules,
+            when_exhausted: self.when_exhausted,
+            compact_journal_bytes: self.compact_journal_bytes,
+        };
+        let session = opening.session(name, cassette_path(&self.dir, name))?;
         let mut sessions = self.sessions.write().unwrap_or_else(|e| e.into_inner());
         // Two first requests may open the same file at once; the first one in is kept.
         Ok(Arc::clone(
@@ -349,39 +381,54 @@ fn replay_tape(
     })
 }
 
-/// Reads (or, for recording, prepares) the cassette at `path` for `mode`.
-fn load_session(
-    name: &CassetteName,
-    path: PathBuf,
+/// How the library opens a cassette file.
+struct Opening<'a> {
     mode: Mode,
-    rules: &IgnoreRules,
+    rules: &'a IgnoreRules,
     when_exhausted: WhenExhausted,
-) -> Result<Session, LoadError> {
-    let tape = |cassette: Cassette| replay_tape(name, &path, cassette, rules, when_exhausted);
-    let (tape, recorder) = match mode {
-        Mode::Replay => (Some(tape(read_cassette(&path)?)?), None),
-        Mode::Record => (None, Some(Recorder::new(path.clone(), recorded_cassette()))),
-        Mode::Auto => {
-            let cassette = match read_cassette(&path) {
-                Ok(cassette) => cassette,
-                Err(LoadError::NotFound { .. }) => recorded_cassette(),
-                Err(e) => return Err(e),
-            };
-            let tape = tape(cassette.clone())?;
-            (Some(tape), Some(Recorder::new(path.clone(), cassette)))
-        }
-        Mode::Passthrough => (None, None),
-    };
-    Ok(Session::new(name.clone(), path, tape, recorder))
+    compact_journal_bytes: u64,
 }
 
-/// A new cassette that says where it came from.
-fn recorded_cassette() -> Cassette {
-    Cassette {
-        note: Some(format!(
-            "Recorded by ssm-vcr {}.",
-            env!("CARGO_PKG_VERSION")
-        )),
-        ..Cassette::new()
+impl Opening<'_> {
+    /// Folds a journal left beside `path` in, then reads (or, for recording, prepares) the
+    /// cassette for the mode.
+    fn session(&self, name: &CassetteName, path: PathBuf) -> Result<Session, OpenError> {
+        if let Some(recovered) = recover(&path)? {
+            report_recovered(&recovered);
+        }
+        let tape = |cassette: Cassette| {
+            replay_tape(name, &path, cassette, self.rules, self.when_exhausted)
+        };
+        let (tape, recorder) = match self.mode {
+            Mode::Replay => (Some(tape(read_cassette(&path)?)?), None),
+            Mode::Record => (
+                None,
+                Some(Recorder::fresh(path.clone(), self.compact_journal_bytes)),
+            ),
+            Mode::Auto => {
+                let cassette = match read_cassette(&path) {
+                    Ok(cassette) => cassette,
+                    Err(LoadError::NotFound { .. }) => Cassette::recording(),
+                    Err(e) => return Err(e.into()),
+                };
+                let tape = tape(cassette.clone())?;
+                let recorder =
+                    Recorder::continuing(path.clone(), cassette, self.compact_journal_bytes);
+                (Some(tape), Some(recorder))
+            }
+            Mode::Passthrough => (None, None),
+        };
+        Ok(Session::new(name.clone(), path, tape, recorder))
     }
+}
+
+/// Says what folding a journal left by a crash did.
+fn report_recovered(recovered: &Recovered) {
+    tracing::warn!(
+        journal = %recovered.journal.display(),
+        folded = recovered.folded,
+        torn_bytes = recovered.torn_bytes,
+        "folded a recording journal left by a proxy that stopped without compacting into its \
+         cassette; a cut-short last entry (torn_bytes) was never acknowledged to a client",
+    );
 }

@@ -114,7 +114,7 @@ pub(crate) async fn serve(
             "grace period elapsed; dropping open connections"
         );
     }
-    router.shutdown();
+    router.shutdown().await;
     Ok(())
 }
 

@@ -1,0 +1,342 @@
+//! Folding a journal left behind into its cassette: a proxy that was killed, or lost power,
+//! before it compacted leaves `<cassette>.journal`, and whoever opens the cassette next folds
+//! it in before anything else reads the file.
+//!
+//! Every entry a client could have been answered for was synced, so it is whole and is kept.
+//! A cut-short last line was never synced, so never acknowledged: it is dropped and reported.
+//! Entries the cassette already holds (a crash between writing the cassette and starting the
+//! journal again) are recognised by their index and must be identical. Then the journal is
+//! removed. This module does not record (`recorder.rs`) nor decide when to fold (`store.rs`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::file::{LoadError, read_cassette, write_atomically};
+use super::format::{Cassette, ModelStamp};
+use super::journal::{self, Base, ReadError, read_leftover};
+
+/// What folding a journal did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// The journal, now removed.
+    pub journal: PathBuf,
+    /// Interactions added to the cassette.
+    pub folded: usize,
+    /// Bytes of a last entry that was cut short, dropped.
+    pub torn_bytes: usize,
+}
+
+/// Why a journal could not be folded in; the journal and the cassette are left as they were.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// The journal cannot be read.
+    #[error("cannot fold the recording journal: {0}")]
+    Read(#[from] ReadError),
+    /// The cassette it continues cannot be read.
+    #[error("cannot fold the recording journal {}: {source}", journal.display())]
+    Cassette {
+        /// The journal.
+        journal: PathBuf,
+        /// Why the cassette cannot be read.
+        #[source]
+        source: LoadError,
+    },
+    /// The journal and the cassette disagree: the cassette was changed after the journal began.
+    #[error(
+        "the recording journal {} does not continue {}: {reason}; move the journal aside to keep the \
+         cassette as it is, or restore the cassette the journal was recorded onto",
+        journal.display(), cassette.display()
+    )]
+    Mismatch {
+        /// The journal.
+        journal: PathBuf,
+        /// The cassette.
+        cassette: PathBuf,
+        /// Where they part.
+        reason: String,
+    },
+    /// The folded cassette cannot be written, or the journal removed.
+    #[error("cannot fold the recording journal into {}", path.display())]
+    Write {
+        /// The file that could not be written or removed.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Folds the journal of the cassette file `cassette` into it, if there is one.
+pub fn recover(cassette: &Path) -> Result<Option<Recovered>, RecoveryError> {
+    let journal_path = journal::path_of(cassette);
+    let Some(leftover) = read_leftover(&journal_path)? else {
+        return Ok(None);
+    };
+    let mismatch = |reason: String| RecoveryError::Mismatch {
+        journal: journal_path.clone(),
+        cassette: cassette.to_owned(),
+        reason,
+    };
+    let mut folded = 0;
+    if !leftover.entries.is_empty() {
+        let mut file = match leftover.base {
+            Some(Base::File) => match read_cassette(cassette) {
+                Ok(file) => file,
+                Err(LoadError::NotFound { .. }) => Cassette::recording(),
+                Err(source) => {
+                    return Err(RecoveryError::Cassette {
+                        journal: journal_path,
+                        source,
+                    });
+                }
+            },
+            // Entries exist only after a whole header.
+            Some(Base::Fresh) | None => Cassette::recording(),
+        };
+        for (index, interaction) in leftover.entries {
+            let held = file.interactions.len();
+            match index.cmp(&held) {
+                std::cmp::Ordering::Less if file.interactions[index] == interaction => {}
+                std::cmp::Ordering::Less => {
+                    return Err(mismatch(format!(
+                        "its interaction {index} differs from the cassette's"
+                    )));
+                }
+                std::cmp::Ordering::Equal => {
+                    file.interactions.push(interaction);
+                    folded += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    return Err(mismatch(format!(
+                        "it continues at interaction {index}, and the cassette holds {held}"
+                    )));
+                }
+            }
+        }
+        if folded > 0 {
+            file.model = Some(ModelStamp::current());
+            let bytes = file.to_json();
+            // Entries were checked as they were recorded; this catches a hand-edited journal.
+            if let Err(e) = Cassette::from_json(&bytes) {
+                return Err(mismatch(format!("the folded cassette would not load: {e}")));
+            }
+            write_atomically(cassette, &bytes).map_err(|source| RecoveryError::Write {
+                path: cassette.to_owned(),
+                source,
+            })?;
+        }
+    }
+    journal::remove(&journal_path).map_err(|source| RecoveryError::Write {
+        path: journal_path.clone(),
+        source,
+    })?;
+    drop(leftover.file);
+    Ok(Some(Recovered {
+        journal: journal_path,
+        folded,
+        torn_bytes: leftover.torn_bytes,
+    }))
+}
+
+/// Folds every journal in `dir`, each into its cassette; one that cannot be folded does not
+/// stop the others.
+pub fn recover_folder(dir: &Path) -> Vec<Result<Recovered, RecoveryError>> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut cassettes: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let cassette = name.strip_suffix(".journal")?;
+            (cassette.ends_with(".json") && !cassette.starts_with('.')).then(|| dir.join(cassette))
+        })
+        .collect();
+    cassettes.sort();
+    cassettes
+        .iter()
+        .filter_map(|cassette| recover(cassette).transpose())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use http::{HeaderMap, StatusCode};
+    use serde_json::json;
+
+    use super::*;
+    use crate::cassette::recorder::{Recorder, forwarded};
+    use crate::cassette::redact::Redaction;
+
+    fn window(name: &str) -> crate::cassette::format::Interaction {
+        forwarded(
+            "CreateMaintenanceWindow",
+            "us-east-1",
+            json!({"Name": name}),
+            StatusCode::OK,
+            &HeaderMap::new(),
+            br#"{"WindowId":"mw-0123456789abcdef0"}"#,
+        )
+    }
+
+    /// Records `names` into the cassette at `path`, leaving them in its journal as a killed
+    /// proxy would; returns the recorder, which still holds the journal.
+    fn record(recorder: &Recorder, names: &[&str]) {
+        let redaction = Redaction::new::<&str>(&[], &[]).unwrap();
+        for name in names {
+            recorder.append(window(name), &redaction, &[]).unwrap();
+        }
+    }
+
+    fn names(path: &Path) -> Vec<String> {
+        read_cassette(path)
+            .unwrap()
+            .interactions
+            .iter()
+            .map(|i| i.request.body["Name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_torn_last_entry_is_dropped_and_every_whole_one_folded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        record(&recorder, &["a", "b", "c"]);
+        drop(recorder); // killed: nothing compacted
+        assert!(!path.exists());
+        let journal = journal::path_of(&path);
+        let mut file = fs::OpenOptions::new().append(true).open(&journal).unwrap();
+        let torn = br#"{"index":3,"interaction":{"operat"#;
+        file.write_all(torn).unwrap();
+
+        let recovered = recover(&path).unwrap().unwrap();
+        assert_eq!((recovered.folded, recovered.torn_bytes), (3, torn.len()));
+        assert_eq!(names(&path), ["a", "b", "c"]);
+        assert!(!journal.exists());
+        assert_eq!(recover(&path).unwrap(), None, "nothing is left to fold");
+    }
+
+    #[test]
+    fn recording_creates_the_cassette_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/folder/c.json");
+        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        record(&recorder, &["a"]);
+        assert!(recorder.compact().unwrap());
+        assert_eq!(names(&path), ["a"]);
+    }
+
+    #[test]
+    fn record_mode_replaces_the_old_file_once_its_journal_is_folded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        record(&recorder, &["old"]);
+        recorder.compact().unwrap();
+        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        record(&recorder, &["new"]);
+        assert_eq!(names(&path), ["old"], "the file is kept until a compaction");
+        drop(recorder);
+        recover(&path).unwrap();
+        assert_eq!(names(&path), ["new"]);
+    }
+
+    #[test]
+    fn entries_the_cassette_holds_already_are_not_folded_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        record(&recorder, &["a"]);
+        recorder.compact().unwrap();
+        record(&recorder, &["b", "c"]);
+        let journal = journal::path_of(&path);
+        let before_compaction = fs::read(&journal).unwrap();
+        recorder.compact().unwrap();
+        drop(recorder);
+        // Killed after the cassette was written, before the journal was started again.
+        fs::write(&journal, before_compaction).unwrap();
+        let written = fs::read(&path).unwrap();
+
+        let recovered = recover(&path).unwrap().unwrap();
+        assert_eq!(recovered.folded, 0);
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            written,
+            "the cassette is untouched"
+        );
+        assert!(!journal.exists());
+    }
+
+    #[test]
+    fn a_journal_that_does_not_continue_the_cassette_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        record(&recorder, &["a"]);
+        recorder.compact().unwrap();
+        record(&recorder, &["b"]);
+        drop(recorder);
+        let mut edited = read_cassette(&path).unwrap();
+        edited.interactions.clear();
+        fs::write(&path, edited.to_json()).unwrap();
+
+        let error = recover(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("it continues at interaction 1, and the cassette holds 0"),
+            "{error}"
+        );
+        assert!(error.contains("move the journal aside"), "{error}");
+        assert!(journal::path_of(&path).exists());
+        assert_eq!(fs::read(&path).unwrap(), edited.to_json());
+    }
+
+    #[test]
+    fn a_journal_that_a_live_recorder_holds_is_not_folded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        record(&recorder, &["a"]);
+        let error = recover(&path).unwrap_err().to_string();
+        assert!(
+            error.ends_with("c.json.journal is being written by another ssm-vcr process"),
+            "{error}"
+        );
+        recorder.compact().unwrap();
+        assert_eq!(names(&path), ["a"]);
+    }
+
+    #[test]
+    fn compactions_while_recording_keep_every_interaction_once_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        // A tiny threshold: every append asks for a compaction, as a huge recording would.
+        let recorder = Recorder::fresh(path.clone(), 1);
+        let redaction = Redaction::new::<&str>(&[], &[]).unwrap();
+        let mut due = 0;
+        for n in 0..20 {
+            let appended = recorder
+                .append(window(&format!("w{n}")), &redaction, &[])
+                .unwrap();
+            assert_eq!(appended.index, n);
+            if appended.compaction_due {
+                due += 1;
+                recorder.compact().unwrap();
+            }
+        }
+        // Each time the journal must outgrow the cassette: compactions come ever further apart.
+        assert!((3..10).contains(&due), "{due} compactions");
+        assert!(
+            journal::path_of(&path).exists(),
+            "the last ones are journalled"
+        );
+        let expected: Vec<String> = (0..20).map(|n| format!("w{n}")).collect();
+        drop(recorder); // killed between compactions
+        recover(&path).unwrap();
+        assert_eq!(names(&path), expected);
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(Cassette::from_json(&bytes).unwrap().to_json(), bytes);
+    }
+}
