@@ -94,6 +94,7 @@ fn main() {
             Mode::Replay,
             IgnoreRules::new::<&str>(&[]).unwrap(),
             WhenExhausted::RepeatLast,
+            u64::MAX,
         )
         .unwrap();
         let session = library.default_session();
