@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench --bench record
 //! BENCH_RECORD_SIZES=1000,10000 cargo bench --bench record      # other cassette sizes
+//! BENCH_RECORD_CONNECTIONS=16 cargo bench --bench record        # other connection counts
 //! BENCH_RECORD_SECONDS=60 cargo bench --bench record            # cut each run at 60 s
 //! BENCH_SSM_VCR=other/ssm-vcr cargo bench --bench record        # another build of the proxy
 //! ```
@@ -46,7 +47,6 @@ use support::{
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-const CONNECTIONS: [usize; 2] = [1, 16];
 /// Calls the durable baseline makes at most per run.
 const BASELINE_CALLS: usize = 10_000;
 
@@ -186,6 +186,22 @@ fn sizes(measuring: bool) -> Vec<usize> {
     }
 }
 
+/// The connection counts to record at (`BENCH_RECORD_CONNECTIONS`): by default 1 and 16.
+fn connection_counts() -> Vec<usize> {
+    std::env::var("BENCH_RECORD_CONNECTIONS").map_or_else(
+        |_| vec![1, 16],
+        |list| {
+            list.split(',')
+                .map(|n| {
+                    n.trim()
+                        .parse()
+                        .expect("BENCH_RECORD_CONNECTIONS: numbers, comma-separated")
+                })
+                .collect()
+        },
+    )
+}
+
 /// What one recording run measured, for the summary.
 struct Recorded {
     connections: usize,
@@ -285,6 +301,7 @@ fn main() {
             .unwrap_or(600),
     );
     let sizes = sizes(measuring);
+    let connection_counts = connection_counts();
     let upstream = Server::spawn_on(CLIENT_CPU, "upstream", baseline_command(&[]));
     let upstream_url = format!("http://{}", upstream.addr);
     let work = tempfile::tempdir().unwrap();
@@ -310,7 +327,7 @@ fn main() {
         "exit ms"
     );
     let mut recorded: Vec<Recorded> = Vec::new();
-    for connections in CONNECTIONS {
+    for &connections in &connection_counts {
         for (round, &size) in sizes.iter().enumerate() {
             let proxy = |mode: &str, name: &'static str| {
                 let cassettes = work.path().join(format!("cassettes-{connections}-{round}"));
@@ -368,7 +385,7 @@ fn main() {
             floor.print(versus, None, false);
         }
     }
-    for connections in CONNECTIONS {
+    for &connections in &connection_counts {
         let runs: Vec<&Recorded> = recorded
             .iter()
             .filter(|r| r.connections == connections)
