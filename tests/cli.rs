@@ -268,6 +268,46 @@ fn a_journal_left_by_a_killed_recording_fails_the_check_until_serve_folds_it_in(
 }
 
 #[test]
+fn a_journal_that_does_not_continue_its_cassette_stops_serve_and_is_kept() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("flow.json");
+    std::fs::copy("cassettes/maintenance-window-flow.json", &file).unwrap();
+    let shipped = ssm_vcr::Cassette::from_json(&std::fs::read(&file).unwrap()).unwrap();
+    let journal = folder.path().join("flow.json.journal");
+    let lines = format!(
+        "{{\"ssm_vcr_journal\":1,\"base\":\"file\"}}\n{}\n",
+        serde_json::json!({"index": 9, "interaction": shipped.interactions[0]})
+    );
+    std::fs::write(&journal, &lines).unwrap();
+
+    let audit = tempfile::tempdir().unwrap();
+    let folder_arg = folder.path().to_str().unwrap();
+    let output = serve(
+        &audit,
+        &["--cassette-dir", folder_arg, "--cassette", "flow"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the default cassette is unusable (fix it, or pick another with --cassette): \
+             the recording journal {} does not continue {}: it continues at interaction 9, \
+             and the cassette holds 7; move the journal aside",
+            journal.display(),
+            file.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), lines);
+    assert_eq!(
+        ssm_vcr::Cassette::from_json(&std::fs::read(&file).unwrap()).unwrap(),
+        shipped
+    );
+}
+
+#[test]
 fn cassette_check_names_the_file_and_interaction_of_an_invalid_request() {
     let file = fixture("cassettes/invalid-deregistration.json");
     let output = run(&["cassette", "check", file.to_str().unwrap()]);

@@ -101,6 +101,10 @@ async fn a_recorded_workflow_replays_offline_identically_and_resaves_byte_equal(
     let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
     let recorded = workflow(&proxy, "first").await;
     let report = proxy.stop().await;
+    assert!(
+        !dir.path().join("flow.json.journal").exists(),
+        "stopping compacts the journal into the cassette"
+    );
     assert_eq!(report.calls.get("recorded"), Some(&7));
     assert_eq!(
         (
@@ -622,6 +626,57 @@ fn record_mode_without_credentials_fails_at_start_saying_how_to_provide_them() {
         stderr.contains("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compactions_racing_16_recording_clients_keep_every_call_once() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = forwarding_config(dir.path(), Mode::Record, &fake.url);
+    // Every recording asks for a compaction once the journal outgrows the cassette.
+    config.cassettes.compact_journal_bytes = 1;
+    let proxy = std::sync::Arc::new(forwarding_proxy(config).await);
+    let clients: Vec<_> = (0..16)
+        .map(|client| {
+            let proxy = std::sync::Arc::clone(&proxy);
+            tokio::spawn(async move {
+                for n in 0..12 {
+                    let body = create_window_body(&format!("client-{client}-call-{n}"));
+                    let reply = proxy.ssm("/", "CreateMaintenanceWindow", &body).await;
+                    assert_eq!(reply.status, 200);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+    let proxy = std::sync::Arc::into_inner(proxy).unwrap();
+    assert_eq!(proxy.stop().await.calls.get("recorded"), Some(&192));
+
+    let cassette = Cassette::from_json(&std::fs::read(dir.path().join("flow.json")).unwrap())
+        .expect("the cassette parses");
+    let mut names: Vec<String> = (cassette.interactions.iter())
+        .map(|i| i.request.body["Name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 192);
+    for client in 0..16 {
+        let own: Vec<&String> = (names.iter())
+            .filter(|n| n.starts_with(&format!("client-{client}-")))
+            .collect();
+        let expected: Vec<String> = (0..12)
+            .map(|n| format!("client-{client}-call-{n}"))
+            .collect();
+        assert_eq!(
+            own,
+            expected.iter().collect::<Vec<_>>(),
+            "each client's calls, in order"
+        );
+    }
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 192, "an interaction was recorded twice");
+    assert!(!dir.path().join("flow.json.journal").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -139,8 +139,8 @@ pub fn recover(cassette: &Path) -> Result<Option<Recovered>, RecoveryError> {
 }
 
 /// Folds every journal in `dir`, each into its cassette; one that cannot be folded does not
-/// stop the others.
-pub fn recover_folder(dir: &Path) -> Vec<Result<Recovered, RecoveryError>> {
+/// stop the others. Each cassette file with what folding its journal did.
+pub fn recover_folder(dir: &Path) -> Vec<(PathBuf, Result<Recovered, RecoveryError>)> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -154,8 +154,11 @@ pub fn recover_folder(dir: &Path) -> Vec<Result<Recovered, RecoveryError>> {
         .collect();
     cassettes.sort();
     cassettes
-        .iter()
-        .filter_map(|cassette| recover(cassette).transpose())
+        .into_iter()
+        .filter_map(|cassette| {
+            let recovered = recover(&cassette).transpose()?;
+            Some((cassette, recovered))
+        })
         .collect()
 }
 

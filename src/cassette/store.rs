@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use super::file::{LoadError, read_cassette};
 use super::format::{Cassette, Interaction};
 use super::matching::IgnoreRules;
-use super::recorder::{Appended, Recorder};
+use super::recorder::{Appended, RecordError, Recorder};
 use super::recovery::{Recovered, RecoveryError, recover, recover_folder};
 use super::redact::Redaction;
 use super::replay::{Tape, WhenExhausted};
@@ -121,7 +121,7 @@ impl Session {
             }))) => {
                 if compaction_due {
                     let session = Arc::clone(self);
-                    tokio::task::spawn_blocking(move || session.compact(false));
+                    tokio::task::spawn_blocking(move || session.compact_unless_running());
                 }
                 Some(index)
             }
@@ -137,17 +137,22 @@ impl Session {
         }
     }
 
-    /// Writes the cassette whole from what it recorded, if it records; blocking. `wait` waits
-    /// for a compaction already running instead of leaving the work to it.
-    fn compact(&self, wait: bool) {
-        let Some(recorder) = &self.recorder else {
-            return;
-        };
-        let compacted = if wait {
-            recorder.compact()
-        } else {
-            recorder.compact_unless_running()
-        };
+    /// Writes the cassette whole from what it recorded, if it records, once a compaction
+    /// already running has finished; blocking.
+    fn compact(&self) {
+        if let Some(recorder) = &self.recorder {
+            self.compacted(recorder.compact());
+        }
+    }
+
+    /// [`Self::compact`], unless a compaction is running already: it covers as much.
+    fn compact_unless_running(&self) {
+        if let Some(recorder) = &self.recorder {
+            self.compacted(recorder.compact_unless_running());
+        }
+    }
+
+    fn compacted(&self, compacted: Result<bool, RecordError>) {
         match compacted {
             Ok(true) => {
                 tracing::debug!(cassette = %self.path.display(), "compacted the recording journal into the cassette")
@@ -206,15 +211,17 @@ impl Library {
             }
             None => {
                 // Every journal left by a crash first, so no cassette is read without its own.
-                for recovered in recover_folder(&dir) {
+                let path = cassette_path(&dir, &default);
+                for (cassette, recovered) in recover_folder(&dir) {
                     match recovered {
                         Ok(recovered) => report_recovered(&recovered),
+                        // The default cassette's own failure is the start-up error below.
+                        Err(_) if cassette == path => {}
                         Err(e) => {
                             tracing::error!(error = %chain(&e), "a cassette's recording journal was left as it is; the cassette cannot be opened until it is folded in")
                         }
                     }
                 }
-                let path = cassette_path(&dir, &default);
                 let opening = Opening {
                     mode,
                     rules: &rules,
@@ -323,7 +330,7 @@ impl Library {
             .cloned()
             .collect();
         for session in sessions {
-            session.compact(true);
+            session.compact();
         }
     }
 
