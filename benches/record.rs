@@ -41,8 +41,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use support::{
-    AUTHORIZATION, CLIENT_CPU, PINNED, SERVER_CPU, Server, baseline_command, baseline_server,
-    clock_ticks_per_second, pin_load_generator, proc_status_kb, read_response, ssm_vcr_command,
+    CLIENT_CPU, PINNED, SERVER_CPU, Server, baseline_command, baseline_server,
+    clock_ticks_per_second, deregistration_on_the_wire, pin_load_generator, proc_status_kb,
+    read_response, ssm_vcr_command,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -55,13 +56,7 @@ fn wire_request(n: usize) -> Vec<u8> {
     let body = format!(
         r#"{{"WindowId": "mw-0c50858d01e8a7b6f", "WindowTaskId": "{n:08x}-0000-4000-8000-{n:012x}"}}"#
     );
-    format!(
-        "POST / HTTP/1.1\r\nhost: ssm\r\nx-amz-target: AmazonSSM.DeregisterTaskFromMaintenanceWindow\r\n\
-         content-type: application/x-amz-json-1.1\r\nauthorization: {AUTHORIZATION}\r\n\
-         content-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+    deregistration_on_the_wire(&body)
 }
 
 /// What one run of `calls` calls measured.

@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::fake_ssm::{FakeSsm, PROXY_KEY_ID, PROXY_SECRET};
-use common::process::{call, finish, sigterm, spawn_serve, start};
+use common::process::{call, finish, fold_journals, sigterm, spawn_serve, start};
 use common::{DEREGISTER, TASK_1, WINDOW, deregister_body};
 use serde_json::Value;
 use ssm_vcr::cassette::format::Cassette;
@@ -145,19 +145,7 @@ async fn a_full_disk_under_the_cassettes_loses_recordings_not_answers() {
     assert_eq!(fake.received().len(), 30);
 
     // With room again, the next start folds what the journal kept into the cassette.
-    let (mut replaying, _) = spawn_serve(
-        "",
-        &[
-            "--cassette-dir",
-            &cassettes,
-            "--cassette",
-            "full",
-            "--no-audit",
-        ],
-        &[],
-    );
-    replaying.kill().unwrap();
-    replaying.wait().unwrap();
+    fold_journals(&cassettes, "full");
     let cassette = Cassette::from_json(&std::fs::read(dir.path().join("full.json")).unwrap())
         .expect("the cassette is whole");
     assert!(

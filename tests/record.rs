@@ -13,7 +13,7 @@ use common::fake_ssm::{
     FakeSsm, PROXY_KEY_ID, PROXY_SECRET, PROXY_SESSION_TOKEN, check_signature, test_tls,
     verify_sigv4,
 };
-use common::process::{call, sigterm, spawn_serve, start};
+use common::process::{call, fold_journals, sigterm, spawn_serve, start};
 use common::{DEREGISTER, Reply, TestProxy, config, config_with_audit, create_window_body};
 use http::HeaderMap;
 use serde_json::{Value, json};
@@ -748,19 +748,7 @@ async fn sigkill_while_16_clients_record_loses_no_answered_call_once_the_journal
     );
 
     // The next start, in any mode, folds the journal into the cassette before serving.
-    let (mut restarted, _) = spawn_serve(
-        "",
-        &[
-            "--cassette-dir",
-            &cassette_dir,
-            "--cassette",
-            "crash",
-            "--no-audit",
-        ],
-        &[],
-    );
-    restarted.kill().unwrap();
-    restarted.wait().unwrap();
+    fold_journals(&cassette_dir, "crash");
     let bytes = std::fs::read(dir.path().join("crash.json")).unwrap();
     let cassette = Cassette::from_json(&bytes).expect("the cassette parses after SIGKILL");
     let recorded: std::collections::HashSet<String> = cassette

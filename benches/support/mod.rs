@@ -193,11 +193,16 @@ pub fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
 
 /// The Deregister call as it goes on the wire, for the lean client.
 pub fn wire_request() -> Vec<u8> {
+    deregistration_on_the_wire(BODY)
+}
+
+/// A Deregister call with `body` as it goes on the wire.
+pub fn deregistration_on_the_wire(body: &str) -> Vec<u8> {
     format!(
         "POST / HTTP/1.1\r\nhost: ssm\r\nx-amz-target: AmazonSSM.DeregisterTaskFromMaintenanceWindow\r\n\
          content-type: application/x-amz-json-1.1\r\nauthorization: {AUTHORIZATION}\r\n\
-         content-length: {}\r\n\r\n{BODY}",
-        BODY.len()
+         content-length: {}\r\n\r\n{body}",
+        body.len()
     )
     .into_bytes()
 }

@@ -126,7 +126,7 @@ impl Session {
                 Some(index)
             }
             Ok(Some(Err(e))) => {
-                tracing::error!(error = %chain(&e), "an interaction was not recorded; the client still got its answer");
+                tracing::error!(error = %chain(&e), "an interaction was not recorded durably; the client still got its answer");
                 None
             }
             Ok(None) => None,

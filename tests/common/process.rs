@@ -27,6 +27,16 @@ pub fn spawn_serve(shell_prefix: &str, args: &[&str], env: &[(&str, &str)]) -> (
     start(&mut command)
 }
 
+/// Starts `serve` in replay mode on the cassette folder `dir`, default cassette `cassette`,
+/// and kills it once it listens: by then it has folded every recording journal in `dir` into
+/// its cassette.
+pub fn fold_journals(dir: &str, cassette: &str) {
+    let args = ["--cassette-dir", dir, "--cassette", cassette, "--no-audit"];
+    let (mut child, _) = spawn_serve("", &args, &[]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// Spawns a prepared `ssm-vcr serve …` command and waits for its `listening on` line; returns
 /// the child and the address it listens on.
 pub fn start(command: &mut Command) -> (Child, String) {
