@@ -45,13 +45,18 @@ def test_secure_strings_never_reach_disk_or_output_and_the_flow_replays(tmp_path
                   "--cassette-dir", str(cassettes), "--cassette", "parameters", extra_env=trace)
     try:
         recorded = parameter_flow(proxy.url)
+        # While the proxy runs, the recordings are in the journal beside the cassette.
+        journal = (cassettes / "parameters.json.journal").read_text()
     finally:
         proxy.stop()
+    assert '"index":0,' in journal, journal
+    assert not (cassettes / "parameters.json.journal").exists(), "stopping compacts the journal away"
     assert recorded["one"] == ("/app/db/password", "SecureString", SECRET), "moto answered the real value"
     assert recorded["many"] == sorted([("/app/db/password", SECRET), ("/app/api/token", OTHER)])
 
     # No secret in the cassette folder, the audit log, or anything the proxy printed at trace level.
     places = {path.name: path.read_text() for path in [*cassettes.iterdir(), tmp_path / "audit-record.jsonl"]}
+    places["the journal, while recording"] = journal
     places["proxy stdout"] = proxy.stdout
     places["proxy stderr (RUST_LOG=trace)"] = proxy.log
     for name, text in places.items():
