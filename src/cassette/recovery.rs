@@ -223,6 +223,31 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_line_before_the_last_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        record(&recorder, &["a", "b"]);
+        drop(recorder);
+        let journal = journal::path_of(&path);
+        let text = fs::read_to_string(&journal).unwrap();
+        let damaged = text.replacen("\"index\":0", "\"index\":\u{0}", 1);
+        fs::write(&journal, &damaged).unwrap();
+
+        let error = recover(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("c.json.journal line 2 is not a journal line of this build"),
+            "{error}"
+        );
+        assert_eq!(
+            fs::read_to_string(&journal).unwrap(),
+            damaged,
+            "left as it was"
+        );
+        assert!(!path.exists());
+    }
+
+    #[test]
     fn recording_creates_the_cassette_folder() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new/folder/c.json");
