@@ -183,10 +183,7 @@ pub struct Library {
     default: CassetteName,
     /// Held apart from `sessions`, so that calls to `/` take no lock.
     default_session: Arc<Session>,
-    mode: Mode,
-    rules: IgnoreRules,
-    when_exhausted: WhenExhausted,
-    compact_journal_bytes: u64,
+    opening: Opening,
     sessions: RwLock<HashMap<CassetteName, Arc<Session>>>,
 }
 
@@ -203,10 +200,16 @@ impl Library {
         when_exhausted: WhenExhausted,
         compact_journal_bytes: u64,
     ) -> Result<Self, OpenError> {
+        let opening = Opening {
+            mode,
+            rules,
+            when_exhausted,
+            compact_journal_bytes,
+        };
         let default_session = match in_memory {
             Some(cassette) => {
                 let path = PathBuf::from(IN_MEMORY);
-                let tape = replay_tape(&default, &path, cassette, &rules, when_exhausted)?;
+                let tape = replay_tape(&default, &path, cassette, &opening.rules, when_exhausted)?;
                 Session::new(default.clone(), path, Some(tape), None)
             }
             None => {
@@ -222,12 +225,6 @@ impl Library {
                         }
                     }
                 }
-                let opening = Opening {
-                    mode,
-                    rules: &rules,
-                    when_exhausted,
-                    compact_journal_bytes,
-                };
                 opening.session(&default, path)?
             }
         };
@@ -237,10 +234,7 @@ impl Library {
             dir,
             default,
             default_session,
-            mode,
-            rules,
-            when_exhausted,
-            compact_journal_bytes,
+            opening,
             sessions: RwLock::new(sessions),
         })
     }
@@ -335,13 +329,7 @@ impl Library {
     }
 
     fn open(&self, name: &CassetteName) -> Result<Arc<Session>, OpenError> {
-        let opening = Opening {
-            mode: self.mode,
-            rules: &self.rules,
-            when_exhausted: self.when_exhausted,
-            compact_journal_bytes: self.compact_journal_bytes,
-        };
-        let session = opening.session(name, cassette_path(&self.dir, name))?;
+        let session = (self.opening).session(name, cassette_path(&self.dir, name))?;
         let mut sessions = self.sessions.write().unwrap_or_else(|e| e.into_inner());
         // Two first requests may open the same file at once; the first one in is kept.
         Ok(Arc::clone(
@@ -388,15 +376,17 @@ fn replay_tape(
     })
 }
 
-/// How the library opens a cassette file.
-struct Opening<'a> {
+/// How the library opens a cassette file: for which mode, with which matching and recording
+/// settings.
+#[derive(Debug)]
+struct Opening {
     mode: Mode,
-    rules: &'a IgnoreRules,
+    rules: IgnoreRules,
     when_exhausted: WhenExhausted,
     compact_journal_bytes: u64,
 }
 
-impl Opening<'_> {
+impl Opening {
     /// Folds a journal left beside `path` in, then reads (or, for recording, prepares) the
     /// cassette for the mode.
     fn session(&self, name: &CassetteName, path: PathBuf) -> Result<Session, OpenError> {
@@ -404,7 +394,7 @@ impl Opening<'_> {
             report_recovered(&recovered);
         }
         let tape = |cassette: Cassette| {
-            replay_tape(name, &path, cassette, self.rules, self.when_exhausted)
+            replay_tape(name, &path, cassette, &self.rules, self.when_exhausted)
         };
         let (tape, recorder) = match self.mode {
             Mode::Replay => (Some(tape(read_cassette(&path)?)?), None),
