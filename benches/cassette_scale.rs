@@ -9,6 +9,8 @@
 //! folder in the real format and opened the way `serve` opens its default cassette. Lookups
 //! replay random recorded requests, building the matching key each time as a request does.
 
+mod support;
+
 use std::time::Instant;
 
 use serde_json::json;
@@ -20,6 +22,7 @@ use ssm_vcr::cassette::matching::IgnoreRules;
 use ssm_vcr::cassette::replay::WhenExhausted;
 use ssm_vcr::cassette::store::Library;
 use ssm_vcr::json::Json;
+use support::proc_status_kb;
 
 const WINDOW: &str = "mw-0c50858d01e8a7b6f";
 
@@ -52,16 +55,9 @@ fn interaction(i: usize) -> Interaction {
     }
 }
 
+/// This process's resident memory, in KB.
 fn rss_kb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(str::to_owned)
-        })
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(f64::NAN)
+    proc_status_kb(std::process::id(), "VmRSS:")
 }
 
 fn main() {

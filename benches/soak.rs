@@ -10,6 +10,8 @@
 //! outcome records against deregistrations sent (they must be equal), then verifies the audit
 //! chain. Everything is on 127.0.0.1 and stops by itself.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -22,6 +24,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use support::proc_status_kb;
 use tokio::net::TcpStream;
 
 /// (operation, body, is a deregistration) in rotation.
@@ -48,22 +51,6 @@ const MIX: [(&str, &str, bool); 5] = [
     ),
     ("DeregisterTaskFromMaintenanceWindow", "not json", true),
 ];
-
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(str::to_owned)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 async fn client(
     addr: SocketAddr,
@@ -154,7 +141,7 @@ fn main() {
         .parse()
         .unwrap();
     let pid = child.id();
-    let rss_start = rss_mb(pid);
+    let rss_start = proc_status_kb(pid, "VmRSS:") / 1024.0;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -167,7 +154,7 @@ fn main() {
             .map(|i| tokio::spawn(client(addr, i, Arc::clone(&stop))))
             .collect();
         tokio::time::sleep(Duration::from_secs(seconds) / 2).await;
-        let middle = rss_mb(pid);
+        let middle = proc_status_kb(pid, "VmRSS:") / 1024.0;
         tokio::time::sleep(Duration::from_secs(seconds) / 2).await;
         stop.store(true, Ordering::Relaxed);
         let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
@@ -182,7 +169,7 @@ fn main() {
         (kinds, deregistrations, middle)
     });
     let elapsed = started.elapsed().as_secs_f64();
-    let rss_end = rss_mb(pid);
+    let rss_end = proc_status_kb(pid, "VmRSS:") / 1024.0;
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())

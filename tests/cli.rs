@@ -215,18 +215,27 @@ fn cassette_check_flags_plain_secrets_and_cassette_redact_rewrites_them() {
     );
 }
 
-#[test]
-fn a_journal_left_by_a_killed_recording_fails_the_check_until_serve_folds_it_in() {
+/// A copy of the shipped cassette as `flow.json` in a new folder, and what it holds.
+fn shipped_flow_copy() -> (tempfile::TempDir, PathBuf, ssm_vcr::Cassette) {
     let folder = tempfile::tempdir().unwrap();
     let file = folder.path().join("flow.json");
     std::fs::copy("cassettes/maintenance-window-flow.json", &file).unwrap();
-    let path = file.to_str().unwrap();
     let shipped = ssm_vcr::Cassette::from_json(&std::fs::read(&file).unwrap()).unwrap();
+    (folder, file, shipped)
+}
+
+/// The first line of a journal that continues its cassette file as it is.
+const JOURNAL_ON_THE_FILE: &str = "{\"ssm_vcr_journal\":1,\"base\":\"file\"}\n";
+
+#[test]
+fn a_journal_left_by_a_killed_recording_fails_the_check_until_serve_folds_it_in() {
+    let (folder, file, shipped) = shipped_flow_copy();
+    let path = file.to_str().unwrap();
     // What a proxy in auto mode killed after recording one more call leaves: the journal.
     let mut interaction = serde_json::to_value(&shipped.interactions[0]).unwrap();
     interaction["request"]["body"]["Name"] = "recorded-after".into();
     let journal = format!(
-        "{{\"ssm_vcr_journal\":1,\"base\":\"file\"}}\n{}\n{{\"index\":8,\"interac",
+        "{JOURNAL_ON_THE_FILE}{}\n{{\"index\":8,\"interac",
         serde_json::json!({"index": 7, "interaction": interaction})
     );
     std::fs::write(folder.path().join("flow.json.journal"), journal).unwrap();
@@ -269,13 +278,10 @@ fn a_journal_left_by_a_killed_recording_fails_the_check_until_serve_folds_it_in(
 
 #[test]
 fn a_journal_that_does_not_continue_its_cassette_stops_serve_and_is_kept() {
-    let folder = tempfile::tempdir().unwrap();
-    let file = folder.path().join("flow.json");
-    std::fs::copy("cassettes/maintenance-window-flow.json", &file).unwrap();
-    let shipped = ssm_vcr::Cassette::from_json(&std::fs::read(&file).unwrap()).unwrap();
+    let (folder, file, shipped) = shipped_flow_copy();
     let journal = folder.path().join("flow.json.journal");
     let lines = format!(
-        "{{\"ssm_vcr_journal\":1,\"base\":\"file\"}}\n{}\n",
+        "{JOURNAL_ON_THE_FILE}{}\n",
         serde_json::json!({"index": 9, "interaction": shipped.interactions[0]})
     );
     std::fs::write(&journal, &lines).unwrap();

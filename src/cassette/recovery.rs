@@ -184,8 +184,16 @@ mod tests {
         )
     }
 
-    /// Records `names` into the cassette at `path`, leaving them in its journal as a killed
-    /// proxy would; returns the recorder, which still holds the journal.
+    /// A record-mode recorder into `c.json` of a new folder, compacting past
+    /// `compact_journal_bytes`; the folder lives as long as the first value.
+    fn new_recording(compact_journal_bytes: u64) -> (tempfile::TempDir, PathBuf, Recorder) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let recorder = Recorder::fresh(path.clone(), compact_journal_bytes);
+        (dir, path, recorder)
+    }
+
+    /// Records `names`, leaving them in the journal until a compaction, as a killed proxy would.
     fn record(recorder: &Recorder, names: &[&str]) {
         let redaction = Redaction::new::<&str>(&[], &[]).unwrap();
         for name in names {
@@ -204,9 +212,7 @@ mod tests {
 
     #[test]
     fn a_torn_last_entry_is_dropped_and_every_whole_one_folded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.json");
-        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        let (_dir, path, recorder) = new_recording(u64::MAX);
         record(&recorder, &["a", "b", "c"]);
         drop(recorder); // killed: nothing compacted
         assert!(!path.exists());
@@ -224,9 +230,7 @@ mod tests {
 
     #[test]
     fn a_damaged_line_before_the_last_is_refused_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.json");
-        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        let (_dir, path, recorder) = new_recording(u64::MAX);
         record(&recorder, &["a", "b"]);
         drop(recorder);
         let journal = journal::path_of(&path);
@@ -259,9 +263,7 @@ mod tests {
 
     #[test]
     fn record_mode_replaces_the_old_file_once_its_journal_is_folded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.json");
-        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        let (_dir, path, recorder) = new_recording(u64::MAX);
         record(&recorder, &["old"]);
         recorder.compact().unwrap();
         let recorder = Recorder::fresh(path.clone(), u64::MAX);
@@ -274,9 +276,7 @@ mod tests {
 
     #[test]
     fn entries_the_cassette_holds_already_are_not_folded_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.json");
-        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        let (_dir, path, recorder) = new_recording(u64::MAX);
         record(&recorder, &["a"]);
         recorder.compact().unwrap();
         record(&recorder, &["b", "c"]);
@@ -300,9 +300,7 @@ mod tests {
 
     #[test]
     fn a_journal_that_does_not_continue_the_cassette_is_refused_and_left_as_it_is() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.json");
-        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        let (_dir, path, recorder) = new_recording(u64::MAX);
         record(&recorder, &["a"]);
         recorder.compact().unwrap();
         record(&recorder, &["b"]);
@@ -323,9 +321,7 @@ mod tests {
 
     #[test]
     fn a_journal_that_a_live_recorder_holds_is_not_folded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.json");
-        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        let (_dir, path, recorder) = new_recording(u64::MAX);
         record(&recorder, &["a"]);
         let error = recover(&path).unwrap_err().to_string();
         assert!(
@@ -338,10 +334,8 @@ mod tests {
 
     #[test]
     fn compactions_while_recording_keep_every_interaction_once_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.json");
         // A tiny threshold: every append asks for a compaction, as a huge recording would.
-        let recorder = Recorder::fresh(path.clone(), 1);
+        let (_dir, path, recorder) = new_recording(1);
         let redaction = Redaction::new::<&str>(&[], &[]).unwrap();
         let mut due = 0;
         for n in 0..20 {
