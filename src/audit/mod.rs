@@ -7,6 +7,7 @@
 //! `docs/audit.md`. Which operations are audited is configuration (`audit.operations`), and
 //! what a record says of a call comes from the model; `proxy.rs` applies both.
 
+mod batch;
 pub mod record;
 pub mod show;
 pub mod verify;
@@ -14,7 +15,7 @@ pub mod writer;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -22,12 +23,13 @@ use tokio::sync::oneshot;
 pub use record::{Event, Identity, Record, Source};
 pub use writer::{Layout, OpenError};
 
-use writer::{Message, Pending, Writer};
+use batch::BatchQueue;
+use writer::{Pending, Writer};
 
 /// The open audit log; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct AuditLog {
-    queue: mpsc::Sender<Message>,
+    queue: Arc<BatchQueue<Pending>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
 }
@@ -46,10 +48,11 @@ impl AuditLog {
     /// Opens the log at `path` (writing a start record) and starts its writer thread.
     pub fn open(path: &Path, layout: Layout, mode: &str) -> Result<Self, OpenError> {
         let writer = Writer::open(path, layout, mode)?;
-        let (queue, pending) = mpsc::channel();
+        let queue = Arc::new(BatchQueue::new());
+        let pending = Arc::clone(&queue);
         let thread = std::thread::Builder::new()
             .name("audit-writer".to_owned())
-            .spawn(move || writer::run(writer, pending))
+            .spawn(move || writer::run(writer, &pending))
             .map_err(|source| OpenError::Io {
                 path: path.to_owned(),
                 source,
@@ -79,7 +82,7 @@ impl AuditLog {
             };
             let (done, written) = oneshot::channel();
             self.queue
-                .send(Message::Write(Pending { draft, done }))
+                .push(Pending { draft, done })
                 .map_err(|_| failed(io::ErrorKind::BrokenPipe))?;
             match written.await {
                 Ok(result) => result.map_err(failed),
@@ -93,10 +96,17 @@ impl AuditLog {
     /// Stops the writer once every record queued so far is on disk, and releases the file, so
     /// that a restart can open it at once. Later appends fail. Blocks until the writer is done.
     pub fn close(&self) {
-        let _ = self.queue.send(Message::Close);
+        self.queue.close();
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for AuditLog {
+    /// Lets the writer finish what is queued and release the file, without waiting for it.
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }

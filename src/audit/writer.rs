@@ -1,8 +1,8 @@
 //! The audit file on disk: group commit, fsync, preallocation, torn-tail recovery and rotation.
 //!
-//! One thread owns the file. Callers hand it records through a channel; it takes every record
-//! waiting, writes them in one `write`, calls `fdatasync` once, and only then answers each
-//! caller. Concurrent requests therefore share fsyncs, and a record is durable before anyone
+//! One thread owns the file. Callers hand it records through a [`BatchQueue`], where each
+//! batch forms (how long it waits to fill is the queue's); the thread writes a batch in one
+//! `write`, calls `fdatasync` once, and only then answers each caller. Concurrent requests therefore share fsyncs, and a record is durable before anyone
 //! is told it was written. A failed write is rolled back to the last good length, so the chain
 //! on disk never holds a half-written record. This module does not decide which calls are
 //! audited (`proxy.rs`) nor verify files (`verify.rs`).
@@ -18,11 +18,12 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 use tracing::error;
 
+use super::batch::{BatchQueue, Fill};
 use super::record::{Draft, Event, GENESIS, Record, now, unseal};
 
 /// Most records written in one batch; the rest wait for the next fsync.
@@ -44,15 +45,6 @@ pub fn written_part(bytes: &[u8]) -> &[u8] {
         .rposition(|&b| b != 0)
         .map_or(0, |last| last + 1);
     &bytes[..end]
-}
-
-/// What the writer thread is asked to do.
-#[derive(Debug)]
-pub(super) enum Message {
-    /// Write a record.
-    Write(Pending),
-    /// Finish what is queued, release the file and stop.
-    Close,
 }
 
 /// A record waiting for its fsync, and who to tell.
@@ -290,26 +282,14 @@ impl Writer {
     }
 }
 
-/// The writer thread: group commit until closed or every sender is gone.
-pub(super) fn run(mut writer: Writer, queue: Receiver<Message>) {
-    let mut closing = false;
+/// The writer thread: group commit until the queue is closed and drained.
+pub(super) fn run(mut writer: Writer, queue: &BatchQueue<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while !closing {
-        let Ok(Message::Write(first)) = queue.recv() else {
-            break;
-        };
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(Message::Write(next)) => batch.push(next),
-                Ok(Message::Close) => {
-                    closing = true;
-                    break;
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
+    let mut fill = Fill::NOW;
+    while queue.next_batch(&mut batch, fill, MAX_BATCH) {
+        let started = Instant::now();
         let result = writer.append(batch.iter().map(|pending| &pending.draft));
+        fill = Fill::after(batch.len(), started.elapsed());
         if let Err(e) = &result {
             error!(error = %e, path = %writer.path.display(), "audit write failed");
         }

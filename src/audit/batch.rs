@@ -1,0 +1,208 @@
+//! The queue between audited calls and the writer thread, where each group commit's batch forms.
+//!
+//! A writer that syncs as soon as one record waits splits a steady stream of calls into small
+//! batches: every call answered by the last sync comes back a moment after the next one has
+//! started, and waits for a whole sync more. So the writer waits, before each sync, until as
+//! many records wait as went into the last one (the callers it just answered, back again), but
+//! never longer than the last sync took (then another sync would have served them as soon) nor
+//! [`MAX_PATIENCE`]. One caller at a time never waits: the last batch held one record. This is
+//! PostgreSQL's `commit_delay`, sized by the load instead of by hand.
+//!
+//! Callers wake the writer only when its batch is full (or it waits for a first record), not
+//! once per record. This module neither writes records nor decides what is in them.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The longest a batch waits for more records, whatever the last sync took: a disk that
+/// stalled once must not hold every later batch back as long.
+pub(super) const MAX_PATIENCE: Duration = Duration::from_millis(1);
+
+/// Records waiting for the writer, shared by every caller and the writer thread.
+#[derive(Debug)]
+pub(super) struct BatchQueue<T> {
+    state: Mutex<State<T>>,
+    filled: Condvar,
+}
+
+#[derive(Debug)]
+struct State<T> {
+    waiting: Vec<T>,
+    /// How many waiting records wake the writer; 0 while it is not waiting.
+    wake_at: usize,
+    closed: bool,
+}
+
+/// How the writer wants its next batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Fill {
+    /// Records to wait for once the first is there.
+    pub(super) records: usize,
+    /// How long to wait for them after the first.
+    pub(super) patience: Duration,
+}
+
+impl Fill {
+    /// Take whatever waits: the start, and after a batch of one.
+    pub(super) const NOW: Self = Self {
+        records: 1,
+        patience: Duration::ZERO,
+    };
+
+    /// The next batch's fill after a sync of `records` that took `took`.
+    pub(super) fn after(records: usize, took: Duration) -> Self {
+        Self {
+            records,
+            patience: took.min(MAX_PATIENCE),
+        }
+    }
+}
+
+impl<T> BatchQueue<T> {
+    pub(super) fn new() -> Self {
+        Self {
+            state: Mutex::new(State {
+                waiting: Vec::new(),
+                wake_at: 0,
+                closed: false,
+            }),
+            filled: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A panic elsewhere cannot leave the queue half-changed: every change is one push or
+        // one swap.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `item` for the writer; gives it back once the queue is closed.
+    pub(super) fn push(&self, item: T) -> Result<(), T> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(item);
+        }
+        state.waiting.push(item);
+        if state.wake_at != 0 && state.waiting.len() >= state.wake_at {
+            state.wake_at = 0;
+            self.filled.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Refuses later pushes; the writer still takes what is queued.
+    pub(super) fn close(&self) {
+        self.lock().closed = true;
+        self.filled.notify_one();
+    }
+
+    /// Blocks until at least one record waits, then until `fill.records` do or its patience
+    /// runs out, and moves at most `max` of them into `batch` (which must be empty). Returns
+    /// false once the queue is closed and empty.
+    pub(super) fn next_batch(&self, batch: &mut Vec<T>, fill: Fill, max: usize) -> bool {
+        let mut state = self.lock();
+        while state.waiting.is_empty() && !state.closed {
+            state.wake_at = 1;
+            state = self.filled.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        let deadline = Instant::now() + fill.patience;
+        while state.waiting.len() < fill.records.min(max) && !state.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state.wake_at = fill.records.min(max);
+            state = (self.filled.wait_timeout(state, left))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        state.wake_at = 0;
+        if state.waiting.is_empty() {
+            return false;
+        }
+        if state.waiting.len() <= max {
+            std::mem::swap(batch, &mut state.waiting);
+        } else {
+            batch.extend(state.waiting.drain(..max));
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn a_batch_of_one_is_taken_at_once() {
+        let queue = BatchQueue::new();
+        queue.push(1).unwrap();
+        let mut batch = Vec::new();
+        assert!(queue.next_batch(&mut batch, Fill::NOW, 8));
+        assert_eq!(batch, [1]);
+    }
+
+    #[test]
+    fn a_batch_waits_for_as_many_records_as_the_last_one_had() {
+        let queue = Arc::new(BatchQueue::new());
+        queue.push(0).unwrap();
+        let callers = Arc::clone(&queue);
+        // The rest arrive while the writer waits; it wakes once the third is in.
+        let late = std::thread::spawn(move || {
+            for item in 1..3 {
+                callers.push(item).unwrap();
+            }
+        });
+        let mut batch = Vec::new();
+        let fill = Fill::after(3, Duration::from_secs(60));
+        assert!(queue.next_batch(&mut batch, fill, 8));
+        late.join().unwrap();
+        batch.sort_unstable();
+        assert_eq!(batch, [0, 1, 2], "the writer waited for the whole batch");
+    }
+
+    #[test]
+    fn a_batch_that_does_not_fill_goes_when_its_patience_runs_out() {
+        let queue = BatchQueue::new();
+        queue.push(0).unwrap();
+        let mut batch = Vec::new();
+        let started = Instant::now();
+        assert!(queue.next_batch(&mut batch, Fill::after(32, Duration::from_millis(5)), 64));
+        assert_eq!(batch, [0]);
+        let waited = started.elapsed();
+        assert!(
+            (MAX_PATIENCE..Duration::from_secs(5)).contains(&waited),
+            "the wait is capped at {MAX_PATIENCE:?}, waited {waited:?}"
+        );
+    }
+
+    #[test]
+    fn a_batch_takes_at_most_max_and_leaves_the_rest_queued() {
+        let queue = BatchQueue::new();
+        for item in 0..5 {
+            queue.push(item).unwrap();
+        }
+        let mut batch = Vec::new();
+        assert!(queue.next_batch(&mut batch, Fill::after(5, Duration::ZERO), 3));
+        assert_eq!(batch, [0, 1, 2]);
+        batch.clear();
+        assert!(queue.next_batch(&mut batch, Fill::NOW, 3));
+        assert_eq!(batch, [3, 4]);
+    }
+
+    #[test]
+    fn a_closed_queue_is_drained_then_ends() {
+        let queue = BatchQueue::new();
+        queue.push(1).unwrap();
+        queue.close();
+        assert_eq!(queue.push(2), Err(2), "pushes after closing are refused");
+        let mut batch = Vec::new();
+        // Closing ends the wait for more at once.
+        assert!(queue.next_batch(&mut batch, Fill::after(8, Duration::from_secs(60)), 8));
+        assert_eq!(batch, [1]);
+        batch.clear();
+        assert!(!queue.next_batch(&mut batch, Fill::NOW, 8));
+    }
+}
