@@ -134,6 +134,9 @@ pub struct AuditSettings {
     /// writes data only (see `audit::writer`); the zeros are cut off at rotation and shutdown.
     /// Off by default: a plain JSON Lines file is what `grep`, `jq` and `tail -f` read.
     pub preallocate: bool,
+    /// How long, in µs, each group commit may wait for as many records as went into the last
+    /// one before it syncs (see `audit::batch`); 0 syncs as soon as one record waits.
+    pub batch_wait_us: u64,
     /// What to do with a call whose audit record cannot be written.
     pub on_failure: OnAuditFailure,
 }
@@ -297,6 +300,7 @@ impl Default for AuditSettings {
             file: PathBuf::from("audit/deregistrations.jsonl"),
             max_file_bytes: 64 * 1024 * 1024,
             preallocate: false,
+            batch_wait_us: 1_000,
             on_failure: OnAuditFailure::Refuse,
         }
     }
@@ -332,6 +336,13 @@ impl Limits {
     /// [`Self::shutdown_grace_ms`] as a duration.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+impl AuditSettings {
+    /// [`Self::batch_wait_us`] as a duration.
+    pub fn batch_wait(&self) -> Duration {
+        Duration::from_micros(self.batch_wait_us)
     }
 }
 
@@ -577,6 +588,12 @@ impl Config {
                 return Err(invalid(key, "must be at least 1"));
             }
         }
+        if self.audit.batch_wait_us > 1_000_000 {
+            return Err(invalid(
+                "audit.batch_wait_us",
+                "must be at most 1000000 (1 s): every audited call may wait this long",
+            ));
+        }
         if self
             .log
             .filter
@@ -743,6 +760,12 @@ mod tests {
                 parse("[limits]\nmax_connections = 0\n").unwrap_err(),
                 "limits.max_connections: must be at least 1"
             );
+            assert_eq!(
+                parse("[audit]\nbatch_wait_us = 5000000\n").unwrap_err(),
+                "audit.batch_wait_us: must be at most 1000000 (1 s): every audited call may \
+                 wait this long"
+            );
+            parse("[audit]\nbatch_wait_us = 0\n").expect("0 turns the wait off");
             assert_eq!(
                 parse("[audit]\noperations = [\"DeregisterTask\"]\n").unwrap_err(),
                 "audit.operations: 'DeregisterTask' is not an operation of the SSM model"

@@ -205,8 +205,13 @@ impl Pipeline {
                 max_file_bytes: config.audit.max_file_bytes,
                 preallocate: config.audit.preallocate,
             };
-            let log = AuditLog::open(&config.audit.file, layout, config.mode.as_str())
-                .map_err(StartError::Audit)?;
+            let log = AuditLog::open(
+                &config.audit.file,
+                layout,
+                config.audit.batch_wait(),
+                config.mode.as_str(),
+            )
+            .map_err(StartError::Audit)?;
             Some(log)
         } else {
             None

@@ -4,19 +4,15 @@
 //! batches: every call answered by the last sync comes back a moment after the next one has
 //! started, and waits for a whole sync more. So the writer waits, before each sync, until as
 //! many records wait as went into the last one (the callers it just answered, back again), but
-//! never longer than the last sync took (then another sync would have served them as soon) nor
-//! [`MAX_PATIENCE`]. One caller at a time never waits: the last batch held one record. This is
-//! PostgreSQL's `commit_delay`, sized by the load instead of by hand.
+//! never longer than the configured wait (`audit.batch_wait_us`). One caller at a time never
+//! waits: the last batch held one record. This is PostgreSQL's `commit_delay`, with the batch
+//! sized by the load instead of by a setting.
 //!
 //! Callers wake the writer only when its batch is full (or it waits for a first record), not
 //! once per record. This module neither writes records nor decides what is in them.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// The longest a batch waits for more records, whatever the last sync took: a disk that
-/// stalled once must not hold every later batch back as long.
-pub(super) const MAX_PATIENCE: Duration = Duration::from_millis(1);
 
 /// Records waiting for the writer, shared by every caller and the writer thread.
 #[derive(Debug)]
@@ -49,11 +45,11 @@ impl Fill {
         patience: Duration::ZERO,
     };
 
-    /// The next batch's fill after a sync of `records` that took `took`.
-    pub(super) fn after(records: usize, took: Duration) -> Self {
+    /// The next batch's fill after a sync of `records`, waiting at most `wait` for as many.
+    pub(super) fn after(records: usize, wait: Duration) -> Self {
         Self {
             records,
-            patience: took.min(MAX_PATIENCE),
+            patience: wait,
         }
     }
 }
@@ -78,13 +74,21 @@ impl<T> BatchQueue<T> {
 
     /// Queues `item` for the writer; gives it back once the queue is closed.
     pub(super) fn push(&self, item: T) -> Result<(), T> {
-        let mut state = self.lock();
-        if state.closed {
-            return Err(item);
-        }
-        state.waiting.push(item);
-        if state.wake_at != 0 && state.waiting.len() >= state.wake_at {
-            state.wake_at = 0;
+        let full = {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(item);
+            }
+            state.waiting.push(item);
+            let full = state.wake_at != 0 && state.waiting.len() >= state.wake_at;
+            if full {
+                state.wake_at = 0;
+            }
+            full
+        };
+        // Woken after the lock is released, so that the writer does not wake only to wait
+        // for it: it shares a core with the callers under load.
+        if full {
             self.filled.notify_one();
         }
         Ok(())
@@ -164,17 +168,18 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_that_does_not_fill_goes_when_its_patience_runs_out() {
+    fn a_batch_that_does_not_fill_goes_when_its_wait_runs_out() {
         let queue = BatchQueue::new();
         queue.push(0).unwrap();
         let mut batch = Vec::new();
+        let wait = Duration::from_millis(2);
         let started = Instant::now();
-        assert!(queue.next_batch(&mut batch, Fill::after(32, Duration::from_millis(5)), 64));
+        assert!(queue.next_batch(&mut batch, Fill::after(32, wait), 64));
         assert_eq!(batch, [0]);
         let waited = started.elapsed();
         assert!(
-            (MAX_PATIENCE..Duration::from_secs(5)).contains(&waited),
-            "the wait is capped at {MAX_PATIENCE:?}, waited {waited:?}"
+            (wait..Duration::from_secs(5)).contains(&waited),
+            "waited {waited:?} for a batch that was never going to fill"
         );
     }
 

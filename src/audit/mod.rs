@@ -17,6 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -45,14 +46,20 @@ pub struct AuditFailed {
 }
 
 impl AuditLog {
-    /// Opens the log at `path` (writing a start record) and starts its writer thread.
-    pub fn open(path: &Path, layout: Layout, mode: &str) -> Result<Self, OpenError> {
+    /// Opens the log at `path` (writing a start record) and starts its writer thread, whose
+    /// batches wait up to `batch_wait` to fill before each sync (`audit.batch_wait_us`).
+    pub fn open(
+        path: &Path,
+        layout: Layout,
+        batch_wait: Duration,
+        mode: &str,
+    ) -> Result<Self, OpenError> {
         let writer = Writer::open(path, layout, mode)?;
         let queue = Arc::new(BatchQueue::new());
         let pending = Arc::clone(&queue);
         let thread = std::thread::Builder::new()
             .name("audit-writer".to_owned())
-            .spawn(move || writer::run(writer, &pending))
+            .spawn(move || writer::run(writer, &pending, batch_wait))
             .map_err(|source| OpenError::Io {
                 path: path.to_owned(),
                 source,

@@ -18,7 +18,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tracing::error;
@@ -282,14 +282,14 @@ impl Writer {
     }
 }
 
-/// The writer thread: group commit until the queue is closed and drained.
-pub(super) fn run(mut writer: Writer, queue: &BatchQueue<Pending>) {
+/// The writer thread: group commit until the queue is closed and drained. Each batch waits up
+/// to `batch_wait` to fill ([`BatchQueue`]).
+pub(super) fn run(mut writer: Writer, queue: &BatchQueue<Pending>, batch_wait: Duration) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut fill = Fill::NOW;
     while queue.next_batch(&mut batch, fill, MAX_BATCH) {
-        let started = Instant::now();
         let result = writer.append(batch.iter().map(|pending| &pending.draft));
-        fill = Fill::after(batch.len(), started.elapsed());
+        fill = Fill::after(batch.len(), batch_wait);
         if let Err(e) = &result {
             error!(error = %e, path = %writer.path.display(), "audit write failed");
         }
