@@ -7,6 +7,7 @@
 //! BENCH_ROUNDS=32 cargo bench --bench replay          # more, shorter rounds
 //! BENCH_CLIENT=hyper cargo bench --bench replay       # hyper's client as the load generator
 //! BENCH_SSM_VCR=other/ssm-vcr cargo bench --bench replay  # another build of the proxy
+//! BENCH_DURABLE_BATCH_WAIT_US=1000 cargo bench --bench replay  # durable baseline batching as the audit does
 //! ```
 //!
 //! Every server is a child process (so its peak RSS is its own): the bare hyper baseline (this
@@ -21,8 +22,9 @@
 //! are about the pipeline.
 //!
 //! Scenarios: the baseline; replay with the audit off; the durable baseline (the bare server
-//! again, answering each call only once its body is written and fdatasynced, with the audit
-//! log's group commit and appends but nothing else); replay with the durable audit on;
+//! again, answering each call only once its body is written and fdatasynced, by a group commit
+//! that syncs as soon as a line waits and appends as the audit log does, and nothing else; with
+//! `BENCH_DURABLE_BATCH_WAIT_US` its batches wait to fill as the audit log's do); replay with the durable audit on;
 //! passthrough forwarding to the baseline server (its added latency is forwarding's cost);
 //! the TLS baseline (the bare server behind rustls, presenting a certificate for the SSM host
 //! from the same local CA the proxy uses) and replay through the forward-proxy mode (a

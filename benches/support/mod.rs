@@ -11,6 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -18,6 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use ssm_vcr::audit::batch::{BatchQueue, Fill};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -265,9 +267,7 @@ pub fn baseline_server() {
         .nth(1)
         .map(|path| {
             let file = std::fs::File::create(path).unwrap();
-            let (queue, lines) = mpsc::channel();
-            std::thread::spawn(move || group_commit(&file, &lines));
-            queue
+            Lines::start(file)
         });
     let tls = std::env::args()
         .skip_while(|arg| arg != "--tls-ca-dir")
@@ -297,7 +297,7 @@ pub fn baseline_server() {
                         let line = request.into_body().collect().await.unwrap().to_bytes();
                         if let Some(queue) = durable {
                             let (done, synced) = oneshot::channel();
-                            queue.send((line, done)).unwrap();
+                            queue.push((line, done));
                             synced.await.unwrap();
                         }
                         let mut response = Response::new(Full::new(body));
@@ -326,17 +326,73 @@ pub fn baseline_server() {
     });
 }
 
+/// A line of the durable baseline, and who to tell once it is on disk.
+type Line = (Bytes, oneshot::Sender<()>);
+
+/// Where the durable baseline's calls queue their lines: a channel that its writer drains at
+/// once, the least a group commit can be; or, with `BENCH_DURABLE_BATCH_WAIT_US`, the audit
+/// log's own batch queue, waiting that long for each batch to fill as the proxy's does, to tell
+/// the proxy's cost from its group commit's policy.
+#[derive(Clone)]
+enum Lines {
+    Channel(mpsc::Sender<Line>),
+    Batched(std::sync::Arc<BatchQueue<Line>>),
+}
+
+impl Lines {
+    /// Starts the writer thread on `file`.
+    fn start(file: std::fs::File) -> Self {
+        let batch_wait = std::env::var("BENCH_DURABLE_BATCH_WAIT_US")
+            .ok()
+            .map(|us| Duration::from_micros(us.parse().expect("a number of µs")));
+        match batch_wait {
+            None => {
+                let (queue, lines) = mpsc::channel();
+                std::thread::spawn(move || {
+                    group_commit(&file, |batch| {
+                        let Ok(first) = lines.recv() else {
+                            return false;
+                        };
+                        batch.push(first);
+                        batch.extend(lines.try_iter());
+                        true
+                    });
+                });
+                Self::Channel(queue)
+            }
+            Some(wait) => {
+                let queue = std::sync::Arc::new(BatchQueue::new());
+                let lines = std::sync::Arc::clone(&queue);
+                std::thread::spawn(move || {
+                    let mut fill = Fill::NOW;
+                    group_commit(&file, |batch| {
+                        let more = lines.next_batch(batch, fill, 1024);
+                        fill = Fill::after(batch.len(), wait);
+                        more
+                    });
+                });
+                Self::Batched(queue)
+            }
+        }
+    }
+
+    fn push(&self, line: Line) {
+        match self {
+            Self::Channel(queue) => queue.send(line).unwrap(),
+            Self::Batched(queue) => assert!(queue.push(line).is_ok(), "the writer never closes"),
+        }
+    }
+}
+
 /// The durable baseline's writer: the least a server must do to answer each call only once
-/// something of it is on disk. It takes every line waiting, writes them in one `write` and
-/// calls `fdatasync` once (group commit), appending as the audit log does by default. No
-/// record, no hash chain, no JSON: what the audited proxy adds to this is its own.
-pub fn group_commit(file: &std::fs::File, lines: &mpsc::Receiver<(Bytes, oneshot::Sender<()>)>) {
+/// something of it is on disk. It takes each batch `next_batch` gives, writes it in one
+/// `write` and calls `fdatasync` once (group commit), appending as the audit log does by
+/// default. No record, no hash chain, no JSON: what the audited proxy adds to this is its own.
+pub fn group_commit(file: &std::fs::File, mut next_batch: impl FnMut(&mut Vec<Line>) -> bool) {
     let mut end = 0_u64;
     let mut batch = Vec::new();
     let mut buffer = Vec::new();
-    while let Ok(first) = lines.recv() {
-        batch.push(first);
-        batch.extend(lines.try_iter());
+    while next_batch(&mut batch) {
         buffer.clear();
         for (line, _) in &batch {
             buffer.extend_from_slice(line);

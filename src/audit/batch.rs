@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// Records waiting for the writer, shared by every caller and the writer thread.
 #[derive(Debug)]
-pub(super) struct BatchQueue<T> {
+pub struct BatchQueue<T> {
     state: Mutex<State<T>>,
     filled: Condvar,
 }
@@ -31,22 +31,22 @@ struct State<T> {
 
 /// How the writer wants its next batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Fill {
+pub struct Fill {
     /// Records to wait for once the first is there.
-    pub(super) records: usize,
+    pub records: usize,
     /// How long to wait for them after the first.
-    pub(super) patience: Duration,
+    pub patience: Duration,
 }
 
 impl Fill {
     /// Take whatever waits: the start, and after a batch of one.
-    pub(super) const NOW: Self = Self {
+    pub const NOW: Self = Self {
         records: 1,
         patience: Duration::ZERO,
     };
 
     /// The next batch's fill after a sync of `records`, waiting at most `wait` for as many.
-    pub(super) fn after(records: usize, wait: Duration) -> Self {
+    pub fn after(records: usize, wait: Duration) -> Self {
         Self {
             records,
             patience: wait,
@@ -54,8 +54,15 @@ impl Fill {
     }
 }
 
+impl<T> Default for BatchQueue<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T> BatchQueue<T> {
-    pub(super) fn new() -> Self {
+    /// An empty, open queue.
+    pub fn new() -> Self {
         Self {
             state: Mutex::new(State {
                 waiting: Vec::new(),
@@ -73,7 +80,7 @@ impl<T> BatchQueue<T> {
     }
 
     /// Queues `item` for the writer; gives it back once the queue is closed.
-    pub(super) fn push(&self, item: T) -> Result<(), T> {
+    pub fn push(&self, item: T) -> Result<(), T> {
         let full = {
             let mut state = self.lock();
             if state.closed {
@@ -95,7 +102,7 @@ impl<T> BatchQueue<T> {
     }
 
     /// Refuses later pushes; the writer still takes what is queued.
-    pub(super) fn close(&self) {
+    pub fn close(&self) {
         self.lock().closed = true;
         self.filled.notify_one();
     }
@@ -103,7 +110,7 @@ impl<T> BatchQueue<T> {
     /// Blocks until at least one record waits, then until `fill.records` do or its patience
     /// runs out, and moves at most `max` of them into `batch` (which must be empty). Returns
     /// false once the queue is closed and empty.
-    pub(super) fn next_batch(&self, batch: &mut Vec<T>, fill: Fill, max: usize) -> bool {
+    pub fn next_batch(&self, batch: &mut Vec<T>, fill: Fill, max: usize) -> bool {
         let mut state = self.lock();
         while state.waiting.is_empty() && !state.closed {
             state.wake_at = 1;

@@ -7,7 +7,7 @@
 //! `docs/audit.md`. Which operations are audited is configuration (`audit.operations`), and
 //! what a record says of a call comes from the model; `proxy.rs` applies both.
 
-mod batch;
+pub mod batch;
 pub mod record;
 pub mod show;
 pub mod verify;
