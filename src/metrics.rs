@@ -8,20 +8,23 @@
 //! | `ssm_vcr_upstream_errors_total` | counter | |
 //! | `ssm_vcr_audit_write_duration_seconds` | histogram | |
 //! | `ssm_vcr_audit_write_failures_total` | counter | |
+//! | `ssm_vcr_audit_syncs_total` | counter (with the audit log on) | |
 //! | `ssm_vcr_open_connections` | gauge | |
 //!
 //! This module counts what it is told; the pipeline and the listener decide what happened.
 
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::prometheus_text;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::audit::SyncCount;
 use crate::report::Outcome;
 
 /// The `Content-Type` of [`Metrics::render`]'s text.
@@ -123,6 +126,13 @@ impl Metrics {
         }
     }
 
+    /// Exposes the audit log's fsyncs; with the records' count (the write histogram's) it
+    /// tells how well concurrent calls share them.
+    pub(crate) fn count_audit_syncs(&mut self, syncs: SyncCount) {
+        self.registry
+            .register_collector(Box::new(AuditSyncs(syncs)));
+    }
+
     /// Counts a connection as open until the returned guard is dropped.
     pub(crate) fn connection(&self) -> OpenConnection {
         self.open_connections.inc();
@@ -135,6 +145,23 @@ impl Metrics {
         prometheus_text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+}
+
+/// `ssm_vcr_audit_syncs_total`, read from the audit writer's own count at each scrape.
+#[derive(Debug)]
+struct AuditSyncs(SyncCount);
+
+impl Collector for AuditSyncs {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let syncs = ConstCounter::new(self.0.get());
+        let metric = encoder.encode_descriptor(
+            "ssm_vcr_audit_syncs",
+            "Audit log fsyncs, each making a batch of records durable",
+            None,
+            syncs.metric_type(),
+        )?;
+        syncs.encode(metric)
     }
 }
 
@@ -171,5 +198,21 @@ mod tests {
         assert!(text.contains("ssm_vcr_open_connections 1\n"));
         drop(open);
         assert!(metrics.render().contains("ssm_vcr_open_connections 0\n"));
+        assert!(
+            !text.contains("ssm_vcr_audit_syncs"),
+            "no audit log, no sync count"
+        );
+    }
+
+    #[test]
+    fn renders_the_audit_logs_sync_count() {
+        let mut metrics = Metrics::default();
+        metrics.count_audit_syncs(SyncCount::default());
+        let text = metrics.render();
+        assert!(
+            text.contains("# TYPE ssm_vcr_audit_syncs_total counter\n"),
+            "{text}"
+        );
+        assert!(text.contains("ssm_vcr_audit_syncs_total 0\n"), "{text}");
     }
 }

@@ -216,6 +216,10 @@ impl Pipeline {
         } else {
             None
         };
+        let mut metrics = Metrics::default();
+        if let Some(log) = &audit {
+            metrics.count_audit_syncs(log.syncs());
+        }
         let redaction = config.redaction().clone();
         for kept in redaction.kept() {
             tracing::warn!(
@@ -237,7 +241,7 @@ impl Pipeline {
             audit,
             on_audit_failure: config.audit.on_failure,
             counts: OutcomeCounts::default(),
-            metrics: Metrics::default(),
+            metrics,
         })
     }
 

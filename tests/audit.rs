@@ -680,3 +680,46 @@ async fn the_audited_operations_are_configured_and_identified_from_the_model() {
     let text = audit_show(&log, &["--operation", "PutParameter"]);
     assert!(text.contains("Name=/app/db-password"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deregistrations_share_fsyncs_and_the_metrics_count_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let proxy = std::sync::Arc::new(TestProxy::start(config_with_audit(&log)).await);
+    // 32 clients, each calling again as soon as it is answered: the callers one fsync answers
+    // come back together, and join the next batch.
+    let (clients, rounds) = (32, 4);
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let proxy = std::sync::Arc::clone(&proxy);
+        calls.spawn(async move {
+            for _ in 0..rounds {
+                let body = deregister_body(WINDOW, TASK_1);
+                proxy.ssm("/", DEREGISTER, &body).await;
+            }
+        });
+    }
+    calls.join_all().await;
+
+    let metrics = proxy.request("GET", "/__ssm-vcr/metrics").await;
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    let sample = |series: &str| -> u64 {
+        let line = text.lines().find_map(|line| line.strip_prefix(series));
+        line.and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+    };
+    let written = sample("ssm_vcr_audit_write_duration_seconds_count ");
+    let syncs = sample("ssm_vcr_audit_syncs_total ");
+    assert_eq!(written, clients * rounds, "one record per call");
+    assert!(
+        syncs >= 1 && syncs * 2 <= written,
+        "{written} records took {syncs} fsyncs: concurrent calls must share them"
+    );
+    std::sync::Arc::into_inner(proxy).unwrap().stop().await;
+    let outcomes = records(&log)
+        .iter()
+        .filter(|record| record["event"] == "outcome")
+        .count();
+    assert_eq!(outcomes as u64, clients * rounds);
+    assert_verifies(&[&log]);
+}

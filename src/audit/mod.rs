@@ -15,6 +15,7 @@ pub mod writer;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -31,6 +32,7 @@ use writer::{Pending, Writer};
 #[derive(Debug)]
 pub struct AuditLog {
     queue: Arc<BatchQueue<Pending>>,
+    syncs: SyncCount,
     thread: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
 }
@@ -56,16 +58,18 @@ impl AuditLog {
     ) -> Result<Self, OpenError> {
         let writer = Writer::open(path, layout, mode)?;
         let queue = Arc::new(BatchQueue::new());
-        let pending = Arc::clone(&queue);
+        let syncs = SyncCount::default();
+        let (pending, counted) = (Arc::clone(&queue), syncs.clone());
         let thread = std::thread::Builder::new()
             .name("audit-writer".to_owned())
-            .spawn(move || writer::run(writer, &pending, batch_wait))
+            .spawn(move || writer::run(writer, &pending, batch_wait, &counted))
             .map_err(|source| OpenError::Io {
                 path: path.to_owned(),
                 source,
             })?;
         Ok(Self {
             queue,
+            syncs,
             thread: Mutex::new(Some(thread)),
             path: path.to_owned(),
         })
@@ -100,6 +104,11 @@ impl AuditLog {
 }
 
 impl AuditLog {
+    /// How many batches of records the writer has made durable so far, one fsync each.
+    pub fn syncs(&self) -> SyncCount {
+        self.syncs.clone()
+    }
+
     /// Stops the writer once every record queued so far is on disk, and releases the file, so
     /// that a restart can open it at once. Later appends fail. Blocks until the writer is done.
     pub fn close(&self) {
@@ -115,5 +124,20 @@ impl Drop for AuditLog {
     /// Lets the writer finish what is queued and release the file, without waiting for it.
     fn drop(&mut self) {
         self.queue.close();
+    }
+}
+
+/// The number of batches the writer has fsynced, read where it is exposed (the metrics).
+#[derive(Debug, Clone, Default)]
+pub struct SyncCount(Arc<AtomicU64>);
+
+impl SyncCount {
+    /// Batches fsynced so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add_one(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 }

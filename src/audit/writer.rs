@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tracing::error;
 
+use super::SyncCount;
 use super::batch::{BatchQueue, Fill};
 use super::record::{Draft, Event, GENESIS, Record, now, unseal};
 
@@ -284,14 +285,20 @@ impl Writer {
 
 /// The writer thread: group commit until the queue is closed and drained. Each batch waits up
 /// to `batch_wait` to fill ([`BatchQueue`]).
-pub(super) fn run(mut writer: Writer, queue: &BatchQueue<Pending>, batch_wait: Duration) {
+pub(super) fn run(
+    mut writer: Writer,
+    queue: &BatchQueue<Pending>,
+    batch_wait: Duration,
+    syncs: &SyncCount,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut fill = Fill::NOW;
     while queue.next_batch(&mut batch, fill, MAX_BATCH) {
         let result = writer.append(batch.iter().map(|pending| &pending.draft));
         fill = Fill::after(batch.len(), batch_wait);
-        if let Err(e) = &result {
-            error!(error = %e, path = %writer.path.display(), "audit write failed");
+        match &result {
+            Ok(_) => syncs.add_one(),
+            Err(e) => error!(error = %e, path = %writer.path.display(), "audit write failed"),
         }
         for (seq, pending) in (0..).zip(batch.drain(..)) {
             let _ = pending.done.send(
