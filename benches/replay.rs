@@ -444,8 +444,11 @@ fn main() {
         .collect();
     // Every call each server answered, warm-ups included: the audit log is checked against it.
     let mut answered = vec![0; servers.len()];
+    // The audited server's records and fsyncs during each connection count's rounds.
+    let mut shared_syncs = Vec::new();
     runtime.block_on(async {
         for (c, connections) in CONNECTIONS.iter().enumerate() {
+            let before = audit_syncs(servers[AUDITED].addr).await;
             for (s, server) in servers.iter().enumerate() {
                 let warm_up = drive(
                     client,
@@ -478,6 +481,8 @@ fn main() {
                     f.add(round);
                 }
             }
+            let after = audit_syncs(servers[AUDITED].addr).await;
+            shared_syncs.push((after.0 - before.0, after.1 - before.1));
         }
     });
 
@@ -553,8 +558,10 @@ fn main() {
     );
     for (c, connections) in CONNECTIONS.iter().enumerate() {
         let (q1, ratio, q3) = figures[AUDITED][c].ratio_quartiles_to(&figures[DURABLE_BASELINE][c]);
+        let (records, syncs) = shared_syncs[c];
         println!(
-            "durable audit at {connections} connection(s): {ratio:.2}× the bare hyper server that fsyncs each call (quartiles {q1:.2}–{q3:.2})"
+            "durable audit at {connections} connection(s): {ratio:.2}× the bare hyper server that fsyncs each call (quartiles {q1:.2}–{q3:.2}); {:.1} records per fsync",
+            records as f64 / syncs.max(1) as f64
         );
     }
 
@@ -625,6 +632,31 @@ fn main() {
         lines, answered[DURABLE_BASELINE],
         "the durable baseline must write every call it answers"
     );
+}
+
+/// The audit records written and the fsyncs that made them durable so far, from the proxy's
+/// metrics.
+async fn audit_syncs(addr: SocketAddr) -> (u64, u64) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = Request::get("/__ssm-vcr/metrics")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    let text = std::str::from_utf8(&text).unwrap();
+    let sample = |series: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the audited proxy exposes {series}"))
+    };
+    (
+        sample("ssm_vcr_audit_write_duration_seconds_count "),
+        sample("ssm_vcr_audit_syncs_total "),
+    )
 }
 
 /// Outcome records in the audit log `live` and in the files rotated beside it
