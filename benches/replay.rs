@@ -24,10 +24,10 @@
 //! Scenarios: the baseline; replay with the audit off; the durable baseline (the bare server
 //! again, answering each call only once its body is written and fdatasynced, by a group commit
 //! that syncs as soon as a line waits and appends as the audit log does, and nothing else; with
-//! `BENCH_DURABLE_BATCH_WAIT_US` its batches wait to fill as the audit log's do); replay with the durable audit on;
-//! passthrough forwarding to the baseline server (its added latency is forwarding's cost);
-//! the TLS baseline (the bare server behind rustls, presenting a certificate for the SSM host
-//! from the same local CA the proxy uses) and replay through the forward-proxy mode (a
+//! `BENCH_DURABLE_BATCH_WAIT_US` its batches wait to fill as the audit log's do); replay with
+//! the durable audit on; passthrough forwarding to the baseline server (its added latency is
+//! forwarding's cost); the TLS baseline (the bare server behind rustls, presenting a
+//! certificate for the SSM host from the same local CA the proxy uses) and replay through the forward-proxy mode (a
 //! `CONNECT`, then TLS to the intercepted host, then the same calls). TLS scenarios always use
 //! the lean client, over connections opened before the clock starts; the cost of opening one
 //! (TCP, `CONNECT`, handshake, first call) is measured apart, one connection after another.

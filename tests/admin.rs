@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use common::{
     DEREGISTER, TASK_1, TestProxy, WINDOW, audit_records, config, config_with_audit,
-    deregister_body, shipped_cassettes, shipped_flow,
+    deregister_body, metric_sample as sample, shipped_cassettes, shipped_flow,
 };
 use serde_json::{Value, json};
 
@@ -18,13 +18,6 @@ async fn replay_flow(proxy: &TestProxy, path: &str) -> Vec<u16> {
         statuses.push(proxy.ssm(path, &operation, &body).await.status.as_u16());
     }
     statuses
-}
-
-/// The value of the sample `name{labels}` in Prometheus text, if exposed.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map(|value| value.parse().unwrap())
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use common::process::{call, spawn_serve};
 use common::{
     DEREGISTER, TASK_1, TASK_2, TestProxy, WINDOW, audit_records as records, config_with_audit,
-    deregister_body,
+    deregister_body, metric_sample,
 };
 use serde_json::Value;
 use ssm_vcr::audit::verify::{chain_of, verify};
@@ -703,13 +703,11 @@ async fn concurrent_deregistrations_share_fsyncs_and_the_metrics_count_them() {
 
     let metrics = proxy.request("GET", "/__ssm-vcr/metrics").await;
     let text = String::from_utf8(metrics.body.to_vec()).unwrap();
-    let sample = |series: &str| -> u64 {
-        let line = text.lines().find_map(|line| line.strip_prefix(series));
-        line.and_then(|value| value.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {series} in {text}"))
+    let sample = |series: &str| {
+        metric_sample(&text, series).unwrap_or_else(|| panic!("no {series} in {text}")) as u64
     };
-    let written = sample("ssm_vcr_audit_write_duration_seconds_count ");
-    let syncs = sample("ssm_vcr_audit_syncs_total ");
+    let written = sample("ssm_vcr_audit_write_duration_seconds_count");
+    let syncs = sample("ssm_vcr_audit_syncs_total");
     assert_eq!(written, clients * rounds, "one record per call");
     assert!(
         syncs >= 1 && syncs * 2 <= written,

@@ -35,22 +35,19 @@ pub struct Fill {
     /// Records to wait for once the first is there.
     pub records: usize,
     /// How long to wait for them after the first.
-    pub patience: Duration,
+    pub wait: Duration,
 }
 
 impl Fill {
     /// Take whatever waits: the start, and after a batch of one.
     pub const NOW: Self = Self {
         records: 1,
-        patience: Duration::ZERO,
+        wait: Duration::ZERO,
     };
 
     /// The next batch's fill after a sync of `records`, waiting at most `wait` for as many.
     pub fn after(records: usize, wait: Duration) -> Self {
-        Self {
-            records,
-            patience: wait,
-        }
+        Self { records, wait }
     }
 }
 
@@ -107,7 +104,7 @@ impl<T> BatchQueue<T> {
         self.filled.notify_one();
     }
 
-    /// Blocks until at least one record waits, then until `fill.records` do or its patience
+    /// Blocks until at least one record waits, then until `fill.records` do or its wait
     /// runs out, and moves at most `max` of them into `batch` (which must be empty). Returns
     /// false once the queue is closed and empty.
     pub fn next_batch(&self, batch: &mut Vec<T>, fill: Fill, max: usize) -> bool {
@@ -116,13 +113,13 @@ impl<T> BatchQueue<T> {
             state.wake_at = 1;
             state = self.filled.wait(state).unwrap_or_else(|e| e.into_inner());
         }
-        let deadline = Instant::now() + fill.patience;
-        while state.waiting.len() < fill.records.min(max) && !state.closed {
+        let (target, deadline) = (fill.records.min(max), Instant::now() + fill.wait);
+        while state.waiting.len() < target && !state.closed {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            state.wake_at = fill.records.min(max);
+            state.wake_at = target;
             state = (self.filled.wait_timeout(state, left))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;

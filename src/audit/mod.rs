@@ -104,7 +104,7 @@ impl AuditLog {
 }
 
 impl AuditLog {
-    /// How many batches of records the writer has made durable so far, one fsync each.
+    /// A handle on the count of batches the writer has made durable, one fsync each.
     pub fn syncs(&self) -> SyncCount {
         self.syncs.clone()
     }

@@ -3,9 +3,10 @@
 //! One thread owns the file. Callers hand it records through a [`BatchQueue`], where each
 //! batch forms (how long it waits to fill is the queue's); the thread writes a batch in one
 //! `write`, calls `fdatasync` once, and only then answers each caller. Concurrent requests
-//! therefore share fsyncs, and a record is durable before anyone is told it was written. A failed write is rolled back to the last good length, so the chain
-//! on disk never holds a half-written record. This module does not decide which calls are
-//! audited (`proxy.rs`) nor verify files (`verify.rs`).
+//! therefore share fsyncs, and a record is durable before anyone is told it was written. A
+//! failed write is rolled back to the last good length, so the chain on disk never holds a
+//! half-written record. This module does not decide which calls are audited (`proxy.rs`) nor
+//! verify files (`verify.rs`).
 //!
 //! **Preallocation.** An `fdatasync` after an append must also write the inode, as the file
 //! grew; one after overwriting bytes already inside the file writes the data alone, about a

@@ -22,6 +22,13 @@ pub const TASK_1: &str = "50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c";
 pub const TASK_2: &str = "8c9e5a61-1f0d-4b7e-9a3c-2d4f6b8e0a17";
 pub const DEREGISTER: &str = "DeregisterTaskFromMaintenanceWindow";
 
+/// The value of the sample `name{labels}` in Prometheus text, if exposed.
+pub fn metric_sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse().unwrap())
+}
+
 /// The repository's shipped cassette folder.
 pub fn shipped_cassettes() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cassettes")
