@@ -19,8 +19,8 @@ use ssm_vcr::aws::envelope::CassetteName;
 use ssm_vcr::aws::model::Operation;
 use ssm_vcr::cassette::format::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
 use ssm_vcr::cassette::matching::IgnoreRules;
-use ssm_vcr::cassette::replay::WhenExhausted;
-use ssm_vcr::cassette::store::Library;
+use ssm_vcr::cassette::replay::{Replaying, WhenExhausted};
+use ssm_vcr::cassette::store::{Library, Opening};
 use ssm_vcr::json::Json;
 use support::proc_status_kb;
 
@@ -52,6 +52,7 @@ fn interaction(i: usize) -> Interaction {
             body: Body::Utf8(body.to_string()),
         },
         request: RecordedRequest { body },
+        repeat: 1,
     }
 }
 
@@ -87,10 +88,16 @@ fn main() {
             dir.path().to_owned(),
             CassetteName::parse(&name).unwrap(),
             None,
-            Mode::Replay,
-            IgnoreRules::new::<&str>(&[]).unwrap(),
-            WhenExhausted::RepeatLast,
-            u64::MAX,
+            Opening {
+                mode: Mode::Replay,
+                rules: IgnoreRules::new::<&str>(&[]).unwrap(),
+                replaying: Replaying {
+                    when_exhausted: WhenExhausted::RepeatLast,
+                    fast_forward_waiters: true,
+                },
+                env_bindings: Default::default(),
+                compact_journal_bytes: u64::MAX,
+            },
         )
         .unwrap();
         let session = library.default_session();

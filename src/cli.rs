@@ -99,6 +99,14 @@ pub struct ServeArgs {
     /// Repeat the last recorded answer once a request's answers are used up.
     #[arg(long)]
     pub repeat_last: bool,
+    /// Replay every recorded poll of a waiter's operation, instead of answering a poll with the
+    /// answer that ends the wait (replay.fast_forward_waiters = false).
+    #[arg(long)]
+    pub no_fast_forward_waiters: bool,
+    /// Bind a placeholder of a value only AWS knew to an environment variable, e.g.
+    /// REDACTED-3=env:DB_PASSWORD (or <cassette>/REDACTED-3=...); may be repeated.
+    #[arg(long, value_name = "PLACEHOLDER=env:VARIABLE", value_parser = binding)]
+    pub bind_secret: Vec<(String, String)>,
     /// Largest accepted request body, in bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -239,4 +247,12 @@ pub enum LogFormat {
     Pretty,
     /// One JSON object per event.
     Json,
+}
+
+/// A `--bind-secret` value: `PLACEHOLDER=SOURCE`, checked in full with the configuration.
+fn binding(text: &str) -> Result<(String, String), String> {
+    let (placeholder, source) = text
+        .split_once('=')
+        .ok_or("expected PLACEHOLDER=env:VARIABLE, e.g. REDACTED-3=env:DB_PASSWORD")?;
+    Ok((placeholder.to_owned(), source.to_owned()))
 }

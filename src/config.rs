@@ -17,6 +17,8 @@ use crate::aws::envelope::CassetteName;
 use crate::aws::model::Operation;
 use crate::cassette::matching::IgnoreRules;
 use crate::cassette::redact::{BadRedaction, Redaction};
+use crate::cassette::replay::{Replaying, WhenExhausted};
+use crate::cassette::secrets::EnvBindings;
 use crate::cli::ServeArgs;
 pub(crate) use crate::cli::{LogFormat, Mode};
 use crate::report::FailOn;
@@ -44,6 +46,8 @@ pub struct Config {
     pub forward: ForwardSettings,
     /// Cassette settings.
     pub cassettes: CassetteSettings,
+    /// How recorded answers are replayed.
+    pub replay: ReplaySettings,
     /// Resource limits.
     pub limits: Limits,
     /// The audit log.
@@ -83,6 +87,27 @@ pub struct CassetteSettings {
     /// While recording, the cassette file is also written whole this often; 0 only at
     /// shutdown and when the journal is large.
     pub compact_interval_ms: u64,
+}
+
+/// `[replay]`: how recorded answers are handed out.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplaySettings {
+    /// Answer a poll of a waiter's operation (botocore's `waiters-2.json`) with the recorded
+    /// answer that ends the wait, skipping the polls before it, so clients do not sleep.
+    pub fast_forward_waiters: bool,
+    /// Placeholders of values only AWS knew, bound from the environment:
+    /// `"REDACTED-3" = "env:DB_PASSWORD"`, or `"<cassette>/REDACTED-3"` for one cassette.
+    pub secrets: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for ReplaySettings {
+    fn default() -> Self {
+        Self {
+            fast_forward_waiters: true,
+            secrets: Default::default(),
+        }
+    }
 }
 
 /// `[forward]`.
@@ -231,6 +256,7 @@ impl Default for Config {
             upstream: None,
             forward: ForwardSettings::default(),
             cassettes: CassetteSettings::default(),
+            replay: ReplaySettings::default(),
             limits: Limits::default(),
             audit: AuditSettings::default(),
             report: ReportSettings::default(),
@@ -444,6 +470,12 @@ impl Config {
         if flags.repeat_last {
             self.cassettes.repeat_last = true;
         }
+        if flags.no_fast_forward_waiters {
+            self.replay.fast_forward_waiters = false;
+        }
+        for (placeholder, source) in &flags.bind_secret {
+            (self.replay.secrets).insert(placeholder.clone(), source.clone());
+        }
         if let Some(limit) = flags.max_body_bytes {
             self.limits.max_body_bytes = limit;
         }
@@ -564,6 +596,19 @@ impl Config {
             .collect();
         let ignore_rules =
             IgnoreRules::new(&ignored).map_err(settings_error("cassettes.ignore_paths"))?;
+        let secrets = &self.replay.secrets;
+        if let Some((cassette, _)) = (secrets.keys())
+            .filter_map(|key| key.rsplit_once('/'))
+            .find(|(cassette, _)| CassetteName::parse(cassette).is_err())
+        {
+            return Err(ConfigError::Invalid {
+                key: "replay.secrets",
+                reason: format!("'{cassette}' is not a cassette name"),
+            });
+        }
+        let entries = secrets.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let env_bindings = EnvBindings::read(entries, |variable| std::env::var(variable).ok())
+            .map_err(settings_error("replay.secrets"))?;
         let limits = &self.limits;
         for (key, value) in [
             ("limits.max_body_bytes", limits.max_body_bytes as u64),
@@ -610,6 +655,7 @@ impl Config {
             default_cassette,
             ignore_rules,
             redaction,
+            env_bindings,
             upstream,
             forwardable,
             audited,
@@ -659,6 +705,7 @@ pub struct Settings {
     default_cassette: CassetteName,
     ignore_rules: IgnoreRules,
     redaction: Redaction,
+    env_bindings: EnvBindings,
     upstream: Option<http::Uri>,
     forwardable: Option<Vec<Operation>>,
     audited: Vec<Operation>,
@@ -686,6 +733,23 @@ impl Settings {
     /// The redaction of recordings.
     pub fn redaction(&self) -> &Redaction {
         &self.redaction
+    }
+
+    /// The placeholders bound from the environment.
+    pub fn env_bindings(&self) -> &EnvBindings {
+        &self.env_bindings
+    }
+
+    /// How recorded answers are handed out.
+    pub fn replaying(&self) -> Replaying {
+        Replaying {
+            when_exhausted: if self.cassettes.repeat_last {
+                WhenExhausted::RepeatLast
+            } else {
+                WhenExhausted::Miss
+            },
+            fast_forward_waiters: self.replay.fast_forward_waiters,
+        }
     }
 
     /// The upstream override, if any.

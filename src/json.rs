@@ -150,6 +150,28 @@ impl<'a> Json<'a> {
     }
 }
 
+/// One step from a value to a value inside it: an object's member or an array's element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The member with this key.
+    Key(String),
+    /// The element at this position, from 0.
+    Index(usize),
+}
+
+impl<'a> Json<'a> {
+    /// The value that `steps` lead to from this one, if they all exist.
+    pub fn at(&self, steps: &[Step]) -> Option<&Json<'a>> {
+        steps
+            .iter()
+            .try_fold(self, |value, step| match (step, value) {
+                (Step::Key(key), Self::Object(object)) => object.get(key),
+                (Step::Index(i), Self::Array(items)) => items.get(*i),
+                _ => None,
+            })
+    }
+}
+
 impl From<&Value> for Json<'static> {
     fn from(value: &Value) -> Self {
         match value {

@@ -65,11 +65,12 @@ pub use cassette::format::{Cassette, FormatError};
 pub use cli::{LogFormat, Mode};
 pub use config::{
     AuditSettings, CassetteSettings, Config, ConfigError, ForwardProxySettings, ForwardSettings,
-    Limits, LogSettings, OnAuditFailure, ReportSettings,
+    Limits, LogSettings, OnAuditFailure, ReplaySettings, ReportSettings,
 };
 pub use error::StartError;
 pub use report::{
-    CassetteReport, FailOn, MAX_LISTED_MISSES, MissedCall, Outcome, Report, UnusedInteraction,
+    CassetteReport, FailOn, MAX_LISTED_MISSES, MissedCall, Outcome, Report, SecretConflict,
+    SecretsReport, UnusedInteraction,
 };
 pub use start::{InvalidCassetteName, Proxy, ProxyBuilder};
 

@@ -6,6 +6,7 @@
 //! | `ssm_vcr_calls_total` | counter | `operation`, `outcome` |
 //! | `ssm_vcr_call_duration_seconds` | histogram | |
 //! | `ssm_vcr_upstream_errors_total` | counter | |
+//! | `ssm_vcr_skipped_polls_total` | counter | |
 //! | `ssm_vcr_audit_write_duration_seconds` | histogram | |
 //! | `ssm_vcr_audit_write_failures_total` | counter | |
 //! | `ssm_vcr_audit_syncs_total` | counter (with the audit log on) | |
@@ -46,6 +47,7 @@ pub(crate) struct Metrics {
     calls: Family<CallLabels, Counter>,
     call_duration: Histogram,
     upstream_errors: Counter,
+    skipped_polls: Counter,
     audit_write_duration: Histogram,
     audit_write_failures: Counter,
     open_connections: Gauge,
@@ -73,6 +75,12 @@ impl Default for Metrics {
             "Forwarded calls the upstream gave no answer to",
             upstream_errors.clone(),
         );
+        let skipped_polls = Counter::default();
+        registry.register(
+            "ssm_vcr_skipped_polls",
+            "Recorded polls of a waiter's operation answered past, straight to the answer that ends the wait",
+            skipped_polls.clone(),
+        );
         // 10 µs to about 2.6 s: a page-cache write to a disk that stalls.
         let audit_write_duration = Histogram::new(exponential_buckets(10e-6, 2.0, 19));
         registry.register(
@@ -97,6 +105,7 @@ impl Default for Metrics {
             calls,
             call_duration,
             upstream_errors,
+            skipped_polls,
             audit_write_duration,
             audit_write_failures,
             open_connections,
@@ -105,6 +114,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts recorded polls that a replayed call answered past.
+    pub(crate) fn skipped_polls(&self, polls: usize) {
+        self.skipped_polls.inc_by(polls as u64);
+    }
+
     /// Counts an answered call.
     pub(crate) fn call(&self, operation: Option<&'static str>, outcome: Outcome, took: Duration) {
         let labels = CallLabels {

@@ -39,8 +39,8 @@ use crate::aws::sigv4::Signer;
 use crate::cassette::format::Cassette;
 use crate::cassette::recorder;
 use crate::cassette::redact::Redaction;
-use crate::cassette::replay::{WhenExhausted, error_type};
-use crate::cassette::store::{Library, Session, Unavailable};
+use crate::cassette::replay::error_type;
+use crate::cassette::store::{Library, Opening, Session, Unavailable};
 use crate::config::{Mode, OnAuditFailure, Settings};
 use crate::error::{ProxyError, StartError};
 use crate::json::Json;
@@ -185,19 +185,18 @@ impl Pipeline {
         // Read the model now, so that the first call does not wait for it; patterns are
         // compiled on first use, which keeps the memory of the ones never used.
         crate::aws::model::ssm();
-        let when_exhausted = if config.cassettes.repeat_last {
-            WhenExhausted::RepeatLast
-        } else {
-            WhenExhausted::Miss
+        let opening = Opening {
+            mode: config.mode,
+            rules: config.ignore_rules().clone(),
+            replaying: config.replaying(),
+            env_bindings: config.env_bindings().clone(),
+            compact_journal_bytes: config.cassettes.compact_journal_bytes,
         };
         let library = Library::new(
             config.cassettes.dir.clone(),
             config.default_cassette().clone(),
             in_memory,
-            config.mode,
-            config.ignore_rules().clone(),
-            when_exhausted,
-            config.cassettes.compact_journal_bytes,
+            opening,
         )
         .map_err(StartError::Cassette)?;
         let audit = if config.audit.enabled {
@@ -389,6 +388,9 @@ impl Pipeline {
             Some(tape) => match tape.play(operation, region, &input) {
                 Ok(played) => {
                     exchange.interaction = Some(played.index);
+                    if played.skipped_polls > 0 {
+                        self.metrics.skipped_polls(played.skipped_polls);
+                    }
                     exchange.source = Some(Source::Cassette);
                     if audited {
                         // Only the audit record keeps it.
@@ -396,7 +398,7 @@ impl Pipeline {
                             .answer_error_type
                             .clone_from(&played.answer.error_type);
                     }
-                    return Ok(played.answer.to_response());
+                    return Ok(played.to_response());
                 }
                 Err(miss) => Some(miss),
             },

@@ -136,6 +136,34 @@ pub struct CassetteReport {
     pub invalid: u64,
     /// Interactions recorded into it.
     pub recorded: u64,
+    /// Recorded polls that fast-forward answered past: a waiter got the answer that ends its
+    /// wait at once, and these count as used.
+    pub skipped_polls: u64,
+    /// What replay did with the placeholders of the client's secrets.
+    pub secrets: SecretsReport,
+}
+
+/// What replay did with a cassette's placeholders of sensitive values; never a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SecretsReport {
+    /// Placeholders bound now, to what clients sent or to the environment.
+    pub bound: usize,
+    /// Placeholders that answers carried while unbound, so the client read `REDACTED-n`.
+    pub served_unbound: Vec<String>,
+    /// Placeholders a client sent two different values for, the first ones listed.
+    pub conflicts: Vec<SecretConflict>,
+}
+
+/// A client that sent two different values where the recording had one placeholder: the flow
+/// diverged in a way matching cannot see, as values are never matched on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretConflict {
+    /// The placeholder, e.g. `REDACTED-1`.
+    pub placeholder: String,
+    /// The interaction whose request brought the other value, from 0.
+    pub interaction: usize,
+    /// Its operation.
+    pub operation: String,
 }
 
 /// How many missed calls a cassette's report lists; the rest are only counted.
@@ -234,6 +262,7 @@ impl fmt::Display for Report {
                 (cassette.misses, "missed"),
                 (cassette.invalid, "invalid"),
                 (cassette.recorded, "recorded"),
+                (cassette.skipped_polls, "poll(s) skipped"),
             ] {
                 if count > 0 {
                     write!(f, ", {count} {what}")?;
@@ -253,6 +282,23 @@ impl fmt::Display for Report {
             let unlisted = cassette.misses.saturating_sub(cassette.missed.len() as u64);
             if unlisted > 0 {
                 writeln!(f, "    … and {unlisted} more missed call(s)")?;
+            }
+            let secrets = &cassette.secrets;
+            if let Some(first) = secrets.served_unbound.first() {
+                writeln!(
+                    f,
+                    "    served unbound: {} (no client sent these values; bind one from the \
+                     environment with --bind-secret {first}=env:VARIABLE)",
+                    secrets.served_unbound.join(", ")
+                )?;
+            }
+            for conflict in &secrets.conflicts {
+                writeln!(
+                    f,
+                    "    diverged: {} at interaction {} ({}): the client sent another value \
+                     than before for this placeholder",
+                    conflict.placeholder, conflict.interaction, conflict.operation
+                )?;
             }
         }
         Ok(())
@@ -283,6 +329,16 @@ mod tests {
                 }],
                 invalid: 0,
                 recorded: 0,
+                skipped_polls: 2,
+                secrets: SecretsReport {
+                    bound: 1,
+                    served_unbound: vec!["REDACTED-3".to_owned()],
+                    conflicts: vec![SecretConflict {
+                        placeholder: "REDACTED-1".to_owned(),
+                        interaction: 5,
+                        operation: "PutParameter".to_owned(),
+                    }],
+                },
             }],
         }
     }
@@ -292,9 +348,14 @@ mod tests {
         assert_eq!(
             report().to_string(),
             "run report (replay mode): 4 call(s), 1 missed, 3 replayed\n  \
-             cassette 'flow' (cassettes/flow.json): 3 call(s) replayed, 3 of 4 interaction(s) used, 1 missed\n    \
+             cassette 'flow' (cassettes/flow.json): 3 call(s) replayed, 3 of 4 interaction(s) used, 1 missed, \
+             2 poll(s) skipped\n    \
              unused: interaction 2 (DescribeMaintenanceWindows)\n    \
-             missed: GetParameter: never recorded\n"
+             missed: GetParameter: never recorded\n    \
+             served unbound: REDACTED-3 (no client sent these values; bind one from the environment with \
+             --bind-secret REDACTED-3=env:VARIABLE)\n    \
+             diverged: REDACTED-1 at interaction 5 (PutParameter): the client sent another value than before \
+             for this placeholder\n"
         );
     }
 

@@ -8,14 +8,15 @@ use ssm_vcr::aws::model::Operation;
 use ssm_vcr::cassette::format::Cassette;
 use ssm_vcr::cassette::matching::IgnoreRules;
 use ssm_vcr::cassette::redact::{Placeholders, Redaction, plain_sensitive_values};
-use ssm_vcr::cassette::replay::{Tape, WhenExhausted};
+use ssm_vcr::cassette::replay::{Replaying, Tape};
 use ssm_vcr::json::Json;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(cassette) = Cassette::from_json(data) else { return };
     let again = Cassette::from_json(&cassette.to_json()).expect("a saved cassette loads");
     assert_eq!(again, cassette);
-    let tape = Tape::new("fuzz", "fuzz.json".into(), cassette.clone(), IgnoreRules::default(), WhenExhausted::Miss)
+    let replaying = Replaying::default();
+    let tape = Tape::new("fuzz", "fuzz.json".into(), cassette.clone(), IgnoreRules::default(), replaying, Default::default())
         .expect("a loaded cassette indexes");
     for interaction in &cassette.interactions {
         // Well-formed names the model does not know load too; no live call can name them.

@@ -15,6 +15,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::aws::error::headers::X_AMZN_REQUEST_ID;
 use crate::aws::model::{is_operation_name, provenance};
 
 /// Headers that describe the connection or the body's framing, never replayed from a file.
@@ -23,6 +24,10 @@ const FRAMING_HEADERS: [HeaderName; 3] = [
     header::TRANSFER_ENCODING,
     header::CONNECTION,
 ];
+
+/// The most answers one cassette may replay, repeats counted: a bound on the memory a
+/// hand-edited `repeat` can ask for.
+pub const MAX_REPLAYED_ANSWERS: u64 = 10_000_000;
 
 /// The format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -79,6 +84,18 @@ pub struct Interaction {
     pub request: RecordedRequest,
     /// What AWS answered.
     pub response: RecordedResponse,
+    /// How many times in a row AWS gave this answer to this request, as a polling client
+    /// saw it (absent when once): replay serves it that many times.
+    #[serde(default = "once", skip_serializing_if = "is_once")]
+    pub repeat: u32,
+}
+
+fn once() -> u32 {
+    1
+}
+
+fn is_once(repeat: &u32) -> bool {
+    *repeat == 1
 }
 
 /// The recorded request: its JSON input only. Request headers are never stored.
@@ -200,7 +217,20 @@ impl Cassette {
                 .check()
                 .map_err(|reason| FormatError::Interaction { index, reason })?;
         }
+        cassette.check_answers()?;
         Ok(cassette)
+    }
+
+    /// Refuses a cassette that replays more than [`MAX_REPLAYED_ANSWERS`] answers.
+    pub fn check_answers(&self) -> Result<(), FormatError> {
+        let answers: u64 = self.interactions.iter().map(|i| u64::from(i.repeat)).sum();
+        if answers > MAX_REPLAYED_ANSWERS {
+            return Err(FormatError::Syntax(format!(
+                "the cassette replays {answers} answers, repeats counted; at most \
+                 {MAX_REPLAYED_ANSWERS} are read"
+            )));
+        }
+        Ok(())
     }
 
     /// A new cassette for recording into, saying where it came from.
@@ -262,6 +292,16 @@ impl Default for Cassette {
 }
 
 impl Interaction {
+    /// Whether `other` is this interaction's answer again, as a poll gets it: the same status,
+    /// headers and body bytes, request ids and recording time aside.
+    pub fn same_answer(&self, other: &Self) -> bool {
+        let (a, b) = (&self.response, &other.response);
+        fn headers(r: &RecordedResponse) -> impl Iterator<Item = (&String, &String)> {
+            (r.headers.iter()).filter(|(name, _)| *name != X_AMZN_REQUEST_ID.as_str())
+        }
+        a.status == b.status && a.body == b.body && headers(a).eq(headers(b))
+    }
+
     fn check(&self) -> Result<(), String> {
         // Any well-formed name: whether the model knows it is `cassette check`'s question, so a
         // cassette recorded with a newer model still loads.
@@ -273,6 +313,12 @@ impl Interaction {
         }
         if self.region.is_empty() {
             return Err("region is empty".to_owned());
+        }
+        if self.repeat == 0 {
+            return Err(
+                "repeat is 0: it counts the times in a row an answer was given, at least 1"
+                    .to_owned(),
+            );
         }
         if !self.request.body.is_object() {
             return Err("request.body must be a JSON object".to_owned());

@@ -2,7 +2,8 @@
 //! recorded interaction becomes durable by one append instead of a rewrite of the cassette.
 //!
 //! The first line says what the entries continue ([`Base`]); each further line is one
-//! interaction with its index in the cassette. Writers are serialised by the recorder, which
+//! interaction with its index in the cassette. An index written again is the same interaction
+//! with a higher `repeat`: the same answer given once more. Writers are serialised by the recorder, which
 //! owns when the journal starts and ends; syncs are shared: whoever syncs makes every line
 //! written before it durable, so concurrent recordings wait for one `fdatasync`, not one
 //! each. A live journal is locked (`flock`), so a second process cannot write or fold it. This
@@ -88,14 +89,13 @@ struct Synced {
 }
 
 impl Journal {
-    /// Starts the journal at `path`, replacing any: its header and `entries` (numbered from
-    /// `first_index`) are durable, and the file locked, when this returns. `check_lock`
+    /// Starts the journal at `path`, replacing any: its header and `entries` (each with its
+    /// index in the cassette) are durable, and the file locked, when this returns. `check_lock`
     /// refuses to replace a journal that another process holds.
     pub(super) fn start<I>(
         path: &Path,
         base: Base,
-        first_index: usize,
-        entries: &[I],
+        entries: &[(usize, I)],
         check_lock: bool,
     ) -> io::Result<Self>
     where
@@ -115,8 +115,8 @@ impl Journal {
         })
         .expect("a header always serializes");
         bytes.push(b'\n');
-        for (index, interaction) in (first_index..).zip(entries) {
-            bytes.extend_from_slice(&entry_line(index, interaction.as_ref()));
+        for (index, interaction) in entries {
+            bytes.extend_from_slice(&entry_line(*index, interaction.as_ref()));
         }
         let temporary = temporary_beside(path);
         let started = (|| {

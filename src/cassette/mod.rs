@@ -2,10 +2,11 @@
 //!
 //! `format` owns the bytes of a cassette and `file` reading and replacing one on disk,
 //! `matching` decides which recorded request a live one is, `replay` hands out recorded answers
-//! in order, `redact` decides what may be written, `recorder` records new interactions through
-//! the append-only `journal` and compacts them into the cassette, `recovery` folds a journal
-//! left by a crash in, `store` opens cassettes by name for the mode, and `check` reviews them. Nothing here touches
-//! the network or the HTTP listener.
+//! in order, `secrets` gives a client's own secrets back in them, `redact` decides what may be
+//! written (`placeholder` names what stands in for a value), `recorder` records new
+//! interactions through the append-only `journal` and compacts them into the cassette,
+//! `recovery` folds a journal left by a crash in, `store` opens cassettes by name for the mode,
+//! and `check` reviews them. Nothing here touches the network or the HTTP listener.
 
 pub mod check;
 pub mod file;
@@ -13,8 +14,10 @@ pub mod format;
 pub mod journal;
 pub mod json_path;
 pub mod matching;
+pub mod placeholder;
 pub mod recorder;
 pub mod recovery;
 pub mod redact;
 pub mod replay;
+pub mod secrets;
 pub mod store;

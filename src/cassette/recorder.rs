@@ -12,7 +12,9 @@
 //! sensitive values are replaced and the secret scan of `redact.rs` must pass. This module does
 //! not decide what is recorded (`proxy.rs`) nor fold a journal left by a crash (`recovery.rs`).
 
+use std::collections::HashMap;
 use std::fs;
+use std::hash::BuildHasher;
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,7 +25,9 @@ use serde_json::Value;
 use super::file::write_atomically;
 use super::format::{Body, Cassette, Interaction, ModelStamp, RecordedRequest, RecordedResponse};
 use super::journal::{self, Base, Journal, entry_line};
+use super::matching::{IgnoreRules, MatchKey};
 use super::redact::{Placeholders, Redaction, SecretFound, recorded_headers, scan};
+use super::secrets::Bindings;
 
 /// A forwarded call as the cassette keeps it, recorded now; unredacted until
 /// [`Recorder::append`].
@@ -45,6 +49,7 @@ pub fn forwarded(
             headers: recorded_headers(headers),
             body: Body::from_bytes(body),
         },
+        repeat: 1,
     }
 }
 
@@ -53,6 +58,10 @@ pub fn forwarded(
 pub struct Recorder {
     path: PathBuf,
     journal_path: PathBuf,
+    /// What matching leaves out: an answer that repeats the last one to the same key is
+    /// counted, not written again.
+    rules: IgnoreRules,
+    key_hasher: foldhash::fast::RandomState,
     /// The journal size below which it is never compacted.
     compact_journal_bytes: u64,
     state: Mutex<State>,
@@ -68,10 +77,14 @@ struct State {
     /// Every interaction of the cassette, shared with the snapshot a compaction writes.
     interactions: Vec<Arc<Interaction>>,
     placeholders: Placeholders,
+    /// The last interaction recorded for each matching key, by the key's hash.
+    last_of_key: HashMap<u64, usize>,
     /// What the cassette file holds for a new journal to continue.
     base: Base,
-    /// How many of `interactions` the cassette file holds, and its size.
-    compacted: usize,
+    /// Whether `interactions` hold what the cassette file does not (a new one, or a repeat
+    /// counted on one it holds).
+    unwritten: bool,
+    /// The cassette file's size.
     compacted_bytes: u64,
     /// The journal being written; none before the first recording, after a compaction that
     /// left nothing to journal, and after a failure (what it held is compacted before another
@@ -118,42 +131,70 @@ pub enum RecordError {
 impl Recorder {
     /// A recorder that replaces the file with a new cassette at its first compaction (record
     /// mode); until then the file is left as it is.
-    pub fn fresh(path: PathBuf, compact_journal_bytes: u64) -> Self {
+    pub fn fresh(path: PathBuf, rules: IgnoreRules, compact_journal_bytes: u64) -> Self {
+        let start = Cassette::recording();
+        let placeholders = Placeholders::continuing(&start);
         Self::new(
             path,
-            Cassette::recording(),
+            start,
+            placeholders,
+            rules,
             Base::Fresh,
             0,
             compact_journal_bytes,
         )
     }
 
-    /// A recorder that appends to `cassette`, the file's content (auto mode).
-    pub fn continuing(path: PathBuf, cassette: Cassette, compact_journal_bytes: u64) -> Self {
+    /// A recorder that appends to `cassette`, the file's content (auto mode), whose replay
+    /// binds placeholders in `replayed`: a value bound there keeps its number here.
+    pub fn continuing(
+        path: PathBuf,
+        cassette: Cassette,
+        rules: IgnoreRules,
+        replayed: Arc<Bindings>,
+        compact_journal_bytes: u64,
+    ) -> Self {
         let size = fs::metadata(&path).map_or(0, |m| m.len());
-        Self::new(path, cassette, Base::File, size, compact_journal_bytes)
+        let placeholders = Placeholders::continuing_replay(&cassette, replayed);
+        Self::new(
+            path,
+            cassette,
+            placeholders,
+            rules,
+            Base::File,
+            size,
+            compact_journal_bytes,
+        )
     }
 
     fn new(
         path: PathBuf,
         mut start: Cassette,
+        placeholders: Placeholders,
+        rules: IgnoreRules,
         base: Base,
         compacted_bytes: u64,
         compact_journal_bytes: u64,
     ) -> Self {
-        let placeholders = Placeholders::continuing(&start);
         start.model = Some(ModelStamp::current());
+        let key_hasher = foldhash::fast::RandomState::default();
         let interactions: Vec<Arc<Interaction>> =
             start.interactions.drain(..).map(Arc::new).collect();
+        let last_of_key = (interactions.iter().enumerate())
+            .map(|(index, interaction)| (key_hash(&key_hasher, &rules, interaction), index))
+            .collect();
         Self {
             journal_path: journal::path_of(&path),
             path,
+            rules,
+            key_hasher,
             compact_journal_bytes,
             state: Mutex::new(State {
                 head: start,
-                compacted: interactions.len(),
+                unwritten: false,
                 interactions,
                 placeholders,
+                last_of_key,
                 base,
                 compacted_bytes,
                 journal: None,
@@ -175,7 +216,7 @@ impl Recorder {
         live_secrets: &[String],
     ) -> Result<Appended, RecordError> {
         let mut state = self.state();
-        if state.journal.is_none() && state.interactions.len() > state.compacted {
+        if state.journal.is_none() && state.unwritten {
             // The journal failed: what it held reaches the cassette before another one starts.
             drop(state);
             self.compact()?;
@@ -183,7 +224,19 @@ impl Recorder {
         }
         // Under the lock: placeholders are numbered in the order interactions are written.
         redaction.apply(&mut interaction, &mut state.placeholders);
-        let index = state.interactions.len();
+        let key = key_hash(&self.key_hasher, &self.rules, &interaction);
+        let repeated = (state.last_of_key.get(&key).copied()).filter(|&last| {
+            let last = &state.interactions[last];
+            last.same_answer(&interaction) && same_key(&self.rules, last, &interaction)
+        });
+        let (index, interaction) = match repeated {
+            Some(last) => {
+                let mut again = Interaction::clone(&state.interactions[last]);
+                again.repeat = again.repeat.saturating_add(1);
+                (last, again)
+            }
+            None => (state.interactions.len(), interaction),
+        };
         let line = entry_line(index, &interaction);
         scan(&line, live_secrets).map_err(|source| RecordError::Secret {
             path: self.path.clone(),
@@ -193,14 +246,9 @@ impl Recorder {
             Some(journal) => Arc::clone(journal),
             None => {
                 let first = !state.journal_started;
-                let journal = Journal::start::<Arc<Interaction>>(
-                    &self.journal_path,
-                    state.base,
-                    index,
-                    &[],
-                    first,
-                )
-                .map_err(|source| self.journal_error(source))?;
+                let journal =
+                    Journal::start::<Arc<Interaction>>(&self.journal_path, state.base, &[], first)
+                        .map_err(|source| self.journal_error(source))?;
                 let journal = Arc::new(journal);
                 state.journal = Some(Arc::clone(&journal));
                 state.journal_started = true;
@@ -214,7 +262,13 @@ impl Recorder {
                 return Err(self.journal_error(source));
             }
         };
-        state.interactions.push(Arc::new(interaction));
+        state.unwritten = true;
+        if repeated.is_some() {
+            state.interactions[index] = Arc::new(interaction);
+        } else {
+            state.interactions.push(Arc::new(interaction));
+            state.last_of_key.insert(key, index);
+        }
         let compaction_due = !state.compaction_requested
             && end >= self.compact_journal_bytes.max(state.compacted_bytes);
         state.compaction_requested |= compaction_due;
@@ -257,7 +311,7 @@ impl Recorder {
         let (head, snapshot) = {
             let mut state = self.state();
             state.compaction_requested = false;
-            if state.interactions.len() == state.compacted {
+            if !state.unwritten {
                 // A journal is left only by a failed write, whose line was not kept.
                 if state.journal_started {
                     state.journal = None;
@@ -266,31 +320,36 @@ impl Recorder {
                 }
                 return Ok(false);
             }
+            state.unwritten = false;
             (state.head.clone(), state.interactions.clone())
         };
         // Outside the lock: recording goes on while the snapshot is written.
         let bytes = head.to_json_with(&snapshot);
-        write_atomically(&self.path, &bytes).map_err(|source| RecordError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        if let Err(source) = write_atomically(&self.path, &bytes) {
+            self.state().unwritten = true;
+            return Err(RecordError::Io {
+                path: self.path.clone(),
+                source,
+            });
+        }
         let mut state = self.state();
-        state.compacted = snapshot.len();
         state.compacted_bytes = bytes.len() as u64;
         state.base = Base::File;
         state.journal = None;
-        let meanwhile = &state.interactions[snapshot.len()..];
+        // Recorded meanwhile: new interactions, and repeats counted on written ones.
+        let meanwhile: Vec<(usize, Arc<Interaction>)> = (state.interactions.iter().enumerate())
+            .filter(|(index, now)| {
+                snapshot
+                    .get(*index)
+                    .is_none_or(|was| !Arc::ptr_eq(was, now))
+            })
+            .map(|(index, now)| (index, Arc::clone(now)))
+            .collect();
         if meanwhile.is_empty() {
             journal::remove(&self.journal_path).map_err(|source| self.journal_error(source))?;
         } else {
-            let journal = Journal::start(
-                &self.journal_path,
-                Base::File,
-                snapshot.len(),
-                meanwhile,
-                false,
-            )
-            .map_err(|source| self.journal_error(source))?;
+            let journal = Journal::start(&self.journal_path, Base::File, &meanwhile, false)
+                .map_err(|source| self.journal_error(source))?;
             state.journal = Some(Arc::new(journal));
         }
         Ok(true)
@@ -306,4 +365,27 @@ impl Recorder {
             source,
         }
     }
+}
+
+/// The hash of an interaction's matching key.
+fn key_hash(
+    hasher: &foldhash::fast::RandomState,
+    rules: &IgnoreRules,
+    interaction: &Interaction,
+) -> u64 {
+    hasher.hash_one(matching_key(rules, interaction).as_ref())
+}
+
+/// Whether two interactions answer the same request, as replay matches them.
+fn same_key(rules: &IgnoreRules, a: &Interaction, b: &Interaction) -> bool {
+    matching_key(rules, a) == matching_key(rules, b)
+}
+
+fn matching_key(rules: &IgnoreRules, interaction: &Interaction) -> MatchKey {
+    MatchKey::new(
+        &interaction.operation,
+        &interaction.region,
+        &interaction.request.body,
+        rules,
+    )
 }

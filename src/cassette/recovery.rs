@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::file::{LoadError, read_cassette, write_atomically};
-use super::format::{Cassette, ModelStamp};
+use super::format::{Cassette, Interaction, ModelStamp};
 use super::journal::{self, Base, ReadError, read_leftover};
 
 /// What folding a journal did.
@@ -97,6 +97,10 @@ pub fn recover(cassette: &Path) -> Result<Option<Recovered>, RecoveryError> {
             let held = file.interactions.len();
             match index.cmp(&held) {
                 std::cmp::Ordering::Less if file.interactions[index] == interaction => {}
+                std::cmp::Ordering::Less if repeats(&file.interactions[index], &interaction) => {
+                    file.interactions[index] = interaction;
+                    folded += 1;
+                }
                 std::cmp::Ordering::Less => {
                     return Err(mismatch(format!(
                         "its interaction {index} differs from the cassette's"
@@ -138,6 +142,16 @@ pub fn recover(cassette: &Path) -> Result<Option<Recovered>, RecoveryError> {
     }))
 }
 
+/// Whether `again` is `held` answered more times in a row: what a journal writes when a
+/// recorded answer repeats.
+fn repeats(held: &Interaction, again: &Interaction) -> bool {
+    again.repeat > held.repeat
+        && Interaction {
+            repeat: held.repeat,
+            ..again.clone()
+        } == *held
+}
+
 /// Folds every journal in `dir`, each into its cassette; one that cannot be folded does not
 /// stop the others. Each cassette file with what folding its journal did.
 pub fn recover_folder(dir: &Path) -> Vec<(PathBuf, Result<Recovered, RecoveryError>)> {
@@ -170,6 +184,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::cassette::matching::IgnoreRules;
     use crate::cassette::recorder::{Recorder, forwarded};
     use crate::cassette::redact::Redaction;
 
@@ -189,7 +204,7 @@ mod tests {
     fn new_recording(compact_journal_bytes: u64) -> (tempfile::TempDir, PathBuf, Recorder) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
-        let recorder = Recorder::fresh(path.clone(), compact_journal_bytes);
+        let recorder = Recorder::fresh(path.clone(), IgnoreRules::default(), compact_journal_bytes);
         (dir, path, recorder)
     }
 
@@ -251,11 +266,55 @@ mod tests {
         assert!(!path.exists());
     }
 
+    fn repeats(path: &Path) -> Vec<(String, u32)> {
+        let cassette = read_cassette(path).unwrap();
+        (cassette.interactions.iter())
+            .map(|i| {
+                (
+                    i.request.body["Name"].as_str().unwrap().to_owned(),
+                    i.repeat,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_repeated_answer_is_counted_on_its_interaction_through_a_crash_and_a_compaction() {
+        let (_dir, path, recorder) = new_recording(u64::MAX);
+        record(&recorder, &["poll", "poll", "other"]);
+        recorder.compact().unwrap();
+        assert_eq!(
+            repeats(&path),
+            [("poll".to_owned(), 2), ("other".to_owned(), 1)]
+        );
+        // Counted after the compaction: only the journal has it when the proxy is killed.
+        record(&recorder, &["poll"]);
+        drop(recorder);
+        let recovered = recover(&path).unwrap().unwrap();
+        assert_eq!(recovered.folded, 1);
+        assert_eq!(
+            repeats(&path),
+            [("poll".to_owned(), 3), ("other".to_owned(), 1)]
+        );
+    }
+
+    #[test]
+    fn a_repeat_counted_after_a_compaction_is_written_by_the_next() {
+        let (_dir, path, recorder) = new_recording(u64::MAX);
+        record(&recorder, &["poll"]);
+        recorder.compact().unwrap();
+        record(&recorder, &["poll"]);
+        // Nothing new, but a count went up: the file must be written again.
+        assert!(recorder.compact().unwrap());
+        assert_eq!(repeats(&path), [("poll".to_owned(), 2)]);
+        assert!(!recorder.compact().unwrap(), "nothing left to write");
+    }
+
     #[test]
     fn recording_creates_the_cassette_folder() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new/folder/c.json");
-        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        let recorder = Recorder::fresh(path.clone(), IgnoreRules::default(), u64::MAX);
         record(&recorder, &["a"]);
         assert!(recorder.compact().unwrap());
         assert_eq!(names(&path), ["a"]);
@@ -266,7 +325,7 @@ mod tests {
         let (_dir, path, recorder) = new_recording(u64::MAX);
         record(&recorder, &["old"]);
         recorder.compact().unwrap();
-        let recorder = Recorder::fresh(path.clone(), u64::MAX);
+        let recorder = Recorder::fresh(path.clone(), IgnoreRules::default(), u64::MAX);
         record(&recorder, &["new"]);
         assert_eq!(names(&path), ["old"], "the file is kept until a compaction");
         drop(recorder);

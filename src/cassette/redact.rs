@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use http::HeaderMap;
 use regex::bytes::Regex;
@@ -17,14 +17,13 @@ use sha2::{Digest, Sha256};
 
 use super::format::{Body, Cassette, Interaction};
 use super::json_path::JsonPath;
+use super::placeholder::{PLACEHOLDER_PREFIX, REDACTED, is_placeholder, placeholder};
+use super::secrets::Bindings;
 use crate::aws::model::{Operation, ShapeId, walk};
 
 /// Response headers recorded (lower case); every other response header is dropped.
 pub const RECORDED_RESPONSE_HEADERS: [&str; 3] =
     ["content-type", "x-amzn-errortype", "x-amzn-requestid"];
-
-/// The value written in place of a redacted one.
-pub const REDACTED: &str = "REDACTED";
 
 /// Access key ids (long-term `AKIA…`, temporary `ASIA…`) and secrets assigned to a key name.
 static CREDENTIAL_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
@@ -33,18 +32,6 @@ static CREDENTIAL_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("a valid pattern")
 });
-
-/// The prefix of a sensitive value's placeholder: `REDACTED-1`, `REDACTED-2`, … one number per
-/// distinct value within a cassette.
-pub const PLACEHOLDER_PREFIX: &str = "REDACTED-";
-
-/// Whether `text` is what redaction writes, rather than a value.
-pub fn is_placeholder(text: &str) -> bool {
-    text == REDACTED
-        || text
-            .strip_prefix(PLACEHOLDER_PREFIX)
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
 
 /// What a recorded interaction loses before it is written: every value the model marks
 /// `sensitive`, replaced by a placeholder (unless configured to be kept), and the configured
@@ -114,11 +101,13 @@ impl fmt::Display for KeptSensitive {
 }
 
 /// The placeholders of one cassette: the same value always gets the same one, so a test that
-/// compares two reads of a secret still passes. Only digests of values are kept.
+/// compares two reads of a secret still passes. Only digests of values are kept, besides the
+/// replay bindings of a cassette that auto mode both replays and records.
 #[derive(Default)]
 pub struct Placeholders {
     numbers: HashMap<[u8; 32], u64>,
     last: u64,
+    replayed: Option<Arc<Bindings>>,
 }
 
 impl fmt::Debug for Placeholders {
@@ -145,6 +134,16 @@ impl Placeholders {
         Self {
             numbers: HashMap::new(),
             last,
+            replayed: None,
+        }
+    }
+
+    /// [`Self::continuing`], giving a value that the replay of the same cassette has bound the
+    /// number it is bound to, so one value keeps one placeholder.
+    pub fn continuing_replay(cassette: &Cassette, replayed: Arc<Bindings>) -> Self {
+        Self {
+            replayed: Some(replayed),
+            ..Self::continuing(cassette)
         }
     }
 
@@ -154,10 +153,17 @@ impl Placeholders {
             return value.to_owned();
         }
         let digest: [u8; 32] = Sha256::digest(value.as_bytes()).into();
-        let next = self.last + 1;
-        let number = *self.numbers.entry(digest).or_insert(next);
+        let number = match self.numbers.get(&digest) {
+            Some(&number) => number,
+            None => {
+                let replayed = self.replayed.as_ref().and_then(|b| b.number_of(value));
+                let number = replayed.unwrap_or(self.last + 1);
+                self.numbers.insert(digest, number);
+                number
+            }
+        };
         self.last = self.last.max(number);
-        format!("{PLACEHOLDER_PREFIX}{number}")
+        placeholder(number)
     }
 }
 
@@ -372,6 +378,7 @@ mod tests {
                     headers: Default::default(),
                     body: Body::Utf8(response.to_owned()),
                 },
+                repeat: 1,
             }
         }
 

@@ -1,14 +1,21 @@
-//! Replay state of one loaded cassette: a FIFO queue of recorded answers per matching key, and
-//! the miss diagnostic naming the closest recorded request.
+//! Replay state of one loaded cassette: a FIFO queue of recorded answers per matching key, the
+//! client's secrets bound for the run, and the miss diagnostic naming the closest recorded
+//! request.
 //!
 //! Queues are found by the hash of their key, computed on the parsed body in place, and advance
 //! with an atomic counter, so concurrent requests never take a lock here and two identical
-//! requests never get the same answer. Loading files is `store.rs`'s job.
+//! requests never get the same answer. An answer recorded `repeat` times takes that many turns.
+//! A queue of a waiter's operation (botocore's `waiters-2.json`) also knows, from each turn,
+//! where the answers that make a waiting client poll again end: with fast-forward on, a call
+//! is answered at once with the answer that ends the wait, and the polls between count as
+//! consumed. Calls that carry no secret and answers that carry no placeholder take no lock.
+//! Loading files is `store.rs`'s job.
 
 use std::fmt;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use hashbrown::HashTable;
@@ -18,13 +25,15 @@ use serde_json::Value;
 
 use super::format::{Cassette, FormatError};
 use super::matching::{Difference, IgnoreRules, KeyRef, MatchKey, differences};
+use super::secrets::{AnswerSecrets, Bindings, RequestSecrets};
 use crate::aws::error::headers::X_AMZN_ERROR_TYPE;
 use crate::aws::model::Operation;
+use crate::aws::model::waiters::{self, Poll, waiters_of};
 use crate::json::Json;
-use crate::report::{MissedCall, UnusedInteraction};
+use crate::report::{MissedCall, SecretsReport, UnusedInteraction};
 
 /// A recorded answer, ready to send.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Answer {
     /// The recorded status.
     pub status: StatusCode,
@@ -34,35 +43,92 @@ pub struct Answer {
     pub body: Bytes,
     /// The AWS error shape of an error answer, read once at load time.
     pub error_type: Option<String>,
+    /// Where the body carries placeholders of sensitive values.
+    secrets: Option<AnswerSecrets>,
+    /// What the answer tells a client that waits on it, for a waiter's operation.
+    poll: Option<Poll>,
 }
 
 impl Answer {
-    fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+    fn new(
+        operation: Option<Operation>,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Self {
         let error_type = error_type(status, &headers, &body);
+        let secrets = AnswerSecrets::of(operation, &body);
+        let poll = operation.and_then(|op| poll(op, status, error_type.as_deref(), &body));
         Self {
             status,
             headers,
             body,
             error_type,
+            secrets,
+            poll,
         }
-    }
-
-    /// The HTTP response: recorded status, headers and body bytes (the body is shared, not
-    /// copied).
-    pub fn to_response(&self) -> Response<Full<Bytes>> {
-        let mut response = Response::new(Full::new(self.body.clone()));
-        *response.status_mut() = self.status;
-        *response.headers_mut() = self.headers.clone();
-        response
     }
 }
 
-/// The recorded answers to one key, as positions in the cassette, in recorded order.
+/// What `body`, an answer of `operation`, tells a client running any of its waiters: it polls
+/// again only when every waiter would.
+fn poll(
+    operation: Operation,
+    status: StatusCode,
+    error_type: Option<&str>,
+    body: &[u8],
+) -> Option<Poll> {
+    let mut waiters = waiters_of(operation.as_str()).peekable();
+    waiters.peek()?;
+    let body: Option<Value> = serde_json::from_slice(body).ok();
+    let answer = waiters::Answer {
+        status: status.as_u16(),
+        error_type,
+        body: body.as_ref(),
+    };
+    Some(
+        if waiters.all(|waiter| waiter.judge(&answer) == Poll::Again) {
+            Poll::Again
+        } else {
+            Poll::Ends
+        },
+    )
+}
+
+/// The recorded answers to one key, as positions in the cassette, one per turn, in recorded
+/// order.
 #[derive(Debug)]
 struct Queue {
     key: MatchKey,
     tracks: Vec<usize>,
     next: AtomicUsize,
+    /// For a waiter's operation whose queue holds polls to skip: from each turn, the turn of
+    /// the answer that ends the wait (the turn itself when there is nothing to skip).
+    ends: Option<Box<[usize]>>,
+}
+
+impl Queue {
+    /// Finds, for each turn, the first answer at or after it that ends a wait, across answers
+    /// that all make a waiting client poll again.
+    fn find_ends(&mut self, answers: &[Answer]) {
+        let mut ends = vec![0; self.tracks.len()];
+        let mut next_end = None;
+        for (turn, &index) in self.tracks.iter().enumerate().rev() {
+            ends[turn] = match answers[index].poll {
+                Some(Poll::Ends) => {
+                    next_end = Some(turn);
+                    turn
+                }
+                Some(Poll::Again) => next_end.unwrap_or(turn),
+                None => {
+                    next_end = None;
+                    turn
+                }
+            };
+        }
+        let skips = ends.iter().enumerate().any(|(turn, &end)| end != turn);
+        self.ends = skips.then(|| ends.into_boxed_slice());
+    }
 }
 
 /// What to do when every recorded answer of a key has been replayed.
@@ -76,6 +142,24 @@ pub enum WhenExhausted {
     RepeatLast,
 }
 
+/// How recorded answers are handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replaying {
+    /// When a key's answers are used up.
+    pub when_exhausted: WhenExhausted,
+    /// Answer a waiter's poll with the answer that ends the wait, skipping the polls before it.
+    pub fast_forward_waiters: bool,
+}
+
+impl Default for Replaying {
+    fn default() -> Self {
+        Self {
+            when_exhausted: WhenExhausted::Miss,
+            fast_forward_waiters: true,
+        }
+    }
+}
+
 /// A loaded cassette with its replay queues.
 #[derive(Debug)]
 pub struct Tape {
@@ -83,11 +167,16 @@ pub struct Tape {
     path: PathBuf,
     /// Every recorded answer, by position in the cassette.
     answers: Vec<Answer>,
+    /// Where each recorded request holds placeholders, by position.
+    requests: Vec<RequestSecrets>,
     /// Queues by their key, found by the hash of a key borrowed from the live request.
     queues: HashTable<Queue>,
     key_hasher: foldhash::fast::RandomState,
-    when_exhausted: WhenExhausted,
+    replaying: Replaying,
     rules: IgnoreRules,
+    bindings: Arc<Bindings>,
+    /// Polls answered past by fast-forward.
+    skipped_polls: AtomicU64,
 }
 
 /// A replayed answer and where it came from.
@@ -97,60 +186,93 @@ pub struct Played<'a> {
     pub index: usize,
     /// The answer to send.
     pub answer: &'a Answer,
+    /// The body with the client's secrets put back, when it carries any that are bound.
+    revealed: Option<Bytes>,
+    /// How many recorded polls were skipped to reach it.
+    pub skipped_polls: usize,
+}
+
+impl Played<'_> {
+    /// The HTTP response: recorded status, headers and body bytes (the body is shared, not
+    /// copied), with the client's own secrets back in it.
+    pub fn to_response(&self) -> Response<Full<Bytes>> {
+        let body = (self.revealed.clone()).unwrap_or_else(|| self.answer.body.clone());
+        let mut response = Response::new(Full::new(body));
+        *response.status_mut() = self.answer.status;
+        *response.headers_mut() = self.answer.headers.clone();
+        response
+    }
 }
 
 impl Tape {
-    /// Indexes a parsed cassette.
+    /// Indexes a parsed cassette, whose placeholders start bound as `bindings` say.
     pub fn new(
         name: &str,
         path: PathBuf,
         cassette: Cassette,
         rules: IgnoreRules,
-        when_exhausted: WhenExhausted,
+        replaying: Replaying,
+        bindings: Arc<Bindings>,
     ) -> Result<Self, FormatError> {
+        cassette.check_answers()?;
         let mut answers = Vec::with_capacity(cassette.interactions.len());
+        let mut requests = Vec::with_capacity(cassette.interactions.len());
         let mut queues: HashTable<Queue> = HashTable::new();
         let key_hasher = foldhash::fast::RandomState::default();
         for (index, interaction) in cassette.interactions.into_iter().enumerate() {
             let bad = |reason: String| FormatError::Interaction { index, reason };
+            let operation = Operation::named(&interaction.operation);
             let response = &interaction.response;
             answers.push(Answer::new(
+                operation,
                 response.status().map_err(bad)?,
                 response.header_map().map_err(bad)?,
                 response.body.to_bytes().map_err(bad)?,
             ));
+            requests.push(RequestSecrets::of(operation, &interaction.request.body));
             let key = MatchKey::new(
                 &interaction.operation,
                 &interaction.region,
                 &interaction.request.body,
                 &rules,
             );
+            let turns = std::iter::repeat_n(index, interaction.repeat as usize);
             let hash = key_hasher.hash_one(key.as_ref());
             let rehash = |queue: &Queue| key_hasher.hash_one(queue.key.as_ref());
             match queues.find_mut(hash, |queue| queue.key == key) {
-                Some(queue) => queue.tracks.push(index),
+                Some(queue) => queue.tracks.extend(turns),
                 None => {
                     let queue = Queue {
                         key,
-                        tracks: vec![index],
+                        tracks: turns.collect(),
                         next: AtomicUsize::new(0),
+                        ends: None,
                     };
                     queues.insert_unique(hash, queue, rehash);
                 }
+            }
+        }
+        for queue in queues.iter_mut() {
+            if answers[queue.tracks[0]].poll.is_some() {
+                queue.find_ends(&answers);
             }
         }
         Ok(Self {
             name: name.to_owned(),
             path,
             answers,
+            requests,
             queues,
             key_hasher,
-            when_exhausted,
+            replaying,
             rules,
+            bindings,
+            skipped_polls: AtomicU64::new(0),
         })
     }
 
     /// The next recorded answer for this request, or a miss explaining why there is none.
+    /// The placeholders of the recorded request are bound to the secrets `body` sends.
     pub fn play(
         &self,
         operation: Operation,
@@ -168,8 +290,8 @@ impl Tape {
             let closest = self.closest(&key);
             return Err(self.miss(&key, MissKind::NotRecorded { closest }));
         };
-        let turn = queue.next.fetch_add(1, Ordering::Relaxed);
-        let position = match (queue.tracks.get(turn), self.when_exhausted) {
+        let (turn, skipped_polls) = self.take_turn(queue);
+        let position = match (queue.tracks.get(turn), self.replaying.when_exhausted) {
             (Some(&index), _) => index,
             (None, WhenExhausted::RepeatLast) => {
                 *queue.tracks.last().expect("queues are never empty")
@@ -179,10 +301,46 @@ impl Tape {
                 return Err(self.miss(&wanted.into(), MissKind::Exhausted { recorded }));
             }
         };
+        let request = &self.requests[position];
+        if !request.is_empty() {
+            self.bindings
+                .bind(request, body, position, operation.as_str());
+        }
+        let answer = &self.answers[position];
+        let revealed = (answer.secrets.as_ref())
+            .and_then(|secrets| self.bindings.reveal(secrets, &answer.body));
+        if skipped_polls > 0 {
+            self.skipped_polls
+                .fetch_add(skipped_polls as u64, Ordering::Relaxed);
+        }
         Ok(Played {
             index: position,
-            answer: &self.answers[position],
+            answer,
+            revealed,
+            skipped_polls,
         })
+    }
+
+    /// Takes the queue's next turn, or with fast-forward the turn of the answer that ends a
+    /// wait from there; that turn and how many were skipped to reach it.
+    fn take_turn(&self, queue: &Queue) -> (usize, usize) {
+        let ends = queue.ends.as_deref();
+        let Some(ends) = ends.filter(|_| self.replaying.fast_forward_waiters) else {
+            return (queue.next.fetch_add(1, Ordering::Relaxed), 0);
+        };
+        let mut turn = queue.next.load(Ordering::Relaxed);
+        loop {
+            let served = ends.get(turn).copied().unwrap_or(turn);
+            match (queue.next).compare_exchange_weak(
+                turn,
+                served + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return (served, served - turn),
+                Err(now) => turn = now,
+            }
+        }
     }
 
     /// How many interactions the cassette held when it was loaded.
@@ -195,7 +353,8 @@ impl Tape {
         self.answers.is_empty()
     }
 
-    /// The recorded interactions no call has used yet, in cassette order.
+    /// The recorded interactions no call has used yet (any of their turns, when repeated), in
+    /// cassette order.
     pub fn unused(&self) -> Vec<UnusedInteraction> {
         let mut unused: Vec<UnusedInteraction> = (self.queues.iter())
             .flat_map(|queue| {
@@ -207,15 +366,33 @@ impl Tape {
             })
             .collect();
         unused.sort_unstable_by_key(|interaction| interaction.index);
+        unused.dedup_by_key(|interaction| interaction.index);
         unused
     }
 
-    /// Starts every queue from its first recorded answer again, so a flow can be replayed
-    /// again without a restart. Calls in flight at that moment may get either turn.
+    /// Polls answered past by fast-forward so far.
+    pub fn skipped_polls(&self) -> u64 {
+        self.skipped_polls.load(Ordering::Relaxed)
+    }
+
+    /// The run's secret bindings, shared with a recorder that continues the cassette.
+    pub fn bindings(&self) -> Arc<Bindings> {
+        Arc::clone(&self.bindings)
+    }
+
+    /// What the run's secret bindings came to.
+    pub fn secrets(&self) -> SecretsReport {
+        self.bindings.summary()
+    }
+
+    /// Starts every queue from its first recorded answer again and forgets what clients bound,
+    /// so a flow can be replayed again without a restart. Calls in flight at that moment may
+    /// get either turn.
     pub fn rewind(&self) {
         for queue in &self.queues {
             queue.next.store(0, Ordering::Relaxed);
         }
+        self.bindings.clear();
     }
 
     fn queue(&self, key: KeyRef<'_>) -> Option<&Queue> {
@@ -401,6 +578,7 @@ mod tests {
                 headers: Default::default(),
                 body: Body::Utf8(answer.to_owned()),
             },
+            repeat: 1,
         }
     }
 
@@ -425,14 +603,184 @@ mod tests {
                 "second",
             ),
         ];
+        indexed(
+            cassette,
+            Replaying {
+                when_exhausted,
+                ..Replaying::default()
+            },
+        )
+    }
+
+    fn indexed(cassette: Cassette, replaying: Replaying) -> Tape {
         Tape::new(
             "flow",
             "cassettes/flow.json".into(),
             cassette,
             IgnoreRules::default(),
-            when_exhausted,
+            replaying,
+            Arc::default(),
         )
         .unwrap()
+    }
+
+    /// A command polled: `InProgress` recorded `polls` times in a row, then `Success`.
+    fn polled(polls: u32, replaying: Replaying) -> Tape {
+        let request = json!({"CommandId": "c", "InstanceId": "i-0123456789abcdef0"});
+        let status = |s: &str| format!(r#"{{"CommandId":"c","Status":"{s}"}}"#);
+        let mut in_progress = interaction(
+            "GetCommandInvocation",
+            request.clone(),
+            200,
+            &status("InProgress"),
+        );
+        in_progress.repeat = polls;
+        let mut cassette = Cassette::new();
+        cassette.interactions = vec![
+            in_progress,
+            interaction("GetCommandInvocation", request, 200, &status("Success")),
+        ];
+        indexed(cassette, replaying)
+    }
+
+    fn poll(tape: &Tape) -> Result<(String, usize), Box<ReplayMiss>> {
+        let body = Json::from(&json!({"InstanceId": "i-0123456789abcdef0", "CommandId": "c"}));
+        let played = tape.play(op("GetCommandInvocation"), "us-east-1", &body)?;
+        let text = String::from_utf8(played.answer.body.to_vec()).unwrap();
+        let status = serde_json::from_str::<Value>(&text).unwrap()["Status"].to_string();
+        Ok((status, played.skipped_polls))
+    }
+
+    mod waiters {
+        use super::*;
+
+        #[test]
+        fn a_waiter_poll_is_answered_with_the_answer_that_ends_the_wait() {
+            let tape = polled(3, Replaying::default());
+            assert_eq!(poll(&tape).unwrap(), ("\"Success\"".to_owned(), 3));
+            assert_eq!(tape.skipped_polls(), 3);
+            assert_eq!(tape.unused(), []);
+            assert!(poll(&tape).is_err());
+            tape.rewind();
+            assert_eq!(poll(&tape).unwrap().1, 3);
+        }
+
+        #[test]
+        fn without_fast_forward_a_repeated_answer_is_served_its_count_of_times() {
+            let replaying = Replaying {
+                fast_forward_waiters: false,
+                ..Replaying::default()
+            };
+            let tape = polled(3, replaying);
+            let statuses: Vec<String> = (0..4).map(|_| poll(&tape).unwrap().0).collect();
+            assert_eq!(
+                statuses,
+                ["InProgress", "InProgress", "InProgress", "Success"].map(|s| format!("\"{s}\""))
+            );
+            assert_eq!(tape.skipped_polls(), 0);
+            assert!(matches!(
+                poll(&tape).unwrap_err().kind,
+                MissKind::Exhausted { recorded: 4 }
+            ));
+        }
+
+        #[test]
+        fn a_repeated_answer_half_served_is_still_unused() {
+            let replaying = Replaying {
+                fast_forward_waiters: false,
+                ..Replaying::default()
+            };
+            let tape = polled(3, replaying);
+            poll(&tape).unwrap();
+            let unused: Vec<usize> = tape.unused().iter().map(|u| u.index).collect();
+            assert_eq!(unused, [0, 1]);
+        }
+
+        #[test]
+        fn polls_with_no_ending_answer_after_them_are_served_one_by_one() {
+            let request = json!({"CommandId": "c", "InstanceId": "i-0123456789abcdef0"});
+            let mut cassette = Cassette::new();
+            let mut running = interaction(
+                "GetCommandInvocation",
+                request,
+                200,
+                r#"{"Status":"InProgress"}"#,
+            );
+            running.repeat = 2;
+            cassette.interactions = vec![running];
+            let tape = indexed(cassette, Replaying::default());
+            assert_eq!(poll(&tape).unwrap().1, 0);
+            assert_eq!(poll(&tape).unwrap().1, 0);
+        }
+
+        #[test]
+        fn operations_without_a_waiter_are_never_skipped() {
+            let tape = tape(WhenExhausted::Miss);
+            let body = Json::from(&json!({"Id": "a"}));
+            let operation = op("DeregisterTaskFromMaintenanceWindow");
+            let played = tape.play(operation, "us-east-1", &body).unwrap();
+            assert_eq!(
+                (&played.answer.body[..], played.skipped_polls),
+                (&b"first"[..], 0)
+            );
+        }
+    }
+
+    mod secrets {
+        use super::*;
+
+        #[test]
+        fn a_secret_the_client_put_comes_back_in_the_read_that_carries_its_placeholder() {
+            let mut cassette = Cassette::new();
+            cassette.interactions = vec![
+                interaction(
+                    "PutParameter",
+                    json!({"Name": "/db", "Value": "REDACTED-1", "Type": "SecureString"}),
+                    200,
+                    r#"{"Tier":"Standard","Version":1}"#,
+                ),
+                interaction(
+                    "GetParameter",
+                    json!({"Name": "/db", "WithDecryption": true}),
+                    200,
+                    r#"{"Parameter":{"Name":"/db","Value":"REDACTED-1"}}"#,
+                ),
+            ];
+            let tape = indexed(cassette, Replaying::default());
+            let get = Json::from(&json!({"Name": "/db", "WithDecryption": true}));
+            let body = |played: Played<'_>| {
+                let response = played.to_response();
+                let bytes = response.into_body();
+                futures_body(bytes)
+            };
+            // Read before any put: the placeholder, and counted.
+            let played = tape.play(op("GetParameter"), "us-east-1", &get).unwrap();
+            assert!(body(played).contains("REDACTED-1"));
+            assert_eq!(tape.secrets().served_unbound, ["REDACTED-1"]);
+            tape.rewind();
+            let put =
+                Json::from(&json!({"Name": "/db", "Value": "s3cr\"et", "Type": "SecureString"}));
+            tape.play(op("PutParameter"), "us-east-1", &put).unwrap();
+            let played = tape.play(op("GetParameter"), "us-east-1", &get).unwrap();
+            assert_eq!(
+                body(played),
+                r#"{"Parameter":{"Name":"/db","Value":"s3cr\"et"}}"#
+            );
+            assert!(tape.secrets().served_unbound.is_empty());
+        }
+
+        fn futures_body(body: Full<Bytes>) -> String {
+            use http_body::Body as _;
+            let mut body = std::pin::pin!(body);
+            let waker = std::task::Waker::noop();
+            let mut context = std::task::Context::from_waker(waker);
+            match body.as_mut().poll_frame(&mut context) {
+                std::task::Poll::Ready(Some(Ok(frame))) => {
+                    String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
+                }
+                _ => String::new(),
+            }
+        }
     }
 
     mod play {

@@ -26,7 +26,8 @@ use super::matching::IgnoreRules;
 use super::recorder::{Appended, RecordError, Recorder};
 use super::recovery::{Recovered, RecoveryError, recover, recover_folder};
 use super::redact::Redaction;
-use super::replay::{Tape, WhenExhausted};
+use super::replay::{Replaying, Tape};
+use super::secrets::{Bindings, EnvBindings};
 use crate::aws::envelope::CassetteName;
 use crate::cli::Mode;
 use crate::report::{CassetteReport, MAX_LISTED_MISSES, MissedCall, Outcome, OutcomeCounts};
@@ -95,6 +96,8 @@ impl Session {
                 .clone(),
             invalid: self.counts.get(Outcome::Invalid),
             recorded: self.counts.get(Outcome::Recorded),
+            skipped_polls: tape.map_or(0, Tape::skipped_polls),
+            secrets: tape.map(Tape::secrets).unwrap_or_default(),
         }
     }
 
@@ -188,28 +191,19 @@ pub struct Library {
 }
 
 impl Library {
-    /// A library over `dir` for `mode`, where `/` selects `default`. The default cassette is
-    /// opened now, so that a broken setup fails at start-up, not on the first request; in
-    /// replay mode, `in_memory` stands for its file.
+    /// A library over `dir`, where `/` selects `default`, opening cassettes as `opening` says.
+    /// The default cassette is opened now, so that a broken setup fails at start-up, not on the
+    /// first request; in replay mode, `in_memory` stands for its file.
     pub fn new(
         dir: PathBuf,
         default: CassetteName,
         in_memory: Option<Cassette>,
-        mode: Mode,
-        rules: IgnoreRules,
-        when_exhausted: WhenExhausted,
-        compact_journal_bytes: u64,
+        opening: Opening,
     ) -> Result<Self, OpenError> {
-        let opening = Opening {
-            mode,
-            rules,
-            when_exhausted,
-            compact_journal_bytes,
-        };
         let default_session = match in_memory {
             Some(cassette) => {
                 let path = PathBuf::from(IN_MEMORY);
-                let tape = replay_tape(&default, &path, cassette, &opening.rules, when_exhausted)?;
+                let tape = opening.tape(&default, &path, cassette)?;
                 Session::new(default.clone(), path, Some(tape), None)
             }
             None => {
@@ -355,52 +349,61 @@ fn cassette_path(dir: &Path, name: &CassetteName) -> PathBuf {
     dir.join(format!("{name}.json"))
 }
 
-/// Indexes `cassette`, the contents of `path`, for replay.
-fn replay_tape(
-    name: &CassetteName,
-    path: &Path,
-    cassette: Cassette,
-    rules: &IgnoreRules,
-    when_exhausted: WhenExhausted,
-) -> Result<Tape, LoadError> {
-    Tape::new(
-        name.as_str(),
-        path.to_owned(),
-        cassette,
-        rules.clone(),
-        when_exhausted,
-    )
-    .map_err(|source| LoadError::Format {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// How the library opens a cassette file: for which mode, with which matching and recording
-/// settings.
+/// How the library opens a cassette file: for which mode, with which matching, replay and
+/// recording settings.
 #[derive(Debug)]
-struct Opening {
-    mode: Mode,
-    rules: IgnoreRules,
-    when_exhausted: WhenExhausted,
-    compact_journal_bytes: u64,
+pub struct Opening {
+    /// Where answers come from.
+    pub mode: Mode,
+    /// What matching leaves out.
+    pub rules: IgnoreRules,
+    /// How recorded answers are handed out.
+    pub replaying: Replaying,
+    /// Placeholders bound from the environment.
+    pub env_bindings: EnvBindings,
+    /// The journal size below which a recording is never compacted.
+    pub compact_journal_bytes: u64,
 }
 
 impl Opening {
+    /// Indexes `cassette`, the contents of `path`, for replay, its placeholders bound as the
+    /// environment says.
+    fn tape(
+        &self,
+        name: &CassetteName,
+        path: &Path,
+        cassette: Cassette,
+    ) -> Result<Tape, LoadError> {
+        let bindings = Bindings::new(self.env_bindings.for_cassette(name.as_str()));
+        Tape::new(
+            name.as_str(),
+            path.to_owned(),
+            cassette,
+            self.rules.clone(),
+            self.replaying,
+            Arc::new(bindings),
+        )
+        .map_err(|source| LoadError::Format {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
     /// Folds a journal left beside `path` in, then reads (or, for recording, prepares) the
     /// cassette for the mode.
     fn session(&self, name: &CassetteName, path: PathBuf) -> Result<Session, OpenError> {
         if let Some(recovered) = recover(&path)? {
             report_recovered(&recovered);
         }
-        let tape = |cassette: Cassette| {
-            replay_tape(name, &path, cassette, &self.rules, self.when_exhausted)
-        };
         let (tape, recorder) = match self.mode {
-            Mode::Replay => (Some(tape(read_cassette(&path)?)?), None),
+            Mode::Replay => (Some(self.tape(name, &path, read_cassette(&path)?)?), None),
             Mode::Record => (
                 None,
-                Some(Recorder::fresh(path.clone(), self.compact_journal_bytes)),
+                Some(Recorder::fresh(
+                    path.clone(),
+                    self.rules.clone(),
+                    self.compact_journal_bytes,
+                )),
             ),
             Mode::Auto => {
                 let cassette = match read_cassette(&path) {
@@ -408,9 +411,15 @@ impl Opening {
                     Err(LoadError::NotFound { .. }) => Cassette::recording(),
                     Err(e) => return Err(e.into()),
                 };
-                let tape = tape(cassette.clone())?;
-                let recorder =
-                    Recorder::continuing(path.clone(), cassette, self.compact_journal_bytes);
+                let tape = self.tape(name, &path, cassette.clone())?;
+                // A value the replayed part bound keeps its number in what is recorded.
+                let recorder = Recorder::continuing(
+                    path.clone(),
+                    cassette,
+                    self.rules.clone(),
+                    tape.bindings(),
+                    self.compact_journal_bytes,
+                );
                 (Some(tape), Some(recorder))
             }
             Mode::Passthrough => (None, None),

@@ -10,6 +10,7 @@
 mod load;
 pub mod pattern;
 pub mod validate;
+pub mod waiters;
 pub mod walk;
 
 use std::fmt;

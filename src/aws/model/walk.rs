@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::{Kind, Shape, ShapeId, ssm};
-use crate::json::Json;
+use crate::json::{Json, Step};
 
 /// Calls `replace` on every string inside a sensitive shape of `value` (read as `shape`) and
 /// writes what it returns in its place; numbers and booleans are kept, so the body still
@@ -78,6 +78,51 @@ fn redact_in(
         }
         // Wrong types are the validator's to refuse; nothing else holds a string.
         _ => 0,
+    }
+}
+
+/// Calls `found` with the location and the text of every string inside a sensitive shape of
+/// `value` (read as `shape`), in member order: where a client's own secret sits in a request.
+pub fn sensitive_strings(shape: ShapeId, value: &Value, found: &mut dyn FnMut(&[Step], &str)) {
+    sensitive_in(ssm().shape(shape), value, false, &mut Vec::new(), found);
+}
+
+fn sensitive_in(
+    shape: &Shape,
+    value: &Value,
+    inside_sensitive: bool,
+    at: &mut Vec<Step>,
+    found: &mut dyn FnMut(&[Step], &str),
+) {
+    let sensitive = inside_sensitive || shape.sensitive;
+    if !sensitive && !shape.holds_sensitive {
+        return;
+    }
+    let mut below = |step: Step, shape: ShapeId, value: &Value, at: &mut Vec<Step>| {
+        at.push(step);
+        sensitive_in(ssm().shape(shape), value, sensitive, at, found);
+        at.pop();
+    };
+    match (&shape.kind, value) {
+        (_, Value::String(text)) if sensitive => found(at, text),
+        (Kind::Structure { members, .. }, Value::Object(object)) => {
+            for member in members {
+                if let Some(value) = object.get(&member.name) {
+                    below(Step::Key(member.name.clone()), member.shape, value, at);
+                }
+            }
+        }
+        (Kind::List { member, .. }, Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                below(Step::Index(i), *member, item, at);
+            }
+        }
+        (Kind::Map { value: entry, .. }, Value::Object(entries)) => {
+            for (key, value) in entries {
+                below(Step::Key(key.clone()), *entry, value, at);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -224,6 +269,52 @@ mod tests {
                 &mut |_, _| unreachable!(),
             );
             assert_eq!((count, body), (0, before));
+        }
+    }
+
+    mod sensitive_strings {
+        use super::*;
+
+        #[test]
+        fn names_where_each_secret_sits_so_a_live_body_can_be_read_there() {
+            let body = json!({
+                "WindowId": "mw-0123456789abcdef0",
+                "TaskParameters": {"commands": {"Values": ["echo one", "echo two"]}},
+                "Description": "who to call"
+            });
+            let mut found = Vec::new();
+            sensitive_strings(
+                input("RegisterTaskWithMaintenanceWindow"),
+                &body,
+                &mut |at, text| found.push((at.to_vec(), text.to_owned())),
+            );
+            let key = |k: &str| Step::Key(k.to_owned());
+            assert_eq!(
+                found,
+                [
+                    (
+                        vec![
+                            key("TaskParameters"),
+                            key("commands"),
+                            key("Values"),
+                            Step::Index(0)
+                        ],
+                        "echo one".to_owned()
+                    ),
+                    (
+                        vec![
+                            key("TaskParameters"),
+                            key("commands"),
+                            key("Values"),
+                            Step::Index(1)
+                        ],
+                        "echo two".to_owned()
+                    ),
+                    (vec![key("Description")], "who to call".to_owned()),
+                ]
+            );
+            let live = Json::from(&body);
+            assert_eq!(live.at(&found[1].0), Some(&Json::String("echo two".into())));
         }
     }
 
