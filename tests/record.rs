@@ -1138,3 +1138,164 @@ async fn a_secure_string_flow_is_recorded_without_its_secret_and_replays() {
     assert_eq!((secrets.bound, secrets.served_unbound.len()), (1, 0));
     assert!(!format!("{report:?}").contains(secret));
 }
+
+/// A command's invocation, polled until it ends, as botocore's `CommandExecuted` waiter and
+/// hand-written loops poll it: the statuses seen, in order.
+async fn poll_command(proxy: &TestProxy) -> Vec<String> {
+    let body = json!({"CommandId": "0c1e7b5a-3d2f-4a8b-9c6d-5e4f3a2b1c0d",
+                      "InstanceId": "i-0123456789abcdef0"});
+    let mut seen = Vec::new();
+    loop {
+        let reply = proxy
+            .ssm("/", "GetCommandInvocation", &body.to_string())
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let status = reply.json()["Status"].as_str().unwrap().to_owned();
+        seen.push(status.clone());
+        if status != "InProgress" {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_polled_command_is_recorded_once_with_its_count_and_replays_straight_to_its_end() {
+    let fake = FakeSsm::start().await;
+    fake.command_runs(&["InProgress", "InProgress", "InProgress", "Success"]);
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
+    assert_eq!(
+        poll_command(&proxy).await,
+        ["InProgress", "InProgress", "InProgress", "Success"]
+    );
+    proxy.stop().await;
+    let cassette = Cassette::from_json(&std::fs::read(dir.path().join("flow.json")).unwrap())
+        .unwrap()
+        .interactions;
+    let stored: Vec<(u32, bool)> = (cassette.iter())
+        .map(|i| {
+            (
+                i.repeat,
+                format!("{:?}", i.response.body.to_bytes()).contains("InProgress"),
+            )
+        })
+        .collect();
+    assert_eq!(stored, [(3, true), (1, false)], "one InProgress, counted");
+
+    let mut config = forwarding_config(dir.path(), Mode::Replay, &fake.url);
+    config.upstream = None;
+    config.replay.fast_forward_waiters = false;
+    let proxy = TestProxy::start(config.clone()).await;
+    assert_eq!(
+        poll_command(&proxy).await,
+        ["InProgress", "InProgress", "InProgress", "Success"],
+        "every poll, when asked"
+    );
+    assert_eq!(proxy.stop().await.cassettes[0].skipped_polls, 0);
+
+    config.replay.fast_forward_waiters = true;
+    let proxy = TestProxy::start(config).await;
+    assert_eq!(poll_command(&proxy).await, ["Success"]);
+    let metrics = proxy.request("GET", "/__ssm-vcr/metrics").await;
+    let metrics = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert_eq!(
+        common::metric_sample(&metrics, "ssm_vcr_skipped_polls_total"),
+        Some(3.0)
+    );
+    let report = proxy.stop().await;
+    let cassette = &report.cassettes[0];
+    assert_eq!((cassette.skipped_polls, cassette.misses), (3, 0));
+    assert!(cassette.unused.is_empty(), "{:?}", cassette.unused);
+    assert!(report.to_string().contains("3 poll(s) skipped"), "{report}");
+}
+
+#[tokio::test]
+async fn auto_mode_records_a_value_the_replay_bound_under_its_placeholder() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "s3cret-shared-by-two-parameters";
+    let put =
+        |name: &str| json!({"Name": name, "Value": secret, "Type": "SecureString"}).to_string();
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
+    proxy.ssm("/", "PutParameter", &put("/one")).await;
+    proxy.stop().await;
+
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Auto, &fake.url)).await;
+    let replayed = proxy.ssm("/", "PutParameter", &put("/one")).await;
+    assert_eq!(replayed.status, 200);
+    // Never recorded: forwarded, and its value is the one the replay bound to REDACTED-1.
+    let recorded = proxy.ssm("/", "PutParameter", &put("/two")).await;
+    assert_eq!(recorded.status, 200);
+    let report = proxy.stop().await;
+    assert_eq!(
+        (report.cassettes[0].replayed, report.cassettes[0].recorded),
+        (1, 1)
+    );
+    let text = std::fs::read_to_string(dir.path().join("flow.json")).unwrap();
+    assert!(!text.contains(secret), "{text}");
+    assert_eq!(
+        text.matches(r#""Value": "REDACTED-1""#).count(),
+        2,
+        "{text}"
+    );
+    assert!(!text.contains("REDACTED-2"), "{text}");
+}
+
+#[tokio::test]
+async fn a_value_only_aws_knew_is_bound_from_the_environment() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Put by someone else: the recording only ever reads it.
+    let get = json!({"Name": "/shared/token", "WithDecryption": true}).to_string();
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
+    proxy.ssm("/", "GetParameter", &get).await;
+    proxy.stop().await;
+
+    let mut config = forwarding_config(dir.path(), Mode::Replay, &fake.url);
+    config.upstream = None;
+    let proxy = TestProxy::start(config.clone()).await;
+    let unbound = proxy.ssm("/", "GetParameter", &get).await;
+    assert_eq!(unbound.json()["Parameter"]["Value"], "REDACTED-1");
+    let report = proxy.stop().await;
+    assert_eq!(report.cassettes[0].secrets.served_unbound, ["REDACTED-1"]);
+    assert!(
+        report.to_string().contains(
+            "served unbound: REDACTED-1 (no client sent these values; bind one from the \
+             environment with --bind-secret REDACTED-1=env:VARIABLE)"
+        ),
+        "{report}"
+    );
+
+    // Cargo sets this variable for every test it runs.
+    config.replay.secrets = [(
+        "flow/REDACTED-1".to_owned(),
+        "env:CARGO_PKG_NAME".to_owned(),
+    )]
+    .into();
+    let proxy = TestProxy::start(config.clone()).await;
+    let bound = proxy.ssm("/", "GetParameter", &get).await;
+    assert_eq!(bound.json()["Parameter"]["Value"], env!("CARGO_PKG_NAME"));
+    let report = proxy.stop().await;
+    assert!(report.cassettes[0].secrets.served_unbound.is_empty());
+
+    config.replay.secrets = [(
+        "REDACTED-1".to_owned(),
+        "env:SSM_VCR_NO_SUCH_VARIABLE".to_owned(),
+    )]
+    .into();
+    let refused = ssm_vcr::Proxy::builder()
+        .config(config)
+        .start()
+        .await
+        .unwrap_err();
+    let cause = std::error::Error::source(&refused).map(ToString::to_string);
+    assert_eq!(
+        (refused.to_string(), cause.as_deref()),
+        (
+            "invalid configuration".to_owned(),
+            Some(
+                "replay.secrets: REDACTED-1: the environment variable SSM_VCR_NO_SUCH_VARIABLE is not set"
+            )
+        )
+    );
+}

@@ -1,6 +1,10 @@
 //! `aws-sdk-ssm`, unmodified, against the proxy started through the library: the
 //! maintenance-window flow from cassettes that other clients' requests shaped, typed errors
-//! included. Needs the `aws-sdk` feature (`cargo test --all-features`, as `scripts/test` runs).
+//! included, and a Parameter Store flow recorded against the fake upstream and replayed with
+//! its secrets. Needs the `aws-sdk` feature (`cargo test --all-features`, as `scripts/test`
+//! runs).
+
+mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,8 +13,9 @@ use aws_sdk_ssm::Client;
 use aws_sdk_ssm::config::retry::RetryConfig;
 use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::operation::deregister_task_from_maintenance_window::DeregisterTaskFromMaintenanceWindowError;
-use aws_sdk_ssm::types::{MaintenanceWindowTaskType, Target};
-use ssm_vcr::{Cassette, Proxy};
+use aws_sdk_ssm::types::{MaintenanceWindowTaskType, ParameterType, Target};
+use common::fake_ssm::{FakeSsm, PROXY_KEY_ID, PROXY_SECRET};
+use ssm_vcr::{Cassette, Mode, Proxy};
 
 fn manifest_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -258,4 +263,111 @@ async fn the_rust_sdk_replays_through_its_proxy_configuration() {
     assert!(again.is_does_not_exist_exception(), "{again:?}");
     let report = proxy.stop().await.unwrap();
     assert_eq!(report.cassettes[0].replayed, 2);
+}
+
+/// What an idempotent configuration tool does with two secrets: put each, read each back
+/// decrypted and put it again only if it differs, list them by path, delete them. What it saw.
+async fn converge_secrets(ssm: &Client, wanted: &[(&str, &str)]) -> Vec<String> {
+    let mut seen = Vec::new();
+    let put = |name: &str, value: &str| {
+        ssm.put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+    };
+    for (name, value) in wanted {
+        put(name, value).await.unwrap();
+    }
+    for (name, value) in wanted {
+        let read = ssm
+            .get_parameter()
+            .name(*name)
+            .with_decryption(true)
+            .send()
+            .await
+            .unwrap();
+        let stored = read.parameter.and_then(|p| p.value).unwrap_or_default();
+        if stored == *value {
+            seen.push(format!("{name}: unchanged"));
+        } else {
+            put(name, value).await.unwrap();
+            seen.push(format!("{name}: put again"));
+        }
+    }
+    let listed = ssm
+        .get_parameters_by_path()
+        .path("/app/")
+        .recursive(true)
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    for parameter in listed.parameters() {
+        let value = parameter.value().unwrap_or_default();
+        let matches = wanted
+            .iter()
+            .any(|(n, v)| Some(*n) == parameter.name() && *v == value);
+        seen.push(format!(
+            "listed {}: {}",
+            parameter.name().unwrap_or_default(),
+            matches
+        ));
+    }
+    for (name, _) in wanted {
+        ssm.delete_parameter().name(*name).send().await.unwrap();
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_parameter_store_flow_recorded_by_the_rust_sdk_replays_with_its_own_secrets() {
+    let wanted = [
+        ("/app/db/password", "correct \"horse\" \\ battery"),
+        ("/app/api/token", "tok-19c2-7f3a"),
+    ];
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials =
+        aws_credential_types::Credentials::new(PROXY_KEY_ID, PROXY_SECRET, None, None, "test");
+    let recording = Proxy::builder()
+        .mode(Mode::Record)
+        .cassettes(dir.path(), "parameters")
+        .upstream(&fake.url)
+        .credentials(credentials)
+        .start()
+        .await
+        .unwrap();
+    let recorded = converge_secrets(&Client::from_conf(recording.sdk_config()), &wanted).await;
+    recording.stop().await.unwrap();
+    assert_eq!(
+        recorded,
+        [
+            "/app/db/password: unchanged",
+            "/app/api/token: unchanged",
+            "listed /app/api/token: true",
+            "listed /app/db/password: true",
+        ]
+    );
+    let file = dir.path().join("parameters.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    for (_, secret) in wanted {
+        let escaped = serde_json::to_string(secret).unwrap();
+        assert!(
+            !text.contains(secret) && !text.contains(&escaped[1..escaped.len() - 1]),
+            "{text}"
+        );
+    }
+
+    let replaying = Proxy::builder().cassette_file(&file).start().await.unwrap();
+    let replayed = converge_secrets(&Client::from_conf(replaying.sdk_config()), &wanted).await;
+    assert_eq!(
+        replayed, recorded,
+        "no value read back differs, so nothing is put again"
+    );
+    replaying.assert_all_used();
+    let report = replaying.stop().await.unwrap();
+    assert_eq!(report.misses(), 0);
+    assert!(!format!("{report:?}{report}").contains("horse"));
 }

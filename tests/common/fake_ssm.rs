@@ -36,8 +36,10 @@ pub struct Received {
 #[derive(Default)]
 struct State {
     windows: BTreeMap<String, Vec<String>>,
-    /// Parameter Store: name → value.
-    parameters: BTreeMap<String, String>,
+    /// Parameter Store: name → (value, type).
+    parameters: BTreeMap<String, (String, String)>,
+    /// What `GetCommandInvocation` answers as `Status`, one per call; the last one stays.
+    command_statuses: std::collections::VecDeque<String>,
     next_id: u64,
     received: Vec<Received>,
     /// Operations that answer 500 the next time they are called.
@@ -127,6 +129,13 @@ impl FakeSsm {
             .unwrap()
             .fail_next
             .push(operation.to_owned());
+    }
+
+    /// Makes `GetCommandInvocation` answer these statuses, one per call, then the last again:
+    /// a command as a polling client sees it run.
+    pub fn command_runs(&self, statuses: &[&str]) {
+        let mut state = self.state.lock().unwrap();
+        state.command_statuses = statuses.iter().map(|s| (*s).to_owned()).collect();
     }
 
     pub fn stop(self) {
@@ -225,7 +234,9 @@ async fn answer(
             }
         }
         "PutParameter" => {
-            state.parameters.insert(text("Name"), text("Value"));
+            let kind = Some(text("Type")).filter(|t| !t.is_empty());
+            let kind = kind.unwrap_or_else(|| "String".to_owned());
+            state.parameters.insert(text("Name"), (text("Value"), kind));
             reply(
                 StatusCode::OK,
                 &request_id,
@@ -235,15 +246,36 @@ async fn answer(
         "GetParameter" => {
             // An unknown name is echoed with a value of its own, as if it existed.
             let name = text("Name");
-            let value = state
-                .parameters
-                .get(&name)
-                .cloned()
-                .unwrap_or("v".to_owned());
+            let (value, kind) = (state.parameters.get(&name).cloned())
+                .unwrap_or(("v".to_owned(), "String".to_owned()));
             reply(
                 StatusCode::OK,
                 &request_id,
-                json!({"Parameter": {"Name": name, "Type": "String", "Value": value}}),
+                json!({"Parameter": {"Name": name, "Type": kind, "Value": value}}),
+            )
+        }
+        "GetParametersByPath" => {
+            let path = text("Path");
+            let found: Vec<Value> = (state.parameters.iter())
+                .filter(|(name, _)| name.starts_with(&path))
+                .map(|(name, (value, kind))| json!({"Name": name, "Type": kind, "Value": value}))
+                .collect();
+            reply(StatusCode::OK, &request_id, json!({"Parameters": found}))
+        }
+        "DeleteParameter" => {
+            state.parameters.remove(&text("Name"));
+            reply(StatusCode::OK, &request_id, json!({}))
+        }
+        "GetCommandInvocation" => {
+            let status = match state.command_statuses.len() {
+                0 => "Success".to_owned(),
+                1 => state.command_statuses[0].clone(),
+                _ => state.command_statuses.pop_front().unwrap_or_default(),
+            };
+            reply(
+                StatusCode::OK,
+                &request_id,
+                json!({"CommandId": text("CommandId"), "InstanceId": text("InstanceId"), "Status": status}),
             )
         }
         "GetMaintenanceWindow" => reply(
