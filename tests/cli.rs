@@ -215,6 +215,34 @@ fn cassette_check_flags_plain_secrets_and_cassette_redact_rewrites_them() {
     );
 }
 
+#[test]
+fn cassette_check_reads_a_repeat_count_and_refuses_one_of_zero() {
+    let (_folder, file, _) = shipped_flow_copy();
+    let path = file.to_str().unwrap();
+    let original = std::fs::read_to_string(&file).unwrap();
+    let with_repeat = |count: u32| {
+        original.replacen(
+            "\"recorded_at\"",
+            &format!("\"repeat\": {count},\n      \"recorded_at\""),
+            1,
+        )
+    };
+    std::fs::write(&file, with_repeat(3)).unwrap();
+    let output = run(&["cassette", "check", path]);
+    assert!(output.status.success(), "{}", text(&output.stdout));
+
+    std::fs::write(&file, with_repeat(0)).unwrap();
+    let output = run(&["cassette", "check", path]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stdout).contains(
+            "interaction 0: repeat is 0: it counts the times in a row an answer was given, at least 1"
+        ),
+        "{}",
+        text(&output.stdout)
+    );
+}
+
 /// A copy of the shipped cassette as `flow.json` in a new folder, and what it holds.
 fn shipped_flow_copy() -> (tempfile::TempDir, PathBuf, ssm_vcr::Cassette) {
     let folder = tempfile::tempdir().unwrap();
