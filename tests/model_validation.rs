@@ -132,11 +132,48 @@ async fn invalid_calls_of_every_constraint_kind_get_aws_exact_text() {
             r#"{"Names": ["a","b","c","d","e","f","g","h","i","j","k"]}"#.into(),
             one("Value '[a, b, c, d, e, f, g, h, i, j, k]' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10"),
         ),
-        // List elements, 1-based.
+        // A list of strings whose elements fail: one error at the list, printed whole, with
+        // every constraint of the element shape (Coral's form, captured from AWS).
         (
             "GetParameters",
             r#"{"Names": ["/a", ""]}"#.into(),
-            one("Value '' at 'names.2.member' failed to satisfy constraint: Member must have length greater than or equal to 1"),
+            one("Value '[/a, ]' at 'names' failed to satisfy constraint: Member must satisfy constraint: \
+                 [Member must have length less than or equal to 2048, Member must have length greater than or equal to 1]"),
+        ),
+        (
+            "GetParameters",
+            format!(r#"{{"Names": ["/a", "{}", "/b"]}}"#, "p".repeat(2049)),
+            one(&format!("Value '[/a, {}, /b]' at 'names' failed to satisfy constraint: Member must satisfy constraint: \
+                 [Member must have length less than or equal to 2048, Member must have length greater than or equal to 1]", "p".repeat(2049))),
+        ),
+        (
+            "LabelParameterVersion",
+            format!(r#"{{"Name": "/a", "Labels": ["{}", "{}"]}}"#, "l".repeat(101), "m".repeat(101)),
+            one(&format!("Value '[{}, {}]' at 'labels' failed to satisfy constraint: Member must satisfy constraint: \
+                 [Member must have length less than or equal to 100, Member must have length greater than or equal to 1]",
+                 "l".repeat(101), "m".repeat(101))),
+        ),
+        (
+            "DescribeParameters",
+            format!(r#"{{"ParameterFilters": [{{"Key": "Name", "Values": ["ok", "{}"]}}]}}"#, "v".repeat(1025)),
+            one(&format!("Value '[ok, {}]' at 'parameterFilters.1.member.values' failed to satisfy constraint: \
+                 Member must satisfy constraint: [Member must have length less than or equal to 1024, \
+                 Member must have length greater than or equal to 1]", "v".repeat(1025))),
+        ),
+        (
+            "SendCommand",
+            r#"{"DocumentName": "AWS-RunShellScript", "InstanceIds": ["i-0123456789abcdef0", "i-bad!", "mi-0123456789abcdef0"]}"#.into(),
+            one(r"Value '[i-0123456789abcdef0, i-bad!, mi-0123456789abcdef0]' at 'instanceIds' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy regular expression pattern: (^i-(\w{8}|\w{17})$)|(^mi-\w{17}$)]"),
+        ),
+        // The list's own length and its elements: two errors, the list counted once for its
+        // elements.
+        (
+            "GetParameters",
+            r#"{"Names": ["","b","c","d","e","f","g","h","i","j","k"]}"#.into(),
+            "2 validation errors detected: \
+             Value '[, b, c, d, e, f, g, h, i, j, k]' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10; \
+             Value '[, b, c, d, e, f, g, h, i, j, k]' at 'names' failed to satisfy constraint: Member must satisfy constraint: \
+             [Member must have length less than or equal to 2048, Member must have length greater than or equal to 1]".to_owned(),
         ),
         // Nested structures inside lists.
         (
@@ -229,14 +266,15 @@ async fn invalid_calls_of_every_constraint_kind_get_aws_exact_text() {
         ),
         // At most ten errors listed.
         (
-            "GetParameters",
-            r#"{"Names": ["", "", "", "", "", "", "", "", "", "", "", ""]}"#.into(),
+            "AddTagsToResource",
             format!(
-                "10 validation errors detected: \
-                 Value '[{}]' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10; {}",
-                [""; 12].join(", "),
-                (1..=9)
-                    .map(|i| format!("Value '' at 'names.{i}.member' failed to satisfy constraint: Member must have length greater than or equal to 1"))
+                r#"{{"ResourceType": "Parameter", "ResourceId": "/a", "Tags": [{}]}}"#,
+                [r#"{"Key": "", "Value": "v"}"#; 12].join(", ")
+            ),
+            format!(
+                "10 validation errors detected: {}",
+                (1..=10)
+                    .map(|i| format!("Value '' at 'tags.{i}.member.key' failed to satisfy constraint: Member must have length greater than or equal to 1"))
                     .collect::<Vec<_>>()
                     .join("; ")
             ),

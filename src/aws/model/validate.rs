@@ -6,9 +6,10 @@
 //! ```
 //!
 //! Members are checked in model order, each member's own constraints (pattern, then length,
-//! then enum or range) before what is inside it; list elements are `targets.1.member.key`,
-//! map entries `parameters.<key>.member`; a map's keys and values are reported once each, in
-//! Coral's `Map keys must satisfy constraint: [...]` form. A value whose shape is, or holds,
+//! then enum or range) before what is inside it; elements of a list of structures are
+//! `targets.1.member.key`, map entries `parameters.<key>.member`; a list of strings or numbers
+//! is reported once, at the list, in Coral's `Member must satisfy constraint: [...]` form, and
+//! a map's keys and values once each, in its `Map keys must satisfy constraint: [...]` form. A value whose shape is, or holds,
 //! something `sensitive` is never echoed (`Value at 'value' …`). A JSON value of the wrong type
 //! is a `SerializationException`, as AWS fails to deserialize before it validates; unknown
 //! members are ignored. Where AWS's exact text is not known, the choices and their evidence are
@@ -144,6 +145,9 @@ impl Validator {
             }
             (Kind::List { member, .. }, Json::Array(items)) => {
                 let member = ssm().shape(*member);
+                if is_simple(member) {
+                    return self.simple_elements(at, shape, member, items, hidden);
+                }
                 for (index, item) in items.iter().enumerate() {
                     self.value(&At::Element(at, index), member, item, hidden)?;
                 }
@@ -234,6 +238,36 @@ impl Validator {
         let hidden = hidden || map.sensitive || value.sensitive;
         for (name, entry) in entries.iter() {
             self.inside(&At::Entry(at, name), value, entry, hidden)?;
+        }
+        Ok(())
+    }
+
+    /// A list of strings or numbers: one error at the list, whichever elements fail, listing
+    /// every constraint of the element shape, as Coral reports it.
+    fn simple_elements(
+        &mut self,
+        at: &At<'_>,
+        list: &Shape,
+        member: &Shape,
+        items: &[Json<'_>],
+        hidden: bool,
+    ) -> Result<(), Rejection> {
+        let mut any_fails = false;
+        for (index, item) in items.iter().enumerate() {
+            if !matches!(item, Json::Null) {
+                check_type(&At::Element(at, index), member, item)?;
+                any_fails |= fails_any(member, item);
+            }
+        }
+        if any_fails {
+            let echo = !(hidden || list.holds_sensitive);
+            let shown = echo.then(|| java_text(&Json::Array(items.to_vec())));
+            let all = list_form(member);
+            self.fail(
+                at,
+                shown,
+                &format!("Member must satisfy constraint: [{all}]"),
+            );
         }
         Ok(())
     }
@@ -398,6 +432,22 @@ fn map_form(shape: &Shape) -> String {
     all.sort_by_key(Constraint::map_form_rank);
     let texts: Vec<String> = all.iter().map(Constraint::text).collect();
     texts.join(", ")
+}
+
+/// Whether a list of `member`s is reported in the list form: strings and numbers.
+fn is_simple(member: &Shape) -> bool {
+    matches!(member.kind, Kind::String { .. } | Kind::Number { .. })
+}
+
+/// What the list form lists after the element shape's constraints. Captures from AWS disagree
+/// on a trailing `Member must not be null`; the proxy leaves it out (docs/validation.md).
+const LIST_FORM_TAIL: &[&str] = &[];
+
+/// Every constraint of a list's element shape, in the list form's order (the map form's).
+fn list_form(member: &Shape) -> String {
+    let own = Some(map_form(member)).filter(|texts| !texts.is_empty());
+    let tail = LIST_FORM_TAIL.iter().map(|text| (*text).to_owned());
+    own.into_iter().chain(tail).collect::<Vec<_>>().join(", ")
 }
 
 /// A value as Java's `toString` prints it: text bare, lists `[a, b]`, maps and structures
