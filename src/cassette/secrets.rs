@@ -335,13 +335,10 @@ impl Bindings {
             .map(|(number, _)| *number)
     }
 
-    /// Forgets what clients bound and what was counted, keeping the environment's bindings.
+    /// Forgets what clients bound, keeping the environment's bindings; what was reported (the
+    /// placeholders served unbound, the conflicts) stays, as the run's counts do.
     pub fn clear(&self) {
-        let mut state = self.state();
-        *state = State {
-            bound: self.from_env.clone(),
-            ..State::default()
-        };
+        self.state().bound.clone_from(&self.from_env);
     }
 
     /// What the run's bindings came to.
