@@ -215,6 +215,8 @@ impl Recorder {
         redaction: &Redaction,
         live_secrets: &[String],
     ) -> Result<Appended, RecordError> {
+        // Outside the lock: the key leaves out every value that redaction replaces.
+        let key = key_hash(&self.key_hasher, &self.rules, &interaction);
         let mut state = self.state();
         if state.journal.is_none() && state.unwritten {
             // The journal failed: what it held reaches the cassette before another one starts.
@@ -224,7 +226,6 @@ impl Recorder {
         }
         // Under the lock: placeholders are numbered in the order interactions are written.
         redaction.apply(&mut interaction, &mut state.placeholders);
-        let key = key_hash(&self.key_hasher, &self.rules, &interaction);
         let repeated = (state.last_of_key.get(&key).copied()).filter(|&last| {
             let last = &state.interactions[last];
             last.same_answer(&interaction) && same_key(&self.rules, last, &interaction)
