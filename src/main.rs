@@ -28,7 +28,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", ssm_vcr::text::chain(&failure));
+            // TOML's messages end in a newline of their own.
+            eprintln!("error: {}", ssm_vcr::text::chain(&failure).trim_end());
             ExitCode::from(failure.exit_code())
         }
     }

@@ -146,6 +146,48 @@ fn config_check_names_unknown_keys_and_bad_values() {
 }
 
 #[test]
+fn each_config_error_is_printed_once_by_serve_and_by_config_check() {
+    let folder = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[limits]\nmax_body = 3\n",
+            "TOML parse error at line 2, column 1\n  |\n2 | max_body = 3\n  | ^^^^^^^^\n\
+             unknown field `max_body`, expected one of `max_body_bytes`, `header_read_timeout_ms`, \
+             `idle_timeout_ms`, `max_connections`, `shutdown_grace_ms`",
+        ),
+        (
+            "mode = \"bogus\"\n",
+            "TOML parse error at line 1, column 8\n  |\n1 | mode = \"bogus\"\n  |        ^^^^^^^\n\
+             unknown variant `bogus`, expected one of `replay`, `record`, `auto`, `passthrough`",
+        ),
+        (
+            "mode = \"replay\n",
+            "TOML parse error at line 1, column 15\n  |\n1 | mode = \"replay\n  |               ^\n\
+             invalid basic string",
+        ),
+        (
+            "listen = 5\n",
+            "TOML parse error at line 1, column 10\n  |\n1 | listen = 5\n  |          ^\n\
+             invalid type: integer `5`, expected socket address",
+        ),
+    ];
+    for (index, (toml, error)) in cases.iter().enumerate() {
+        let file = folder.path().join(format!("config-{index}.toml"));
+        std::fs::write(&file, toml).unwrap();
+        let path = file.to_str().unwrap();
+        for command in [&["config", "check"][..], &["serve"][..]] {
+            let output = run(&[command, &["--config", path]].concat());
+            assert_eq!(output.status.code(), Some(2));
+            assert_eq!(
+                text(&output.stderr),
+                format!("error: invalid configuration: {path}: {error}\n"),
+                "{command:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn cassette_check_passes_the_shipped_cassettes() {
     let output = run(&["cassette", "check"]);
     assert!(output.status.success(), "{}", text(&output.stdout));
