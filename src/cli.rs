@@ -47,7 +47,7 @@ pub enum Command {
 /// `ssm-vcr ca …`: each prints the CA certificate's path, for `AWS_CA_BUNDLE`.
 #[derive(Debug, Subcommand)]
 pub enum CaCommand {
-    /// Create the CA if there is none yet.
+    /// Create the CA if there is none yet (safe to run again): `AWS_CA_BUNDLE="$(ssm-vcr ca init)"`.
     Init(CaArgs),
     /// Print where the CA certificate is (it must exist).
     Path(CaArgs),
@@ -61,7 +61,8 @@ pub struct CaArgs {
     /// Configuration file naming `forward_proxy.ca_dir`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The CA folder, overriding the configuration.
+    /// The CA folder, overriding the configuration (default $XDG_DATA_HOME/ssm-vcr/ca, else
+    /// ~/.local/share/ssm-vcr/ca).
     #[arg(long, value_name = "DIR")]
     pub ca_dir: Option<PathBuf>,
 }
@@ -128,7 +129,8 @@ pub struct ServeArgs {
     /// Exit with status 3 if a call found no recorded answer.
     #[arg(long)]
     pub fail_on_miss: bool,
-    /// The local CA's folder for the forward-proxy mode [default: ~/.local/share/ssm-vcr/ca].
+    /// The local CA's folder for the forward-proxy mode (default $XDG_DATA_HOME/ssm-vcr/ca, else
+    /// ~/.local/share/ssm-vcr/ca).
     #[arg(long, value_name = "DIR")]
     pub ca_dir: Option<PathBuf>,
     /// Forward only calls made through the forward proxy, with their clients' own signatures:

@@ -188,6 +188,32 @@ fn each_config_error_is_printed_once_by_serve_and_by_config_check() {
 }
 
 #[test]
+fn ca_path_before_ca_init_says_to_run_it_and_ca_init_is_safe_to_run_again() {
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path().join("ca");
+    let dir_text = dir.to_str().unwrap();
+    let output = run(&["ca", "path", "--ca-dir", dir_text]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        text(&output.stderr),
+        format!(
+            "error: the local CA is unusable: there is no local CA in {dir_text} yet; run \
+             `ssm-vcr ca init`, which creates one and prints its certificate's path\n"
+        )
+    );
+    let certificate = format!("{dir_text}/ca.pem\n");
+    for _ in 0..2 {
+        let output = run(&["ca", "init", "--ca-dir", dir_text]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_eq!(text(&output.stdout), certificate);
+    }
+    assert_eq!(
+        text(&run(&["ca", "path", "--ca-dir", dir_text]).stdout),
+        certificate
+    );
+}
+
+#[test]
 fn cassette_check_passes_the_shipped_cassettes() {
     let output = run(&["cassette", "check"]);
     assert!(output.status.success(), "{}", text(&output.stdout));

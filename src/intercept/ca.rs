@@ -68,6 +68,16 @@ pub enum CaError {
         /// Its permission bits.
         mode: u32,
     },
+    /// There is no CA in the folder yet.
+    #[error(
+        "there is no local CA in {} yet; run `ssm-vcr ca init`, which creates one and prints its \
+         certificate's path",
+        dir.display()
+    )]
+    Missing {
+        /// The CA folder.
+        dir: PathBuf,
+    },
     /// The files are not a certificate and key this build wrote.
     #[error("{} holds no usable CA ({reason}); run `ssm-vcr ca rotate` for a new one", dir.display())]
     Invalid {
@@ -147,10 +157,15 @@ impl LocalCa {
     /// The CA in `dir`, which must exist.
     pub fn open(dir: &Path) -> Result<Self, CaError> {
         let key_path = dir.join(KEY_FILE);
-        let mode = fs::metadata(&key_path)
-            .map_err(|source| io_error("cannot read", &key_path, source))?
-            .permissions()
-            .mode();
+        let mode = match fs::metadata(&key_path) {
+            Ok(metadata) => metadata.permissions().mode(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(CaError::Missing {
+                    dir: dir.to_owned(),
+                });
+            }
+            Err(source) => return Err(io_error("cannot read", &key_path, source)),
+        };
         if mode & 0o077 != 0 {
             return Err(CaError::KeyExposed {
                 path: key_path,
