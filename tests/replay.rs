@@ -75,7 +75,9 @@ async fn deregistering_twice_answers_200_then_does_not_exist() {
         format!(
             "no recorded answer left in cassette 'maintenance-window-flow' ({}) for \
              DeregisterTaskFromMaintenanceWindow in us-east-1: all 2 answer(s) recorded for this exact \
-             request were already replayed (set cassettes.repeat_last = true to repeat the last one)",
+             request were already replayed (POST /__ssm-vcr/cassettes/maintenance-window-flow/reset, \
+             or a restart, replays the cassette from the start; cassettes.repeat_last = true repeats \
+             the last answer)",
             dir.join("maintenance-window-flow.json").display()
         )
     );

@@ -539,7 +539,9 @@ impl fmt::Display for ReplayMiss {
             MissKind::Exhausted { recorded } => write!(
                 f,
                 ": all {recorded} answer(s) recorded for this exact request were already replayed \
-                 (set cassettes.repeat_last = true to repeat the last one)"
+                 (POST /__ssm-vcr/cassettes/{}/reset, or a restart, replays the cassette from the \
+                 start; cassettes.repeat_last = true repeats the last answer)",
+                self.cassette
             ),
             MissKind::NotRecorded { closest: None } => {
                 f.write_str(": the cassette has no interactions")

@@ -99,6 +99,26 @@ def test_the_readme_aws_cli_quick_start_runs_as_written(proxy, client_env):
     assert "An error occurred (ReplayMissException)" in err
 
 
+def test_the_quick_starts_run_one_after_the_other_on_one_proxy_with_the_rewind_between(proxy, client_env):
+    aws_cli = readme_block("quickstart-aws-cli").replace("http://127.0.0.1:4590", proxy.url)
+    env = dict(client_env)
+    env["PATH"] = f"{pathlib.Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    result = subprocess.run(["bash", "-c", aws_cli], env=env, capture_output=True, text=True, timeout=120)
+    assert "An error occurred (ReplayMissException)" in result.stderr
+    boto3_start = readme_block("quickstart-boto3")
+    result = subprocess.run([sys.executable, "-c", boto3_start], env=client_env, capture_output=True, text=True,
+                            timeout=60)
+    # Without the rewind, the second quick start misses, and the miss says how to start over.
+    assert "ReplayMissException" in result.stderr
+    assert "POST /__ssm-vcr/cassettes/maintenance-window-flow/reset" in result.stderr
+    rewind = readme_block("quickstart-reset").replace("http://127.0.0.1:4590", proxy.url)
+    subprocess.run(["bash", "-c", rewind], env=env, check=True, capture_output=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", boto3_start], env=client_env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"deregistered {TASK_1}", "second call: DoesNotExistException"]
+
+
 def test_aws_cli_endpoint_url_flag_works_too(proxy, client_env):
     env = dict(client_env)
     env.pop("AWS_ENDPOINT_URL_SSM")
