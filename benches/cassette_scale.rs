@@ -62,7 +62,7 @@ fn rss_kb() -> f64 {
 }
 
 fn main() {
-    let measuring = std::env::args().any(|arg| arg == "--bench");
+    let measuring = support::measuring("cassette_scale");
     let sizes: &[usize] = if measuring {
         &[1_000, 10_000, 100_000]
     } else {

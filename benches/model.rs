@@ -21,6 +21,12 @@ use ssm_vcr::json::Json;
 fn main() {
     // Under `cargo test` the bench only checks that every step still runs.
     let measuring = std::env::args().any(|arg| arg == "--bench");
+    if !measuring {
+        println!(
+            "SMOKE RUN of the model bench: checks that it runs; its figures come from a debug \
+             build and measure nothing (`cargo bench --bench model` measures)"
+        );
+    }
     let started = Instant::now();
     let model = ssm();
     let read = started.elapsed();

@@ -281,7 +281,7 @@ fn main() {
         return baseline_server();
     }
     // Without `--bench` (`cargo test --all-targets`), a brief check that recording still works.
-    let measuring = std::env::args().any(|arg| arg == "--bench");
+    let measuring = support::measuring("record");
     PINNED.get_or_init(|| measuring);
     if measuring {
         pin_load_generator();

@@ -356,7 +356,7 @@ fn main() {
     }
     // `cargo test --all-targets` runs this binary too, without `--bench`: then it only checks
     // that every scenario still answers, briefly, instead of measuring.
-    let measuring = std::env::args().any(|arg| arg == "--bench");
+    let measuring = support::measuring("replay");
     let total: f64 = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -105,7 +105,7 @@ async fn client(
 }
 
 fn main() {
-    let measuring = std::env::args().any(|arg| arg == "--bench");
+    let measuring = support::measuring("soak");
     let env_or = |key: &str, default: u64| {
         std::env::var(key)
             .ok()

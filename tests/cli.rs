@@ -214,12 +214,28 @@ fn ca_path_before_ca_init_says_to_run_it_and_ca_init_is_safe_to_run_again() {
 }
 
 #[test]
-fn cassette_check_passes_the_shipped_cassettes() {
-    let output = run(&["cassette", "check"]);
+fn cassette_check_passes_the_shipped_cassette_and_checks_a_configured_folder() {
+    // The file by name: cassettes a user recorded beside it are not this test's business.
+    let shipped = "cassettes/maintenance-window-flow.json";
+    let output = run(&["cassette", "check", shipped]);
     assert!(output.status.success(), "{}", text(&output.stdout));
     assert_eq!(
         text(&output.stdout),
-        format!("{MODEL_LINE}\nok: cassettes/maintenance-window-flow.json (7 interactions)\n")
+        format!("{MODEL_LINE}\nok: {shipped} (7 interactions)\n")
+    );
+
+    // Without files, every cassette of the configured folder: here one of the test's own.
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::create_dir(folder.path().join("tapes")).unwrap();
+    std::fs::copy(shipped, folder.path().join("tapes/flow.json")).unwrap();
+    let config = folder.path().join("config.toml");
+    std::fs::write(&config, "[cassettes]\ndir = \"tapes\"\ndefault = \"flow\"\n").unwrap();
+    let output = run(&["cassette", "check", "--config", config.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output.stdout));
+    let listed = folder.path().join("tapes/flow.json");
+    assert_eq!(
+        text(&output.stdout),
+        format!("{MODEL_LINE}\nok: {} (7 interactions)\n", listed.display())
     );
 }
 

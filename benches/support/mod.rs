@@ -38,6 +38,21 @@ pub const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/2026112
 /// The host the TLS scenarios reach, as an SDK in the forward-proxy mode would.
 pub const TLS_HOST: &str = "ssm.us-east-1.amazonaws.com";
 
+/// Whether this is a measurement (`cargo bench`, which passes `--bench`) rather than the
+/// smoke run under `cargo test`; the smoke run says so first, so that its figures, from a
+/// debug build and unpinned, are never read as results.
+pub fn measuring(bench: &str) -> bool {
+    let measuring = std::env::args().any(|arg| arg == "--bench");
+    if !measuring {
+        println!(
+            "SMOKE RUN of the {bench} bench: checks that every scenario answers; its figures \
+             come from a debug build, unpinned, and measure nothing (`cargo bench --bench \
+             {bench}` measures)"
+        );
+    }
+    measuring
+}
+
 /// Whether servers are pinned: when measuring, not in the smoke run under `cargo test`.
 pub static PINNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
