@@ -621,9 +621,17 @@ fn record_mode_without_credentials_fails_at_start_saying_how_to_provide_them() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("\nerror: cannot start: mode 'record' forwards to AWS and re-signs every request: no AWS credentials found"), "{stderr}");
+    // What to do comes first; what the SDK's credential chain said, last.
     assert!(
-        stderr.contains("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        stderr.contains(
+            "\nerror: cannot start: mode 'record' forwards to AWS and re-signs every request: no \
+             AWS credentials found: give them the way the AWS CLI reads them (AWS_ACCESS_KEY_ID \
+             and AWS_SECRET_ACCESS_KEY, plus AWS_SESSION_TOKEN; AWS_PROFILE with \
+             ~/.aws/credentials or ~/.aws/config; `aws sso login`; web identity; a container or \
+             instance role), or, for clients that come through HTTPS_PROXY, add \
+             --forward-proxy-only to relay their own signatures with no credentials here (the \
+             credential chain said: "
+        ),
         "{stderr}"
     );
 }

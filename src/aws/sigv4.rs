@@ -42,10 +42,11 @@ impl fmt::Debug for Signer {
 /// No usable credentials.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "no AWS credentials found ({reason}); provide them the way the AWS CLI reads them: \
-     AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (plus AWS_SESSION_TOKEN), AWS_PROFILE with \
-     ~/.aws/credentials or ~/.aws/config, `aws sso login`, web identity, or a container or \
-     instance role"
+    "no AWS credentials found: give them the way the AWS CLI reads them (AWS_ACCESS_KEY_ID and \
+     AWS_SECRET_ACCESS_KEY, plus AWS_SESSION_TOKEN; AWS_PROFILE with ~/.aws/credentials or \
+     ~/.aws/config; `aws sso login`; web identity; a container or instance role), or, for \
+     clients that come through HTTPS_PROXY, add --forward-proxy-only to relay their own \
+     signatures with no credentials here (the credential chain said: {reason})"
 )]
 pub struct NoCredentials {
     /// What the credential chain said.
