@@ -35,8 +35,18 @@ pub enum StartError {
     #[error("invalid configuration")]
     Config(#[from] ConfigError),
     /// The default cassette is missing or invalid.
-    #[error("the default cassette is unusable (fix it, or pick another with --cassette)")]
-    Cassette(#[source] OpenError),
+    #[error(
+        "the default cassette {} is unusable (fix it, or pick another: --cassette, or the \
+         library's cassette_file)",
+        path.display()
+    )]
+    Cassette {
+        /// Its file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: OpenError,
+    },
     /// The audit log cannot be opened.
     #[error(
         "the audit log cannot be opened (fix it, pick another with --audit-log, or run with --no-audit)"

@@ -21,6 +21,7 @@
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -40,7 +41,7 @@ use crate::cassette::format::Cassette;
 use crate::cassette::recorder;
 use crate::cassette::redact::Redaction;
 use crate::cassette::replay::error_type;
-use crate::cassette::store::{Library, Opening, Session, Unavailable};
+use crate::cassette::store::{IN_MEMORY, Library, Opening, Session, Unavailable, cassette_path};
 use crate::config::{Mode, OnAuditFailure, Settings};
 use crate::error::{ProxyError, StartError};
 use crate::json::Json;
@@ -192,13 +193,17 @@ impl Pipeline {
             env_bindings: config.env_bindings().clone(),
             compact_journal_bytes: config.cassettes.compact_journal_bytes,
         };
+        let path = match in_memory {
+            Some(_) => PathBuf::from(IN_MEMORY),
+            None => cassette_path(&config.cassettes.dir, config.default_cassette()),
+        };
         let library = Library::new(
             config.cassettes.dir.clone(),
             config.default_cassette().clone(),
             in_memory,
             opening,
         )
-        .map_err(StartError::Cassette)?;
+        .map_err(|source| StartError::Cassette { path, source })?;
         let audit = if config.audit.enabled {
             let layout = audit::Layout {
                 max_file_bytes: config.audit.max_file_bytes,

@@ -69,7 +69,17 @@ async fn a_missing_default_cassette_is_a_start_error() {
     let error = start_on_shipped("no-such-cassette")
         .await
         .expect_err("replay needs its default cassette");
-    assert!(matches!(error, StartError::Cassette(_)), "{error:?}");
+    assert!(matches!(error, StartError::Cassette { .. }), "{error:?}");
+    // The message names the file, for a library user who prints only the error itself.
+    let file = common::shipped_cassettes().join("no-such-cassette.json");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "the default cassette {} is unusable (fix it, or pick another: --cassette, or the \
+             library's cassette_file)",
+            file.display()
+        )
+    );
 }
 
 #[tokio::test]

@@ -188,32 +188,6 @@ fn each_config_error_is_printed_once_by_serve_and_by_config_check() {
 }
 
 #[test]
-fn ca_path_before_ca_init_says_to_run_it_and_ca_init_is_safe_to_run_again() {
-    let folder = tempfile::tempdir().unwrap();
-    let dir = folder.path().join("ca");
-    let dir_text = dir.to_str().unwrap();
-    let output = run(&["ca", "path", "--ca-dir", dir_text]);
-    assert_eq!(output.status.code(), Some(1));
-    assert_eq!(
-        text(&output.stderr),
-        format!(
-            "error: the local CA is unusable: there is no local CA in {dir_text} yet; run \
-             `ssm-vcr ca init`, which creates one and prints its certificate's path\n"
-        )
-    );
-    let certificate = format!("{dir_text}/ca.pem\n");
-    for _ in 0..2 {
-        let output = run(&["ca", "init", "--ca-dir", dir_text]);
-        assert!(output.status.success(), "{}", text(&output.stderr));
-        assert_eq!(text(&output.stdout), certificate);
-    }
-    assert_eq!(
-        text(&run(&["ca", "path", "--ca-dir", dir_text]).stdout),
-        certificate
-    );
-}
-
-#[test]
 fn cassette_check_passes_the_shipped_cassette_and_checks_a_configured_folder() {
     // The file by name: cassettes a user recorded beside it are not this test's business.
     let shipped = "cassettes/maintenance-window-flow.json";
@@ -229,7 +203,11 @@ fn cassette_check_passes_the_shipped_cassette_and_checks_a_configured_folder() {
     std::fs::create_dir(folder.path().join("tapes")).unwrap();
     std::fs::copy(shipped, folder.path().join("tapes/flow.json")).unwrap();
     let config = folder.path().join("config.toml");
-    std::fs::write(&config, "[cassettes]\ndir = \"tapes\"\ndefault = \"flow\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[cassettes]\ndir = \"tapes\"\ndefault = \"flow\"\n",
+    )
+    .unwrap();
     let output = run(&["cassette", "check", "--config", config.to_str().unwrap()]);
     assert!(output.status.success(), "{}", text(&output.stdout));
     let listed = folder.path().join("tapes/flow.json");
@@ -410,9 +388,10 @@ fn a_journal_that_does_not_continue_its_cassette_stops_serve_and_is_kept() {
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains(&format!(
-            "the default cassette is unusable (fix it, or pick another with --cassette): \
-             the recording journal {} does not continue {}: it continues at interaction 9, \
-             and the cassette holds 7; move the journal aside",
+            "the default cassette {} is unusable (fix it, or pick another: --cassette, or the \
+             library's cassette_file): the recording journal {} does not continue {}: it \
+             continues at interaction 9, and the cassette holds 7; move the journal aside",
+            file.display(),
             journal.display(),
             file.display()
         )),
@@ -485,8 +464,9 @@ fn serve_refuses_to_start_without_its_default_cassette() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         text(&output.stderr),
-        "error: cannot start: the default cassette is unusable (fix it, or pick another with --cassette): \
-         no cassette file at cassettes/does-not-exist.json\n"
+        "error: cannot start: the default cassette cassettes/does-not-exist.json is unusable (fix it, \
+         or pick another: --cassette, or the library's cassette_file): no cassette file at \
+         cassettes/does-not-exist.json; the cassettes in its folder are maintenance-window-flow\n"
     );
 }
 
@@ -571,12 +551,16 @@ fn ca_init_path_and_rotate_print_the_certificate_and_keep_the_key_private() {
     let cert = ca_dir.join("ca.pem");
     let key = ca_dir.join("ca-key.pem");
 
+    // Before `ca init`, `ca path` says to run it.
     let missing = ca("path");
     assert_eq!(missing.status.code(), Some(1));
-    assert!(
-        text(&missing.stderr).contains("cannot read"),
-        "{}",
-        text(&missing.stderr)
+    assert_eq!(
+        text(&missing.stderr),
+        format!(
+            "error: the local CA is unusable: there is no local CA in {} yet; run \
+             `ssm-vcr ca init`, which creates one and prints its certificate's path\n",
+            ca_dir.display()
+        )
     );
 
     let init = ca("init");

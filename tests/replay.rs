@@ -182,7 +182,8 @@ async fn the_path_prefix_selects_a_cassette_with_its_own_queues() {
     assert_eq!(
         missing.aws_error(400, "CassetteUnavailableException"),
         format!(
-            "cassette 'nope' is unavailable: no cassette file at {}",
+            "cassette 'nope' is unavailable: no cassette file at {}; the cassettes in its \
+             folder are maintenance-window-flow, second-run",
             dir.path().join("nope.json").display()
         )
     );

@@ -32,7 +32,7 @@ pub fn check_file(path: &Path) -> Report {
         Err(e) => {
             return Report {
                 interactions: 0,
-                problems: vec![e.to_string()],
+                problems: vec![crate::text::chain(&e)],
             };
         }
     };

@@ -17,10 +17,13 @@ static TEMPORARY_FILES: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// No file at the expected path.
-    #[error("no cassette file at {}", path.display())]
+    #[error("no cassette file at {}; {}", path.display(), listing(others.as_deref()))]
     NotFound {
         /// Where it was looked for.
         path: PathBuf,
+        /// The cassettes its folder holds, by name, so that a typo shows; `None` when the
+        /// folder cannot be read.
+        others: Option<Vec<String>>,
     },
     /// The file exists but cannot be read.
     #[error("cannot read {}", path.display())]
@@ -32,7 +35,7 @@ pub enum LoadError {
         source: io::Error,
     },
     /// The file is not a valid cassette.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Format {
         /// The file.
         path: PathBuf,
@@ -42,11 +45,44 @@ pub enum LoadError {
     },
 }
 
+/// How many cassette names a missing cassette's message lists.
+const MAX_LISTED_CASSETTES: usize = 20;
+
+/// The names of the cassettes in `dir`, sorted; `None` when it cannot be read.
+fn cassettes_in(dir: &Path) -> Option<Vec<String>> {
+    let mut names: Vec<String> = (fs::read_dir(dir).ok()?.filter_map(Result::ok))
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".json")?;
+            (!stem.is_empty() && !stem.starts_with('.')).then(|| stem.to_owned())
+        })
+        .collect();
+    names.sort_unstable();
+    Some(names)
+}
+
+/// What a missing cassette's message says of its folder.
+fn listing(others: Option<&[String]>) -> String {
+    match others {
+        None => "its folder cannot be read".to_owned(),
+        Some([]) => "its folder holds no cassette".to_owned(),
+        Some(names) => {
+            let shown = &names[..names.len().min(MAX_LISTED_CASSETTES)];
+            let more = names.len() - shown.len();
+            let more = (more > 0)
+                .then(|| format!(" and {more} more"))
+                .unwrap_or_default();
+            format!("the cassettes in its folder are {}{more}", shown.join(", "))
+        }
+    }
+}
+
 /// Reads and parses one cassette file.
 pub fn read_cassette(path: &Path) -> Result<Cassette, LoadError> {
     let bytes = fs::read(path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => LoadError::NotFound {
             path: path.to_owned(),
+            others: cassettes_in(folder_of(path)),
         },
         _ => LoadError::Io {
             path: path.to_owned(),

@@ -269,7 +269,7 @@ impl Library {
             })?;
         opened.map_err(|e| Unavailable {
             name: name.to_string(),
-            reason: e.to_string(),
+            reason: chain(&e),
         })
     }
 
@@ -345,7 +345,7 @@ pub struct Unavailable {
 }
 
 /// The file of a cassette name in `dir`.
-fn cassette_path(dir: &Path, name: &CassetteName) -> PathBuf {
+pub fn cassette_path(dir: &Path, name: &CassetteName) -> PathBuf {
     dir.join(format!("{name}.json"))
 }
 
