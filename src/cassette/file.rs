@@ -68,10 +68,10 @@ fn listing(others: Option<&[String]>) -> String {
         Some([]) => "its folder holds no cassette".to_owned(),
         Some(names) => {
             let shown = &names[..names.len().min(MAX_LISTED_CASSETTES)];
-            let more = names.len() - shown.len();
-            let more = (more > 0)
-                .then(|| format!(" and {more} more"))
-                .unwrap_or_default();
+            let more = match names.len() - shown.len() {
+                0 => String::new(),
+                more => format!(" and {more} more"),
+            };
             format!("the cassettes in its folder are {}{more}", shown.join(", "))
         }
     }
