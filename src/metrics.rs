@@ -7,6 +7,7 @@
 //! | `ssm_vcr_call_duration_seconds` | histogram | |
 //! | `ssm_vcr_upstream_errors_total` | counter | |
 //! | `ssm_vcr_skipped_polls_total` | counter | |
+//! | `ssm_vcr_forward_proxy_refusals_total` | counter | |
 //! | `ssm_vcr_audit_write_duration_seconds` | histogram | |
 //! | `ssm_vcr_audit_write_failures_total` | counter | |
 //! | `ssm_vcr_audit_syncs_total` | counter (with the audit log on) | |
@@ -48,6 +49,7 @@ pub(crate) struct Metrics {
     call_duration: Histogram,
     upstream_errors: Counter,
     skipped_polls: Counter,
+    forward_proxy_refusals: Counter,
     audit_write_duration: Histogram,
     audit_write_failures: Counter,
     open_connections: Gauge,
@@ -81,6 +83,12 @@ impl Default for Metrics {
             "Recorded polls of a waiter's operation answered past, straight to the answer that ends the wait",
             skipped_polls.clone(),
         );
+        let forward_proxy_refusals = Counter::default();
+        registry.register(
+            "ssm_vcr_forward_proxy_refusals",
+            "CONNECTs and proxy requests answered with an error instead of being served: a host that is not intercepted or tunnelled, or a tunnel that could not be opened",
+            forward_proxy_refusals.clone(),
+        );
         // 10 µs to about 2.6 s: a page-cache write to a disk that stalls.
         let audit_write_duration = Histogram::new(exponential_buckets(10e-6, 2.0, 19));
         registry.register(
@@ -106,6 +114,7 @@ impl Default for Metrics {
             call_duration,
             upstream_errors,
             skipped_polls,
+            forward_proxy_refusals,
             audit_write_duration,
             audit_write_failures,
             open_connections,
@@ -117,6 +126,11 @@ impl Metrics {
     /// Counts recorded polls that a replayed call answered past.
     pub(crate) fn skipped_polls(&self, polls: usize) {
         self.skipped_polls.inc_by(polls as u64);
+    }
+
+    /// Counts a forward-proxy request answered with an error.
+    pub(crate) fn forward_proxy_refusal(&self) {
+        self.forward_proxy_refusals.inc();
     }
 
     /// Counts an answered call.

@@ -95,7 +95,7 @@ impl Router {
                 }
                 Err(refusal) => {
                     // A client whose tunnel was refused has nothing more to send on it.
-                    let mut response = refused(refusal);
+                    let mut response = self.refused(refusal, "CONNECT", peer);
                     let close = HeaderValue::from_static("close");
                     response.headers_mut().insert(header::CONNECTION, close);
                     response
@@ -108,9 +108,25 @@ impl Router {
                     let peer = Peer::intercepted(peer.addr(), host);
                     self.pipeline.handle(request, &peer).await
                 }
-                Err(refusal) => refused(refusal),
+                Err(refusal) => self.refused(refusal, request.method().as_str(), peer),
             },
         }
+    }
+
+    /// Answers a forward-proxy request that is not served, with one access-log line and a
+    /// count: clients such as aws-cli show only "Failed to connect to proxy URL", so the
+    /// proxy's own log is where the reason can be read.
+    fn refused(&self, refusal: AwsError, method: &str, peer: &Peer) -> Response<Full<Bytes>> {
+        self.pipeline.metrics().forward_proxy_refusal();
+        tracing::info!(
+            target: "ssm_vcr::access",
+            peer = %peer.addr(),
+            method,
+            outcome = "refused",
+            status = refusal.status.as_u16(),
+            reason = %refusal.message,
+        );
+        refusal.into_response()
     }
 
     /// Counts a client connection as open until the returned guard is dropped.
@@ -138,11 +154,6 @@ impl Router {
     pub(crate) async fn shutdown(&self) {
         self.pipeline.shutdown().await;
     }
-}
-
-fn refused(refusal: AwsError) -> Response<Full<Bytes>> {
-    tracing::debug!(message = %refusal.message, "refused a forward-proxy request");
-    refusal.into_response()
 }
 
 #[cfg(test)]

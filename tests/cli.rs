@@ -146,6 +146,55 @@ fn config_check_names_unknown_keys_and_bad_values() {
 }
 
 #[test]
+fn a_refused_connect_leaves_an_access_line_with_its_reason_and_is_counted() {
+    let audit = tempfile::tempdir().unwrap();
+    let (mut child, address) =
+        start(serve(&audit, &["--log-format", "json"]).stderr(std::process::Stdio::piped()));
+    let mut stream = TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "CONNECT sts.us-east-1.amazonaws.com:443 HTTP/1.1\r\nhost: sts.us-east-1.amazonaws.com:443\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    let mut metrics = TcpStream::connect(&address).unwrap();
+    write!(
+        metrics,
+        "GET /__ssm-vcr/metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    metrics.read_to_string(&mut text).unwrap();
+    assert!(
+        text.contains("\nssm_vcr_forward_proxy_refusals_total 1\n"),
+        "{text}"
+    );
+    Command::new("bash")
+        .args(["-c", &format!("kill -INT {}", child.id())])
+        .status()
+        .unwrap();
+    let (exit, log) = finish(&mut child);
+    assert!(exit.success());
+    let access: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["target"] == "ssm_vcr::access")
+        .unwrap_or_else(|| panic!("no access line in {log}"));
+    assert_eq!(
+        (&access["method"], &access["outcome"], &access["status"]),
+        (&"CONNECT".into(), &"refused".into(), &403.into())
+    );
+    assert_eq!(
+        access["reason"],
+        "ssm-vcr refused CONNECT to sts.us-east-1.amazonaws.com:443: in replay mode nothing leaves \
+         this machine. It intercepts ssm.<region>.amazonaws.com (and the FIPS and dual-stack SSM \
+         hosts) on port 443; list other hosts in NO_PROXY"
+    );
+}
+
+#[test]
 fn each_config_error_is_printed_once_by_serve_and_by_config_check() {
     let folder = tempfile::tempdir().unwrap();
     let cases = [
