@@ -129,6 +129,10 @@ pub struct ServeArgs {
     /// Exit with status 3 if a call found no recorded answer.
     #[arg(long)]
     pub fail_on_miss: bool,
+    /// Once listening, write the endpoint URL (`http://127.0.0.1:PORT`) to this file, whole,
+    /// for scripts that start the proxy on port 0; removed again at exit.
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
     /// The local CA's folder for the forward-proxy mode (default $XDG_DATA_HOME/ssm-vcr/ca, else
     /// ~/.local/share/ssm-vcr/ca).
     #[arg(long, value_name = "DIR")]

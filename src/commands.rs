@@ -68,6 +68,7 @@ pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Io("cannot start the runtime".to_owned(), e))?;
     let report_settings = settings.report.clone();
+    let ready_file = flags.ready_file.as_deref();
     runtime.block_on(async {
         let proxy = Proxy::start(settings, None, None).await?;
         tracing::info!(model = %provenance(), "validating against the SSM API model");
@@ -84,16 +85,31 @@ pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
                 e,
             )
         })?;
+        if let Some(file) = ready_file {
+            write_ready_file(file, &proxy.endpoint_url())?;
+        }
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "listening on {}", proxy.endpoint_url());
         let _ = stdout.flush();
         drop(stdout);
-        let report = proxy
-            .stop_on(shutdown)
-            .await
-            .map_err(|e| Failure::Io("serving failed".to_owned(), e))?;
+        let stopped = proxy.stop_on(shutdown).await;
+        if let Some(file) = ready_file {
+            // A script that waits for the file must not find this run's after it ended.
+            let _ = std::fs::remove_file(file);
+        }
+        let report = stopped.map_err(|e| Failure::Io("serving failed".to_owned(), e))?;
         conclude(&report, &report_settings)
     })
+}
+
+/// Writes the endpoint URL to `file` whole (a temporary file renamed over it), so that a script
+/// polling for it never reads half a line.
+fn write_ready_file(file: &Path, url: &str) -> Result<(), Failure> {
+    let failed = |e| Failure::Io(format!("cannot write the ready file {}", file.display()), e);
+    let mut temporary = file.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&temporary, format!("{url}\n")).map_err(failed)?;
+    std::fs::rename(&temporary, file).map_err(failed)
 }
 
 /// Prints the run report, writes it where asked, and fails the run when it says so.

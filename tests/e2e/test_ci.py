@@ -2,14 +2,20 @@
 endpoint read by Prometheus's own Python parser, and the run report deciding the exit status."""
 
 import json
+import os
+import pathlib
+import shutil
 import signal
+import subprocess
+import sys
 import urllib.request
 
 import boto3
 import botocore.config
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import Proxy, user_env
+from conftest import BIN, ROOT, Proxy, user_env
+from test_clients import readme_block
 
 WINDOW, TASK = "mw-0c50858d01e8a7b6f", "50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"
 
@@ -104,3 +110,61 @@ def test_a_reset_lets_a_suite_rerun_its_flow_and_the_run_passes(tmp_path):
 
     assert status == 0, stderr
     assert stdout.startswith("run report (replay mode): 4 call(s), 4 replayed\n"), stdout
+
+
+SHIPPED_FLOW_TEST = '''
+import boto3
+
+WINDOW, TASK = "mw-0c50858d01e8a7b6f", "50772993-c6b5-4a2a-8d04-7bfd7e1a2b3c"
+
+
+def test_the_shipped_flow():
+    ssm = boto3.client("ssm")
+    window = ssm.create_maintenance_window(Name="nightly-patching", Schedule="cron(0 2 ? * SUN *)",
+                                           Duration=2, Cutoff=1, AllowUnassociatedTargets=False)["WindowId"]
+    for arn in ["AWS-RunPatchBaseline", "AWS-RunShellScript"]:
+        ssm.register_task_with_maintenance_window(
+            WindowId=window, Targets=[{"Key": "InstanceIds", "Values": ["i-0123456789abcdef0"]}],
+            TaskArn=arn, TaskType="RUN_COMMAND", MaxConcurrency="1", MaxErrors="1")
+    ssm.describe_maintenance_window_tasks(WindowId=window)
+    ssm.deregister_task_from_maintenance_window(WindowId=window, WindowTaskId=TASK)
+    try:
+        ssm.deregister_task_from_maintenance_window(WindowId=window, WindowTaskId=TASK)
+    except ssm.exceptions.DoesNotExistException:
+        pass
+    ssm.describe_maintenance_window_tasks(WindowId=window)
+'''
+
+
+def test_the_readme_ci_job_runs_as_written_and_fails_only_on_drift(tmp_path):
+    """The README's CI block, unchanged, in a project folder with the shipped config and
+    cassette and a test of its own: `ssm-vcr` and `pytest` found on PATH, as a job has them."""
+    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
+    shutil.copytree(ROOT / "cassettes", tmp_path / "cassettes",
+                    ignore=lambda _, names: [n for n in names if n != "maintenance-window-flow.json"])
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_flow.py").write_text(SHIPPED_FLOW_TEST)
+    env = user_env("unused")
+    env.pop("AWS_ENDPOINT_URL_SSM")
+    env["PATH"] = os.pathsep.join([str(pathlib.Path(BIN).parent), str(pathlib.Path(sys.executable).parent),
+                                   env["PATH"]])
+    job = readme_block("ci-job")
+
+    def run():
+        return subprocess.run(["bash", "-c", job], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    passed = run()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "1 passed" in passed.stdout
+    assert "run report (replay mode): 7 call(s), 7 replayed" in passed.stdout
+    assert not (tmp_path / "target" / "ssm-vcr.url").exists(), "the ready file is removed at exit"
+    report = json.loads((tmp_path / "target" / "ssm-vcr-report.json").read_text())
+    assert report["cassettes"][0]["unused"] == []
+
+    # A test that stops calling one recording fails the step with exit 3, naming it.
+    (tmp_path / "tests" / "test_flow.py").write_text(
+        SHIPPED_FLOW_TEST.rsplit("    ssm.describe_maintenance_window_tasks(WindowId=window)", 1)[0])
+    drifted = run()
+    assert drifted.returncode == 3, drifted.stdout + drifted.stderr
+    assert "unused: interaction 6 (DescribeMaintenanceWindowTasks)" in drifted.stdout
