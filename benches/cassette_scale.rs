@@ -86,7 +86,7 @@ fn main() {
         let started = Instant::now();
         let library = Library::new(
             dir.path().to_owned(),
-            CassetteName::parse(&name).unwrap(),
+            Some(CassetteName::parse(&name).unwrap()),
             None,
             Opening {
                 mode: Mode::Replay,
@@ -100,7 +100,9 @@ fn main() {
             },
         )
         .unwrap();
-        let session = library.default_session();
+        let session = library
+            .default_session()
+            .expect("a default cassette was named");
         let load = started.elapsed();
         let memory = (rss_kb() - before) / 1024.0;
         let tape = session.tape.as_ref().unwrap();

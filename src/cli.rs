@@ -85,7 +85,8 @@ pub struct ServeArgs {
     /// Cassette folder.
     #[arg(long, value_name = "DIR")]
     pub cassette_dir: Option<PathBuf>,
-    /// Cassette used for requests to `/`.
+    /// Cassette used for requests to `/`; `none` for none (each call selects its own with
+    /// `/cassette/<name>/`).
     #[arg(long, value_name = "NAME")]
     pub cassette: Option<String>,
     /// Upstream endpoint URL (never contacted in replay mode).

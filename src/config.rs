@@ -23,6 +23,9 @@ use crate::cli::ServeArgs;
 pub(crate) use crate::cli::{LogFormat, Mode};
 use crate::report::FailOn;
 
+/// The `cassettes.default` that names no cassette: every call selects its own.
+pub(crate) const NO_DEFAULT_CASSETTE: &str = "none";
+
 /// The file read when `--config` is not given, if it exists.
 pub(crate) const DEFAULT_CONFIG_FILE: &str = "config.toml";
 
@@ -66,7 +69,8 @@ pub struct Config {
 pub struct CassetteSettings {
     /// The cassette folder.
     pub dir: PathBuf,
-    /// The cassette used for requests to `/`.
+    /// The cassette used for requests to `/`; `"none"` for none, when every call selects its
+    /// own with `/cassette/<name>/` (requests to `/` are then refused, saying so).
     pub default: String,
     /// Replay the last answer again once a request's recorded answers are used up.
     pub repeat_last: bool,
@@ -571,12 +575,16 @@ impl Config {
                 Some(uri)
             }
         };
-        let default_cassette = CassetteName::parse(&self.cassettes.default).map_err(|_| {
-            invalid(
-                "cassettes.default",
-                "must be a cassette name: letters, digits, '.', '_' and '-', not starting with '.'",
-            )
-        })?;
+        let default_cassette = match self.cassettes.default.as_str() {
+            NO_DEFAULT_CASSETTE => None,
+            name => Some(CassetteName::parse(name).map_err(|_| {
+                invalid(
+                    "cassettes.default",
+                    "must be a cassette name: letters, digits, '.', '_' and '-', not starting \
+                     with '.'; or \"none\" for no default cassette",
+                )
+            })?),
+        };
         let settings_error = |key| move |reason| ConfigError::Invalid { key, reason };
         let redaction = Redaction::new(
             &self.cassettes.redact_paths,
@@ -702,7 +710,7 @@ fn is_host_pattern(entry: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Settings {
     config: Config,
-    default_cassette: CassetteName,
+    default_cassette: Option<CassetteName>,
     ignore_rules: IgnoreRules,
     redaction: Redaction,
     env_bindings: EnvBindings,
@@ -721,8 +729,8 @@ impl std::ops::Deref for Settings {
 
 impl Settings {
     /// The cassette for requests to `/`.
-    pub fn default_cassette(&self) -> &CassetteName {
-        &self.default_cassette
+    pub fn default_cassette(&self) -> Option<&CassetteName> {
+        self.default_cassette.as_ref()
     }
 
     /// The matching rules: the configured ignored paths and the redacted ones.

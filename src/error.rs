@@ -36,8 +36,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     /// The default cassette is missing or invalid.
     #[error(
-        "the default cassette {} is unusable (fix it, or pick another: --cassette, or the \
-         library's cassette_file)",
+        "the default cassette {} is unusable (fix it, pick another with --cassette or the \
+         library's cassette_file, or run with --cassette none to serve only /cassette/<name>/)",
         path.display()
     )]
     Cassette {
@@ -47,6 +47,12 @@ pub enum StartError {
         #[source]
         source: OpenError,
     },
+    /// An in-memory cassette with no default cassette name to report it under.
+    #[error(
+        "an in-memory cassette answers calls to `/` as the default cassette, and \
+         cassettes.default is \"none\": name it"
+    )]
+    InMemoryWithoutName,
     /// The audit log cannot be opened.
     #[error(
         "the audit log cannot be opened (fix it, pick another with --audit-log, or run with --no-audit)"

@@ -193,17 +193,16 @@ impl Pipeline {
             env_bindings: config.env_bindings().clone(),
             compact_journal_bytes: config.cassettes.compact_journal_bytes,
         };
-        let path = match in_memory {
-            Some(_) => PathBuf::from(IN_MEMORY),
-            None => cassette_path(&config.cassettes.dir, config.default_cassette()),
+        let default = config.default_cassette().cloned();
+        let path = match (&in_memory, &default) {
+            (Some(_), Some(_)) => PathBuf::from(IN_MEMORY),
+            (None, Some(name)) => cassette_path(&config.cassettes.dir, name),
+            (Some(_), None) => return Err(StartError::InMemoryWithoutName),
+            // Nothing is opened at start, so nothing can fail to open.
+            (None, None) => PathBuf::new(),
         };
-        let library = Library::new(
-            config.cassettes.dir.clone(),
-            config.default_cassette().clone(),
-            in_memory,
-            opening,
-        )
-        .map_err(|source| StartError::Cassette { path, source })?;
+        let library = Library::new(config.cassettes.dir.clone(), default, in_memory, opening)
+            .map_err(|source| StartError::Cassette { path, source })?;
         let audit = if config.audit.enabled {
             let layout = audit::Layout {
                 max_file_bytes: config.audit.max_file_bytes,
@@ -372,11 +371,9 @@ impl Pipeline {
             exchange.signing_region = caller.region.map(str::to_owned);
         }
         let cassette = envelope::route(parts.uri.path())?;
-        exchange.cassette = Some(
-            cassette
-                .clone()
-                .unwrap_or_else(|| self.library.default_name().clone()),
-        );
+        exchange.cassette = cassette
+            .clone()
+            .or_else(|| self.library.default_name().cloned());
         envelope::check_content_type(headers.content_type)?;
         let bytes = read_body(headers.content_length, body, self.max_body_bytes).await?;
         let input = envelope::input(&bytes)?;

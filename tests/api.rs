@@ -60,7 +60,7 @@ async fn an_invalid_configuration_is_a_start_error() {
     assert_eq!(
         ssm_vcr::text::chain(&error),
         "invalid configuration: cassettes.default: must be a cassette name: letters, digits, \
-         '.', '_' and '-', not starting with '.'"
+         '.', '_' and '-', not starting with '.'; or \"none\" for no default cassette"
     );
 }
 
@@ -75,8 +75,8 @@ async fn a_missing_default_cassette_is_a_start_error() {
     assert_eq!(
         error.to_string(),
         format!(
-            "the default cassette {} is unusable (fix it, or pick another: --cassette, or the \
-             library's cassette_file)",
+            "the default cassette {} is unusable (fix it, pick another with --cassette or the \
+             library's cassette_file, or run with --cassette none to serve only /cassette/<name>/)",
             file.display()
         )
     );

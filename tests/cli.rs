@@ -437,8 +437,9 @@ fn a_journal_that_does_not_continue_its_cassette_stops_serve_and_is_kept() {
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains(&format!(
-            "the default cassette {} is unusable (fix it, or pick another: --cassette, or the \
-             library's cassette_file): the recording journal {} does not continue {}: it \
+            "the default cassette {} is unusable (fix it, pick another with --cassette or the \
+             library's cassette_file, or run with --cassette none to serve only \
+             /cassette/<name>/): the recording journal {} does not continue {}: it \
              continues at interaction 9, and the cassette holds 7; move the journal aside",
             file.display(),
             journal.display(),
@@ -514,7 +515,8 @@ fn serve_refuses_to_start_without_its_default_cassette() {
     assert_eq!(
         text(&output.stderr),
         "error: cannot start: the default cassette cassettes/does-not-exist.json is unusable (fix it, \
-         or pick another: --cassette, or the library's cassette_file): no cassette file at \
+         pick another with --cassette or the library's cassette_file, or run with --cassette none \
+         to serve only /cassette/<name>/): no cassette file at \
          cassettes/does-not-exist.json; the cassettes in its folder are maintenance-window-flow\n"
     );
 }

@@ -258,3 +258,29 @@ async fn replay_mode_never_connects_to_the_upstream() {
         Err(e) => panic!("accept failed: {e}"),
     }
 }
+
+#[tokio::test]
+async fn with_no_default_cassette_each_call_selects_its_own_and_root_calls_are_told_how() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped =
+        std::fs::read_to_string(shipped_cassettes().join("maintenance-window-flow.json")).unwrap();
+    std::fs::write(dir.path().join("nightly.json"), &shipped).unwrap();
+    let mut config = config();
+    config.cassettes.dir = dir.path().to_owned();
+    config.cassettes.default = "none".to_owned();
+    let proxy = TestProxy::start(config).await;
+    let body = deregister_body(WINDOW, TASK_1);
+
+    let selected = proxy.ssm("/cassette/nightly/", DEREGISTER, &body).await;
+    assert_eq!(selected.status, 200);
+    let root = proxy.ssm("/", DEREGISTER, &body).await;
+    assert_eq!(
+        root.aws_error(400, "CassetteUnavailableException"),
+        "cassette '(none)' is unavailable: this proxy has no default cassette \
+         (cassettes.default = \"none\"): every call selects its own, with the endpoint \
+         http://<proxy>/cassette/<name>, to which clients post /cassette/<name>/"
+    );
+    let report = proxy.stop().await;
+    let names: Vec<&str> = report.cassettes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["nightly"]);
+}

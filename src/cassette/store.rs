@@ -183,9 +183,9 @@ pub enum OpenError {
 #[derive(Debug)]
 pub struct Library {
     dir: PathBuf,
-    default: CassetteName,
-    /// Held apart from `sessions`, so that calls to `/` take no lock.
-    default_session: Arc<Session>,
+    /// The cassette of calls to `/`, held apart from `sessions` so that they take no lock;
+    /// none when every call selects its own (`cassettes.default = "none"`).
+    default: Option<(CassetteName, Arc<Session>)>,
     opening: Opening,
     sessions: RwLock<HashMap<CassetteName, Arc<Session>>>,
 }
@@ -193,54 +193,60 @@ pub struct Library {
 impl Library {
     /// A library over `dir`, where `/` selects `default`, opening cassettes as `opening` says.
     /// The default cassette is opened now, so that a broken setup fails at start-up, not on the
-    /// first request; in replay mode, `in_memory` stands for its file.
+    /// first request; in replay mode, `in_memory` stands for its file (and needs a default
+    /// name to be reported under).
     pub fn new(
         dir: PathBuf,
-        default: CassetteName,
+        default: Option<CassetteName>,
         in_memory: Option<Cassette>,
         opening: Opening,
     ) -> Result<Self, OpenError> {
-        let default_session = match in_memory {
-            Some(cassette) => {
-                let path = PathBuf::from(IN_MEMORY);
-                let tape = opening.tape(&default, &path, cassette)?;
-                Session::new(default.clone(), path, Some(tape), None)
-            }
-            None => {
-                // Every journal left by a crash first, so no cassette is read without its own.
-                let path = cassette_path(&dir, &default);
-                for (cassette, recovered) in recover_folder(&dir) {
-                    match recovered {
-                        Ok(recovered) => report_recovered(&recovered),
-                        // The default cassette's own failure is the start-up error below.
-                        Err(_) if cassette == path => {}
-                        Err(e) => {
-                            tracing::error!(error = %chain(&e), "a cassette's recording journal was left as it is; the cassette cannot be opened until it is folded in")
-                        }
+        if in_memory.is_none() {
+            // Every journal left by a crash first, so no cassette is read without its own.
+            let default_path = default.as_ref().map(|name| cassette_path(&dir, name));
+            for (cassette, recovered) in recover_folder(&dir) {
+                match recovered {
+                    Ok(recovered) => report_recovered(&recovered),
+                    // The default cassette's own failure is the start-up error below.
+                    Err(_) if Some(&cassette) == default_path.as_ref() => {}
+                    Err(e) => {
+                        tracing::error!(error = %chain(&e), "a cassette's recording journal was left as it is; the cassette cannot be opened until it is folded in")
                     }
                 }
-                opening.session(&default, path)?
             }
+        }
+        let default = match (default, in_memory) {
+            (Some(name), Some(cassette)) => {
+                let path = PathBuf::from(IN_MEMORY);
+                let tape = opening.tape(&name, &path, cassette)?;
+                let session = Session::new(name.clone(), path, Some(tape), None);
+                Some((name, Arc::new(session)))
+            }
+            (Some(name), None) => {
+                let session = opening.session(&name, cassette_path(&dir, &name))?;
+                Some((name, Arc::new(session)))
+            }
+            (None, _) => None,
         };
-        let default_session = Arc::new(default_session);
-        let sessions = HashMap::from_iter([(default.clone(), Arc::clone(&default_session))]);
+        let sessions = (default.iter())
+            .map(|(name, session)| (name.clone(), Arc::clone(session)))
+            .collect();
         Ok(Self {
             dir,
             default,
-            default_session,
             opening,
             sessions: RwLock::new(sessions),
         })
     }
 
-    /// The default cassette's name.
-    pub fn default_name(&self) -> &CassetteName {
-        &self.default
+    /// The default cassette's name, if there is one.
+    pub fn default_name(&self) -> Option<&CassetteName> {
+        self.default.as_ref().map(|(name, _)| name)
     }
 
-    /// The default cassette's session.
-    pub fn default_session(&self) -> &Arc<Session> {
-        &self.default_session
+    /// The default cassette's session, if there is one.
+    pub fn default_session(&self) -> Option<&Arc<Session>> {
+        self.default.as_ref().map(|(_, session)| session)
     }
 
     /// The named cassette, opened on first use, or the default one.
@@ -249,7 +255,17 @@ impl Library {
         name: Option<&CassetteName>,
     ) -> Result<Arc<Session>, Unavailable> {
         let Some(name) = name else {
-            return Ok(Arc::clone(&self.default_session));
+            return self
+                .default_session()
+                .map(Arc::clone)
+                .ok_or_else(|| Unavailable {
+                    name: "(none)".to_owned(),
+                    reason: "this proxy has no default cassette (cassettes.default = \"none\"): \
+                         every call selects its own, with the endpoint \
+                         http://<proxy>/cassette/<name>, to which clients post \
+                         /cassette/<name>/"
+                        .to_owned(),
+                });
         };
         if let Some(session) = self
             .sessions
@@ -273,7 +289,7 @@ impl Library {
         })
     }
 
-    /// The named cassette if it is open already (the default one always is); never opens.
+    /// The named cassette if it is open already (a default one always is); never opens.
     pub fn opened(&self, name: &CassetteName) -> Option<Arc<Session>> {
         let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
         sessions.get(name).cloned()
@@ -288,7 +304,7 @@ impl Library {
             .filter(|session| session.counts.any())
             .collect();
         if reached.is_empty() {
-            reached.push(&self.default_session);
+            reached.extend(self.default_session());
         }
         reached.sort_unstable_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
         reached
