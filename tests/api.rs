@@ -156,3 +156,20 @@ async fn a_cassette_file_names_the_folder_and_the_default_cassette() {
     assert_eq!(report.cassettes[0].name, "maintenance-window-flow");
     assert_eq!(report.cassettes[0].interactions, 7);
 }
+
+#[test]
+fn the_readmes_library_example_is_the_example_crates_test_as_it_is() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split_once("<!-- library-example -->\n```rust\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .expect("the README marks its library example");
+    let test = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/my-automation/tests/nightly_cleanup.rs"
+    ))
+    .unwrap();
+    assert_eq!(block, test, "the README and examples/my-automation differ");
+}
