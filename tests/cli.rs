@@ -503,21 +503,28 @@ fn serve_names_an_address_in_use_and_exits_1() {
 }
 
 #[test]
-fn serve_refuses_to_start_without_its_default_cassette() {
+fn serve_refuses_to_start_without_its_default_cassette_and_lists_those_there_are() {
+    // A folder of its own: what a user recorded beside the shipped cassette is not listed here.
+    let (folder, _, _) = shipped_flow_copy();
+    let dir = folder.path().to_str().unwrap();
     let output = run(&[
         "serve",
         "--listen",
         "127.0.0.1:0",
+        "--cassette-dir",
+        dir,
         "--cassette",
         "does-not-exist",
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         text(&output.stderr),
-        "error: cannot start: the default cassette cassettes/does-not-exist.json is unusable (fix it, \
-         pick another with --cassette or the library's cassette_file, or run with --cassette none \
-         to serve only /cassette/<name>/): no cassette file at \
-         cassettes/does-not-exist.json; the cassettes in its folder are maintenance-window-flow\n"
+        format!(
+            "error: cannot start: the default cassette {dir}/does-not-exist.json is unusable (fix \
+             it, pick another with --cassette or the library's cassette_file, or run with \
+             --cassette none to serve only /cassette/<name>/): no cassette file at \
+             {dir}/does-not-exist.json; the cassettes in its folder are flow\n"
+        )
     );
 }
 
