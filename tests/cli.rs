@@ -91,6 +91,20 @@ fn serve_prints_its_address_answers_and_exits_0_on_sigterm() {
     assert!(log.contains("outcome=\"replayed\""), "{log}");
 }
 
+/// Stops a `serve --log-format json` child with SIGINT, as Ctrl-C does; its first access line.
+fn interrupt_and_read_access_line(child: &mut std::process::Child) -> serde_json::Value {
+    Command::new("bash")
+        .args(["-c", &format!("kill -INT {}", child.id())])
+        .status()
+        .unwrap();
+    let (exit, log) = finish(child);
+    assert!(exit.success());
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["target"] == "ssm_vcr::access")
+        .unwrap_or_else(|| panic!("no access line in {log}"))
+}
+
 #[test]
 fn json_logs_carry_one_object_per_request() {
     let audit = tempfile::tempdir().unwrap();
@@ -103,17 +117,7 @@ fn json_logs_carry_one_object_per_request() {
     )
     .unwrap();
     stream.read_to_end(&mut Vec::new()).unwrap();
-    Command::new("bash")
-        .args(["-c", &format!("kill -INT {}", child.id())])
-        .status()
-        .unwrap();
-    let (exit, log) = finish(&mut child);
-    assert!(exit.success());
-    let access: serde_json::Value = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|l| l["target"] == "ssm_vcr::access")
-        .unwrap_or_else(|| panic!("no access line in {log}"));
+    let access = interrupt_and_read_access_line(&mut child);
     assert_eq!(access["outcome"], "rejected");
     assert_eq!(access["status"], 400);
     assert_eq!(access["ssm_target"], "-");
@@ -171,17 +175,7 @@ fn a_refused_connect_leaves_an_access_line_with_its_reason_and_is_counted() {
         text.contains("\nssm_vcr_forward_proxy_refusals_total 1\n"),
         "{text}"
     );
-    Command::new("bash")
-        .args(["-c", &format!("kill -INT {}", child.id())])
-        .status()
-        .unwrap();
-    let (exit, log) = finish(&mut child);
-    assert!(exit.success());
-    let access: serde_json::Value = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|l| l["target"] == "ssm_vcr::access")
-        .unwrap_or_else(|| panic!("no access line in {log}"));
+    let access = interrupt_and_read_access_line(&mut child);
     assert_eq!(
         (&access["method"], &access["outcome"], &access["status"]),
         (&"CONNECT".into(), &"refused".into(), &403.into())

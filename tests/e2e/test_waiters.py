@@ -62,15 +62,20 @@ def wait_for_command(endpoint):
     return time.monotonic() - started
 
 
-def test_a_waiter_replays_without_waiting_and_its_polls_are_stored_once(tmp_path, command_upstream):
+def record(tmp_path, upstream):
+    """The waiter run once through a recording proxy: the cassette folder, and how long it took."""
     cassettes = tmp_path / "cassettes"
     cassettes.mkdir()
-    proxy = Proxy(tmp_path / "audit.jsonl", "--mode", "record", "--upstream", command_upstream,
+    proxy = Proxy(tmp_path / "audit.jsonl", "--mode", "record", "--upstream", upstream,
                   "--cassette-dir", str(cassettes), "--cassette", "command")
     try:
-        recording_took = wait_for_command(proxy.url)
+        return cassettes, wait_for_command(proxy.url)
     finally:
         proxy.stop()
+
+
+def test_a_waiter_replays_without_waiting_and_its_polls_are_stored_once(tmp_path, command_upstream):
+    cassettes, recording_took = record(tmp_path, command_upstream)
     assert recording_took >= POLLS * DELAY
     interactions = json.loads((cassettes / "command.json").read_text())["interactions"]
     statuses = [(json.loads(i["response"]["body"]["utf8"])["Status"], i.get("repeat", 1)) for i in interactions]
@@ -93,14 +98,7 @@ def test_a_waiter_replays_without_waiting_and_its_polls_are_stored_once(tmp_path
 
 
 def test_every_poll_replays_when_fast_forward_is_off(tmp_path, command_upstream):
-    cassettes = tmp_path / "cassettes"
-    cassettes.mkdir()
-    proxy = Proxy(tmp_path / "audit.jsonl", "--mode", "record", "--upstream", command_upstream,
-                  "--cassette-dir", str(cassettes), "--cassette", "command")
-    try:
-        wait_for_command(proxy.url)
-    finally:
-        proxy.stop()
+    cassettes, _ = record(tmp_path, command_upstream)
     proxy = Proxy(tmp_path / "audit.jsonl", "--cassette-dir", str(cassettes), "--cassette", "command",
                   "--no-fast-forward-waiters", "--fail-on-unused", "--fail-on-miss")
     try:
