@@ -31,6 +31,8 @@
 //! `CONNECT`, then TLS to the intercepted host, then the same calls). TLS scenarios always use
 //! the lean client, over connections opened before the clock starts; the cost of opening one
 //! (TCP, `CONNECT`, handshake, first call) is measured apart, one connection after another.
+//! Last, replay with the access log on (`RUST_LOG=info`, the default filter, standard error
+//! to a file), against replay with it off.
 //! The durable baseline is what any server pays on this disk for answering after an fsync:
 //! the audited proxy is compared with it too, to tell the disk's cost from the proxy's.
 //!
@@ -396,6 +398,7 @@ fn main() {
     const PASSTHROUGH: usize = 4;
     const TLS_BASELINE: usize = 5;
     const INTERCEPTED: usize = 6;
+    const ACCESS_LOGGED: usize = 7;
     let servers = [
         baseline,
         Server::spawn("replay, audit off", ssm_vcr(&["--no-audit"])),
@@ -433,6 +436,16 @@ fn main() {
             connector: connector.clone(),
             tunnel: true,
         }),
+        Server::spawn_logging_to(
+            "replay, access log on",
+            {
+                // The default filter: one access line per call, to a file as a service's log.
+                let mut command = ssm_vcr(&["--no-audit"]);
+                command.env("RUST_LOG", "info");
+                command
+            },
+            &logs.path().join("access.log"),
+        ),
     ];
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -572,6 +585,12 @@ fn main() {
         let (q1, ratio, q3) = figures[INTERCEPTED][c].ratio_quartiles_to(&figures[TLS_BASELINE][c]);
         println!(
             "forward-proxy replay at {connections} connection(s): {ratio:.2}× the bare hyper + rustls server with a certificate of the same CA (quartiles {q1:.2}–{q3:.2})"
+        );
+    }
+    for (c, connections) in CONNECTIONS.iter().enumerate() {
+        let (q1, ratio, q3) = figures[ACCESS_LOGGED][c].ratio_quartiles_to(&figures[REPLAY][c]);
+        println!(
+            "access log on at {connections} connection(s): {ratio:.2}× replay with the access log off (quartiles {q1:.2}–{q3:.2})"
         );
     }
     let handshakes = if measuring { 400 } else { 4 };

@@ -62,7 +62,8 @@ pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
     let settings = Config::load(flags.config.as_deref())?
         .apply_cli(flags)
         .validate()?;
-    logging::init(&settings.log);
+    // Held to the end of `serve`: dropping it writes out the lines still queued.
+    let _log = logging::init(&settings.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

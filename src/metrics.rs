@@ -11,6 +11,7 @@
 //! | `ssm_vcr_audit_write_duration_seconds` | histogram | |
 //! | `ssm_vcr_audit_write_failures_total` | counter | |
 //! | `ssm_vcr_audit_syncs_total` | counter (with the audit log on) | |
+//! | `ssm_vcr_log_lines_dropped_total` | counter | |
 //! | `ssm_vcr_open_connections` | gauge | |
 //!
 //! This module counts what it is told; the pipeline and the listener decide what happened.
@@ -108,6 +109,7 @@ impl Default for Metrics {
             "Client connections open now",
             open_connections.clone(),
         );
+        registry.register_collector(Box::new(DroppedLogLines));
         Self {
             registry,
             calls,
@@ -173,6 +175,23 @@ impl Metrics {
         prometheus_text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+}
+
+/// `ssm_vcr_log_lines_dropped_total`, read from the operational log's queue at each scrape.
+#[derive(Debug)]
+struct DroppedLogLines;
+
+impl Collector for DroppedLogLines {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let dropped = ConstCounter::new(crate::logging::dropped_lines());
+        let metric = encoder.encode_descriptor(
+            "ssm_vcr_log_lines_dropped",
+            "Operational log lines (access lines included) dropped because the log's queue was full",
+            None,
+            dropped.metric_type(),
+        )?;
+        dropped.encode(metric)
     }
 }
 

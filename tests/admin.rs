@@ -74,6 +74,8 @@ async fn metrics_count_a_replayed_flow_by_operation_and_outcome() {
         Some(9.0)
     );
     assert_eq!(sample(&text, "ssm_vcr_upstream_errors_total"), Some(0.0));
+    // A library user's process has no log queue, so none of its lines can have been dropped.
+    assert_eq!(sample(&text, "ssm_vcr_log_lines_dropped_total"), Some(0.0));
     // The connection of this very request is the one open.
     assert_eq!(sample(&text, "ssm_vcr_open_connections"), Some(1.0));
     assert!(text.contains("# TYPE ssm_vcr_audit_write_duration_seconds histogram\n"));

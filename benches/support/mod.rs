@@ -89,8 +89,19 @@ impl Server {
         Self::spawn_on(SERVER_CPU, name, command)
     }
 
+    /// [`Self::spawn`], its standard error (the operational log) written to `log`, as a
+    /// service's is.
+    pub fn spawn_logging_to(name: &'static str, command: Command, log: &Path) -> Self {
+        let log = std::fs::File::create(log).expect("the log file can be created");
+        Self::start(SERVER_CPU, name, command, log.into())
+    }
+
     /// Starts `command` on `cpu` when measuring, and waits until it listens.
     pub fn spawn_on(cpu: &str, name: &'static str, command: Command) -> Self {
+        Self::start(cpu, name, command, Stdio::null())
+    }
+
+    fn start(cpu: &str, name: &'static str, command: Command, stderr: Stdio) -> Self {
         let mut command = if PINNED.get() == Some(&true) {
             pinned(&command, cpu)
         } else {
@@ -98,7 +109,7 @@ impl Server {
         };
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("server starts");
         let mut line = String::new();
