@@ -91,6 +91,16 @@ fn serve_prints_its_address_answers_and_exits_0_on_sigterm() {
     assert!(log.contains("outcome=\"replayed\""), "{log}");
 }
 
+/// Sends `request`, raw, on a connection of its own; everything the proxy answered before
+/// closing it.
+fn exchange(address: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// Stops a `serve --log-format json` child with SIGINT, as Ctrl-C does; its first access line.
 fn interrupt_and_read_access_line(child: &mut std::process::Child) -> serde_json::Value {
     Command::new("bash")
@@ -110,13 +120,10 @@ fn json_logs_carry_one_object_per_request() {
     let audit = tempfile::tempdir().unwrap();
     let (mut child, address) =
         start(serve(&audit, &["--log-format", "json"]).stderr(std::process::Stdio::piped()));
-    let mut stream = TcpStream::connect(&address).unwrap();
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    stream.read_to_end(&mut Vec::new()).unwrap();
+    exchange(
+        &address,
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    );
     let access = interrupt_and_read_access_line(&mut child);
     assert_eq!(access["outcome"], "rejected");
     assert_eq!(access["status"], 400);
@@ -154,23 +161,15 @@ fn a_refused_connect_leaves_an_access_line_with_its_reason_and_is_counted() {
     let audit = tempfile::tempdir().unwrap();
     let (mut child, address) =
         start(serve(&audit, &["--log-format", "json"]).stderr(std::process::Stdio::piped()));
-    let mut stream = TcpStream::connect(&address).unwrap();
-    write!(
-        stream,
-        "CONNECT sts.us-east-1.amazonaws.com:443 HTTP/1.1\r\nhost: sts.us-east-1.amazonaws.com:443\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let answer = exchange(
+        &address,
+        "CONNECT sts.us-east-1.amazonaws.com:443 HTTP/1.1\r\nhost: sts.us-east-1.amazonaws.com:443\r\n\r\n",
+    );
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
-    let mut metrics = TcpStream::connect(&address).unwrap();
-    write!(
-        metrics,
-        "GET /__ssm-vcr/metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    metrics.read_to_string(&mut text).unwrap();
+    let text = exchange(
+        &address,
+        "GET /__ssm-vcr/metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
     assert!(
         text.contains("\nssm_vcr_forward_proxy_refusals_total 1\n"),
         "{text}"
