@@ -34,7 +34,9 @@ static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
 
 /// Keeps the log's writer thread alive; dropping it writes out every queued line.
 #[must_use = "dropping the guard stops the log writer: hold it until exit"]
-pub(crate) struct LogGuard(#[allow(dead_code, reason = "held for its Drop")] WorkerGuard);
+pub(crate) struct LogGuard {
+    _writer: WorkerGuard,
+}
 
 /// Installs the global subscriber; `RUST_LOG` wins over the configured filter, except for the
 /// targets that would log credentials. A second call (tests) keeps the first subscriber.
@@ -60,7 +62,7 @@ pub(crate) fn init(settings: &LogSettings) -> LogGuard {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
-    LogGuard(guard)
+    LogGuard { _writer: guard }
 }
 
 /// Log lines dropped because the queue was full; 0 when the process has no log queue (a
