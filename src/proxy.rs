@@ -21,7 +21,6 @@
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -41,7 +40,7 @@ use crate::cassette::format::Cassette;
 use crate::cassette::recorder;
 use crate::cassette::redact::Redaction;
 use crate::cassette::replay::error_type;
-use crate::cassette::store::{IN_MEMORY, Library, Opening, Session, Unavailable, cassette_path};
+use crate::cassette::store::{Library, Opening, Session, Unavailable};
 use crate::config::{Mode, OnAuditFailure, Settings};
 use crate::error::{ProxyError, StartError};
 use crate::json::Json;
@@ -194,15 +193,14 @@ impl Pipeline {
             compact_journal_bytes: config.cassettes.compact_journal_bytes,
         };
         let default = config.default_cassette().cloned();
-        let path = match (&in_memory, &default) {
-            (Some(_), Some(_)) => PathBuf::from(IN_MEMORY),
-            (None, Some(name)) => cassette_path(&config.cassettes.dir, name),
-            (Some(_), None) => return Err(StartError::InMemoryWithoutName),
-            // Nothing is opened at start, so nothing can fail to open.
-            (None, None) => PathBuf::new(),
-        };
+        if in_memory.is_some() && default.is_none() {
+            return Err(StartError::InMemoryWithoutName);
+        }
         let library = Library::new(config.cassettes.dir.clone(), default, in_memory, opening)
-            .map_err(|source| StartError::Cassette { path, source })?;
+            .map_err(|unopened| StartError::Cassette {
+                path: unopened.path,
+                source: unopened.source,
+            })?;
         let audit = if config.audit.enabled {
             let layout = audit::Layout {
                 max_file_bytes: config.audit.max_file_bytes,

@@ -216,7 +216,8 @@ impl Recorder {
         live_secrets: &[String],
     ) -> Result<Appended, RecordError> {
         // Outside the lock: the key leaves out every value that redaction replaces.
-        let key = key_hash(&self.key_hasher, &self.rules, &interaction);
+        let key = matching_key(&self.rules, &interaction);
+        let hash = self.key_hasher.hash_one(key.as_ref());
         let mut state = self.state();
         if state.journal.is_none() && state.unwritten {
             // The journal failed: what it held reaches the cassette before another one starts.
@@ -226,9 +227,9 @@ impl Recorder {
         }
         // Under the lock: placeholders are numbered in the order interactions are written.
         redaction.apply(&mut interaction, &mut state.placeholders);
-        let repeated = (state.last_of_key.get(&key).copied()).filter(|&last| {
+        let repeated = (state.last_of_key.get(&hash).copied()).filter(|&last| {
             let last = &state.interactions[last];
-            last.same_answer(&interaction) && same_key(&self.rules, last, &interaction)
+            last.same_answer(&interaction) && matching_key(&self.rules, last) == key
         });
         let (index, interaction) = match repeated {
             Some(last) => {
@@ -268,7 +269,7 @@ impl Recorder {
             state.interactions[index] = Arc::new(interaction);
         } else {
             state.interactions.push(Arc::new(interaction));
-            state.last_of_key.insert(key, index);
+            state.last_of_key.insert(hash, index);
         }
         let compaction_due = !state.compaction_requested
             && end >= self.compact_journal_bytes.max(state.compacted_bytes);
@@ -375,11 +376,6 @@ fn key_hash(
     interaction: &Interaction,
 ) -> u64 {
     hasher.hash_one(matching_key(rules, interaction).as_ref())
-}
-
-/// Whether two interactions answer the same request, as replay matches them.
-fn same_key(rules: &IgnoreRules, a: &Interaction, b: &Interaction) -> bool {
-    matching_key(rules, a) == matching_key(rules, b)
 }
 
 fn matching_key(rules: &IgnoreRules, interaction: &Interaction) -> MatchKey {

@@ -257,20 +257,19 @@ pub fn plain_sensitive_values(interaction: &Interaction) -> (usize, usize) {
     let Some(operation) = Operation::named(&interaction.operation) else {
         return (0, 0);
     };
-    let count = |shape: Option<ShapeId>, mut body: Value| {
+    let count = |shape: Option<ShapeId>, body: &Value| {
         let mut plain = 0;
         if let Some(shape) = shape {
-            walk::redact(shape, &mut body, &mut |_, value| {
+            walk::sensitive_strings(shape, body, &mut |_, value| {
                 plain += usize::from(!is_placeholder(value));
-                value.to_owned()
             });
         }
         plain
     };
-    let request = count(operation.input(), interaction.request.body.clone());
+    let request = count(operation.input(), &interaction.request.body);
     let response = match &interaction.response.body {
         Body::Utf8(text) => serde_json::from_str(text)
-            .map(|json| count(operation.output(), json))
+            .map(|json| count(operation.output(), &json))
             .unwrap_or(0),
         Body::Base64(_) => 0,
     };

@@ -626,6 +626,12 @@ mod tests {
         .unwrap()
     }
 
+    /// Replay with fast-forward off: every recorded poll is served.
+    const EVERY_POLL: Replaying = Replaying {
+        when_exhausted: WhenExhausted::Miss,
+        fast_forward_waiters: false,
+    };
+
     /// A command polled: `InProgress` recorded `polls` times in a row, then `Success`.
     fn polled(polls: u32, replaying: Replaying) -> Tape {
         let request = json!({"CommandId": "c", "InstanceId": "i-0123456789abcdef0"});
@@ -669,11 +675,7 @@ mod tests {
 
         #[test]
         fn without_fast_forward_a_repeated_answer_is_served_its_count_of_times() {
-            let replaying = Replaying {
-                fast_forward_waiters: false,
-                ..Replaying::default()
-            };
-            let tape = polled(3, replaying);
+            let tape = polled(3, EVERY_POLL);
             let statuses: Vec<String> = (0..4).map(|_| poll(&tape).unwrap().0).collect();
             assert_eq!(
                 statuses,
@@ -688,11 +690,7 @@ mod tests {
 
         #[test]
         fn a_repeated_answer_half_served_is_still_unused() {
-            let replaying = Replaying {
-                fast_forward_waiters: false,
-                ..Replaying::default()
-            };
-            let tape = polled(3, replaying);
+            let tape = polled(3, EVERY_POLL);
             poll(&tape).unwrap();
             let unused: Vec<usize> = tape.unused().iter().map(|u| u.index).collect();
             assert_eq!(unused, [0, 1]);

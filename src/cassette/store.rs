@@ -200,7 +200,7 @@ impl Library {
         default: Option<CassetteName>,
         in_memory: Option<Cassette>,
         opening: Opening,
-    ) -> Result<Self, OpenError> {
+    ) -> Result<Self, DefaultUnopened> {
         if in_memory.is_none() {
             // Every journal left by a crash first, so no cassette is read without its own.
             let default_path = default.as_ref().map(|name| cassette_path(&dir, name));
@@ -218,12 +218,18 @@ impl Library {
         let default = match (default, in_memory) {
             (Some(name), Some(cassette)) => {
                 let path = PathBuf::from(IN_MEMORY);
-                let tape = opening.tape(&name, &path, cassette)?;
+                let tape =
+                    (opening.tape(&name, &path, cassette)).map_err(|source| DefaultUnopened {
+                        path: path.clone(),
+                        source: source.into(),
+                    })?;
                 let session = Session::new(name.clone(), path, Some(tape), None);
                 Some((name, Arc::new(session)))
             }
             (Some(name), None) => {
-                let session = opening.session(&name, cassette_path(&dir, &name))?;
+                let path = cassette_path(&dir, &name);
+                let session = (opening.session(&name, path.clone()))
+                    .map_err(|source| DefaultUnopened { path, source })?;
                 Some((name, Arc::new(session)))
             }
             (None, _) => None,
@@ -350,6 +356,15 @@ impl Library {
     }
 }
 
+/// The default cassette could not be opened at start-up.
+#[derive(Debug)]
+pub struct DefaultUnopened {
+    /// Its file ([`IN_MEMORY`] for one given in memory).
+    pub path: PathBuf,
+    /// Why.
+    pub source: OpenError,
+}
+
 /// A cassette that a request selected cannot answer it.
 #[derive(Debug, thiserror::Error)]
 #[error("cassette {name} is unavailable: {reason}")]
@@ -361,7 +376,7 @@ pub struct Unavailable {
 }
 
 /// The file of a cassette name in `dir`.
-pub fn cassette_path(dir: &Path, name: &CassetteName) -> PathBuf {
+fn cassette_path(dir: &Path, name: &CassetteName) -> PathBuf {
     dir.join(format!("{name}.json"))
 }
 
