@@ -15,10 +15,10 @@ use std::time::Instant;
 
 use serde_json::json;
 use ssm_vcr::Mode;
-use ssm_vcr::aws::envelope::CassetteName;
 use ssm_vcr::aws::model::Operation;
 use ssm_vcr::cassette::format::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
 use ssm_vcr::cassette::matching::IgnoreRules;
+use ssm_vcr::cassette::name::CassetteName;
 use ssm_vcr::cassette::replay::{Replaying, WhenExhausted};
 use ssm_vcr::cassette::store::{Library, Opening};
 use ssm_vcr::json::Json;

@@ -8,7 +8,7 @@
 //! | `POST /__ssm-vcr/cassettes/<name>/reset` | rewinds that cassette's replay queues |
 //!
 //! Anything else under the prefix is refused in the same AWS error shape as a wrong path or
-//! method of an SSM call. This module reads the pipeline's state; it changes nothing but the
+//! method of an SSM call. This module reads the [`Hall`]; it changes nothing but the
 //! replay queues a reset rewinds.
 
 use bytes::Bytes;
@@ -16,11 +16,11 @@ use http::{HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::Full;
 use serde::Serialize;
 
-use crate::aws::envelope::CassetteName;
 use crate::aws::error::AwsError;
+use crate::cassette::name::CassetteName;
 use crate::error::ProxyError;
+use crate::hall::Hall;
 use crate::metrics;
-use crate::proxy::Pipeline;
 use crate::text::printable;
 
 /// The path prefix kept for the proxy's own endpoints; no SSM call is sent there.
@@ -60,7 +60,7 @@ impl<'a> Endpoint<'a> {
 }
 
 /// Answers a request to one of the proxy's own endpoints.
-pub(crate) fn handle(pipeline: &Pipeline, method: &Method, path: &str) -> Response<Full<Bytes>> {
+pub(crate) fn handle(hall: &Hall, method: &Method, path: &str) -> Response<Full<Bytes>> {
     let Some(endpoint) = Endpoint::at(path) else {
         return refused(
             StatusCode::NOT_FOUND,
@@ -86,20 +86,22 @@ pub(crate) fn handle(pipeline: &Pipeline, method: &Method, path: &str) -> Respon
     match endpoint {
         Endpoint::Health => json(&Health {
             status: "ok",
-            mode: pipeline.mode().as_str(),
+            mode: hall.mode.as_str(),
             version: env!("CARGO_PKG_VERSION"),
         }),
         Endpoint::Metrics => answer(
             metrics::CONTENT_TYPE,
-            pipeline.metrics().render().into_bytes(),
+            hall.tally.metrics.render().into_bytes(),
         ),
-        Endpoint::Report => json(&pipeline.report()),
+        Endpoint::Report => json(&hall.report()),
         Endpoint::Reset(name) => match CassetteName::parse(name) {
             Ok(cassette) => json(&Reset {
-                rewound: pipeline.rewind(&cassette),
+                rewound: hall.rewind(&cassette),
                 cassette: cassette.as_str(),
             }),
-            Err(refusal) => ProxyError::Envelope(refusal).to_aws().into_response(),
+            Err(invalid) => ProxyError::Envelope(invalid.into())
+                .to_aws()
+                .into_response(),
         },
     }
 }

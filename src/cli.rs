@@ -1,18 +1,18 @@
 //! The command line, as raw flags: `serve`, `config check`, `cassette check`, `audit verify`,
 //! `audit show`, `audit follow`.
 //!
-//! Flags stay as close to what the user typed as possible; merging them with `config.toml`
-//! is [`crate::config::Config::apply_cli`]'s job, and running them is `main.rs`'s. The value
-//! types a flag and a configuration key share ([`Mode`], [`LogFormat`]) live here, so that the
-//! configuration reads the command line and never the other way round.
+//! Flags stay as close to what the user typed as possible until [`ServeArgs::apply_to`] lays
+//! them over `config.toml`; running them is `commands.rs`'s job. The command line reads the
+//! configuration's types ([`Mode`], [`LogFormat`]) and never the other way round.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use serde::Deserialize;
 
 use crate::audit::show::Filter;
+use crate::config::{Config, LogFormat};
+use crate::mode::Mode;
 
 /// Record/replay proxy for the AWS Systems Manager API.
 #[derive(Debug, Parser)]
@@ -144,6 +144,75 @@ pub struct ServeArgs {
     pub forward_proxy_only: bool,
 }
 
+impl ServeArgs {
+    /// Lays these flags over `config` (read from the file): each flag given wins.
+    pub fn apply_to(&self, mut config: Config) -> Config {
+        let flags = self;
+        if let Some(mode) = flags.mode {
+            config.mode = mode;
+        }
+        if let Some(listen) = flags.listen {
+            config.listen = listen;
+        }
+        if flags.allow_remote {
+            config.allow_remote = true;
+        }
+        if let Some(region) = &flags.region {
+            config.region.clone_from(region);
+        }
+        if let Some(upstream) = &flags.upstream {
+            config.upstream = Some(upstream.clone());
+        }
+        if let Some(ca) = &flags.ca_file {
+            config.forward.ca_file = Some(ca.clone());
+        }
+        if let Some(dir) = &flags.cassette_dir {
+            config.cassettes.dir.clone_from(dir);
+        }
+        if let Some(name) = &flags.cassette {
+            config.cassettes.default.clone_from(name);
+        }
+        if flags.repeat_last {
+            config.cassettes.repeat_last = true;
+        }
+        if flags.no_fast_forward_waiters {
+            config.replay.fast_forward_waiters = false;
+        }
+        for (placeholder, source) in &flags.bind_secret {
+            (config.replay.secrets).insert(placeholder.clone(), source.clone());
+        }
+        if let Some(limit) = flags.max_body_bytes {
+            config.limits.max_body_bytes = limit;
+        }
+        if let Some(file) = &flags.audit_log {
+            config.audit.file.clone_from(file);
+            config.audit.enabled = true;
+        }
+        if flags.no_audit {
+            config.audit.enabled = false;
+        }
+        if let Some(dir) = &flags.ca_dir {
+            config.forward_proxy.ca_dir = Some(dir.clone());
+        }
+        if flags.forward_proxy_only {
+            config.forward_proxy.only = true;
+        }
+        if let Some(file) = &flags.report {
+            config.report.file = Some(file.clone());
+        }
+        if flags.fail_on_unused {
+            config.report.fail_on_unused = true;
+        }
+        if flags.fail_on_miss {
+            config.report.fail_on_miss = true;
+        }
+        if let Some(format) = flags.log_format {
+            config.log.format = format;
+        }
+        config
+    }
+}
+
 /// `ssm-vcr config …`.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -208,52 +277,6 @@ pub enum AuditCommand {
         #[command(flatten)]
         filter: Filter,
     },
-}
-
-/// Where answers come from (VCR's record modes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Answer from cassettes only; never contact the upstream.
-    Replay,
-    /// Forward every request and rewrite the cassette.
-    Record,
-    /// Replay recorded answers, forward and append misses.
-    Auto,
-    /// Forward everything, record nothing.
-    Passthrough,
-}
-
-impl Mode {
-    /// The mode's name as written in the configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Replay => "replay",
-            Self::Record => "record",
-            Self::Auto => "auto",
-            Self::Passthrough => "passthrough",
-        }
-    }
-
-    /// Whether this mode sends requests to AWS (and so needs credentials).
-    pub fn forwards(self) -> bool {
-        !matches!(self, Self::Replay)
-    }
-
-    /// Whether this mode writes forwarded answers into cassettes.
-    pub fn records(self) -> bool {
-        matches!(self, Self::Record | Self::Auto)
-    }
-}
-
-/// Operational log format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One human-readable line per event.
-    Pretty,
-    /// One JSON object per event.
-    Json,
 }
 
 /// A `--bind-secret` value: `PLACEHOLDER=SOURCE`, checked in full with the configuration.

@@ -10,14 +10,15 @@ use crate::audit::show::{Filter, follow, table};
 use crate::audit::verify::{files_to_read, verify};
 use crate::aws::model::{provenance, ssm};
 use crate::cassette::check::{check_file, redact_file};
+use crate::cassette::name::CassetteName;
 use crate::cassette::redact::Redaction;
 use crate::cli::{CaCommand, ServeArgs};
-use crate::config::{Config, ConfigError, ReportSettings};
+use crate::config::{Config, ConfigError, NO_DEFAULT_CASSETTE, ReportSettings};
 use crate::error::StartError;
 use crate::intercept::ca::{CaError, LocalCa};
 use crate::logging;
+use crate::proxy::Proxy;
 use crate::report::Report;
-use crate::start::Proxy;
 
 /// Why a command failed, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +60,8 @@ impl Failure {
 
 /// `ssm-vcr serve`: runs until SIGINT or SIGTERM, then shuts down gracefully.
 pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
-    let settings = Config::load(flags.config.as_deref())?
-        .apply_cli(flags)
+    let settings = flags
+        .apply_to(Config::load(flags.config.as_deref())?)
         .validate()?;
     // Held to the end of `serve`: dropping it writes out the lines still queued.
     let _log = logging::init(&settings.log);
@@ -157,13 +158,14 @@ pub fn ca(command: &CaCommand) -> Result<(), Failure> {
 
 /// `ssm-vcr config check`: loads and validates, prints a summary.
 pub fn config_check(path: Option<PathBuf>) -> Result<(), Failure> {
-    let config = Config::load(path.as_deref())?.validate()?;
+    let settings = Config::load(path.as_deref())?.validate()?;
+    let cassettes = &settings.cassettes;
     println!(
         "ok: mode {}, listen {}, cassettes in {} (default '{}')",
-        config.mode.as_str(),
-        config.listen,
-        config.cassettes.dir.display(),
-        config.cassettes.default
+        settings.mode.as_str(),
+        settings.listen,
+        cassettes.dir.display(),
+        (cassettes.default.as_ref()).map_or(NO_DEFAULT_CASSETTE, CassetteName::as_str)
     );
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! Status codes are chosen so that no standard AWS retry policy retries them: botocore and
 //! smithy-rs retry 500/502/503/504 and throttling codes, so nothing the client can only fix by
 //! changing its request or the cassette uses those. The one 500 is an audit write failure,
-//! which a retry may well get past (a full disk freed, a remount). This module does not log; `proxy.rs` does.
+//! which a retry may well get past (a full disk freed, a remount). This module does not log; `pipeline.rs` does.
 
 use http::StatusCode;
 
@@ -20,6 +20,7 @@ use crate::aws::envelope::Refusal;
 use crate::aws::error::AwsError;
 use crate::aws::model::{Rejection, is_operation_name, provenance};
 use crate::aws::sigv4::NoCredentials;
+use crate::cassette::name::InvalidCassetteName;
 use crate::cassette::replay::ReplayMiss;
 use crate::cassette::store::{OpenError, Unavailable};
 use crate::config::ConfigError;
@@ -139,7 +140,7 @@ impl ProxyError {
                 "UnknownOperationException",
                 format!("no route for path '{path}': send calls to / or to /cassette/<name>/"),
             ),
-            Self::Envelope(Refusal::InvalidCassetteName { name }) => (
+            Self::Envelope(Refusal::InvalidCassetteName(InvalidCassetteName(name))) => (
                 S::BAD_REQUEST,
                 "InvalidCassetteNameException",
                 format!(

@@ -28,14 +28,17 @@
 //! Cargo feature `aws-sdk` (off by default): `Proxy::sdk_config`, a ready `aws_sdk_ssm::Config`
 //! for the proxy, with retries off so that a replayed error is not sent again.
 //!
-//! Inside, every request takes one path. The listener (`server/`) accepts it and the router
-//! (`router.rs`) sends it, by method and path alone, to its handler: the SSM pipeline
-//! (`proxy.rs`), the one place that knows the order of the stages. There the AWS JSON 1.1
+//! Inside, every request takes one path. [`Proxy`] (`proxy.rs`) builds the shared state once
+//! (`hall.rs`: mode, cassettes, upstream, audit log, counts); the listener (`server/`) accepts
+//! each request and the router (`router.rs`) sends it, by method and path alone, to its
+//! handler: the SSM pipeline (`pipeline.rs`), the one place that knows the order of the
+//! stages. There the AWS JSON 1.1
 //! envelope (`aws/envelope.rs`) names the operation, the caller and the cassette; the call is
 //! validated against AWS's own model of the SSM API, in AWS's wording (`aws/model/`); and the
 //! answer comes from a cassette (`cassette/`), matched on operation, region and the canonical
 //! JSON body, repeats replayed in recorded order. Every failure is one `ProxyError`
-//! (`error.rs`), answered in AWS's error shape. Every call of an audited operation, whatever
+//! (`error.rs`), answered in AWS's error shape, and every call is counted once (`tally.rs`) for
+//! the run report, the metrics and the access log. Every call of an audited operation, whatever
 //! its fate, is written to a durable, hash-chained audit log (`audit/`) before its response
 //! leaves.
 //!
@@ -50,29 +53,34 @@
 mod admin;
 mod config;
 mod error;
+mod hall;
 mod logging;
 mod metrics;
+mod mode;
+mod peer;
+mod pipeline;
 mod proxy;
 mod report;
 mod router;
 #[cfg(feature = "aws-sdk")]
 mod sdk;
 mod server;
-mod start;
+mod tally;
 mod upstream;
 
 pub use cassette::format::{Cassette, FormatError};
-pub use cli::{LogFormat, Mode};
+pub use cassette::name::InvalidCassetteName;
 pub use config::{
     AuditSettings, CassetteSettings, Config, ConfigError, ForwardProxySettings, ForwardSettings,
-    Limits, LogSettings, OnAuditFailure, ReplaySettings, ReportSettings,
+    Limits, LogFormat, LogSettings, OnAuditFailure, ReplaySettings, ReportSettings,
 };
 pub use error::StartError;
+pub use mode::Mode;
+pub use proxy::{Proxy, ProxyBuilder};
 pub use report::{
     CassetteReport, FailOn, MAX_LISTED_MISSES, MissedCall, Outcome, Report, SecretConflict,
     SecretsReport, UnusedInteraction,
 };
-pub use start::{InvalidCassetteName, Proxy, ProxyBuilder};
 
 // Not part of the API, and hidden from its documentation: the `ssm-vcr` binary, the
 // benchmarks, the fuzz targets and white-box tests reach these modules directly. Anything in

@@ -1,10 +1,10 @@
 //! Routing: each request goes, by its method and path alone, to the handler that owns it,
 //! before anything of the SSM envelope is read.
 //!
-//! SSM calls go to the pipeline ([`Pipeline`]), the proxy's own endpoints (`/__ssm-vcr/…`)
+//! SSM calls go to the pipeline (`pipeline.rs`), the proxy's own endpoints (`/__ssm-vcr/…`)
 //! to `admin.rs`, and what a forward-proxy client sends (`CONNECT`, absolute-form URIs) to
-//! `intercept/`. This module does not own sockets (`server/`, which takes over an intercepted
-//! connection) nor know any operation (`proxy.rs`).
+//! the [`Hall`]'s interceptor (`intercept/`). This module does not own sockets (`server/`,
+//! which takes over an intercepted connection) nor know any operation (`pipeline.rs`).
 
 use std::error::Error as StdError;
 
@@ -14,12 +14,11 @@ use http_body::Body;
 use http_body_util::Full;
 
 use crate::admin::{self, OWN_ENDPOINTS};
-use crate::aws::envelope::CassetteName;
 use crate::aws::error::AwsError;
-use crate::intercept::{Handover, Interceptor};
-use crate::metrics::OpenConnection;
-use crate::proxy::{Peer, Pipeline};
-use crate::report::Report;
+use crate::hall::Hall;
+use crate::intercept::Handover;
+use crate::peer::Peer;
+use crate::pipeline;
 
 /// Where a request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,107 +52,62 @@ fn is_absolute_form<B>(request: &Request<B>) -> bool {
     request.version() < Version::HTTP_2 && request.uri().authority().is_some()
 }
 
-/// Sends each request to its handler.
-#[derive(Debug)]
-pub(crate) struct Router {
-    pipeline: Pipeline,
-    interceptor: Interceptor,
+/// Answers one request. Never fails: every error becomes an AWS-shaped response. A `CONNECT`
+/// taken is answered 200 with a [`Handover`] in the answer's extensions, for the server to take
+/// over the connection once the answer is sent.
+pub(crate) async fn handle<B>(
+    hall: &Hall,
+    mut request: Request<B>,
+    peer: &Peer,
+) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    match route(&request) {
+        Route::Ssm => pipeline::handle(hall, request, peer).await,
+        Route::OwnEndpoint => admin::handle(hall, request.method(), request.uri().path()),
+        Route::Connect => match hall.interceptor.connect(&mut request).await {
+            Ok(takeover) => {
+                tracing::debug!(peer = peer.as_str(), ?takeover, "taking over a CONNECT");
+                let mut response = Response::new(Full::default());
+                response.extensions_mut().insert(Handover::new(takeover));
+                response
+            }
+            Err(refusal) => {
+                // A client whose tunnel was refused has nothing more to send on it.
+                let mut response = refused(hall, refusal, "CONNECT", peer);
+                let close = HeaderValue::from_static("close");
+                response.headers_mut().insert(header::CONNECTION, close);
+                response
+            }
+        },
+        Route::PlainProxy => match hall.interceptor.proxy_request(request.uri()) {
+            // The client's proxy library sends the SSM call itself rather than a tunnel: the
+            // same interception, without TLS between client and proxy.
+            Ok(host) => {
+                let peer = Peer::intercepted(peer.addr(), host);
+                pipeline::handle(hall, request, &peer).await
+            }
+            Err(refusal) => refused(hall, refusal, request.method().as_str(), peer),
+        },
+    }
 }
 
-impl Router {
-    /// A router over `pipeline`, intercepting `CONNECT`s with `interceptor`.
-    pub(crate) fn new(pipeline: Pipeline, interceptor: Interceptor) -> Self {
-        Self {
-            pipeline,
-            interceptor,
-        }
-    }
-
-    /// Answers one request. Never fails: every error becomes an AWS-shaped response.
-    /// A `CONNECT` taken is answered 200 with a [`Handover`] in the answer's extensions, for
-    /// the server to take over the connection once the answer is sent.
-    pub(crate) async fn handle<B>(
-        &self,
-        mut request: Request<B>,
-        peer: &Peer,
-    ) -> Response<Full<Bytes>>
-    where
-        B: Body<Data = Bytes>,
-        B::Error: Into<Box<dyn StdError + Send + Sync>>,
-    {
-        match route(&request) {
-            Route::Ssm => self.pipeline.handle(request, peer).await,
-            Route::OwnEndpoint => {
-                admin::handle(&self.pipeline, request.method(), request.uri().path())
-            }
-            Route::Connect => match self.interceptor.connect(&mut request).await {
-                Ok(takeover) => {
-                    tracing::debug!(peer = peer.as_str(), ?takeover, "taking over a CONNECT");
-                    let mut response = Response::new(Full::default());
-                    response.extensions_mut().insert(Handover::new(takeover));
-                    response
-                }
-                Err(refusal) => {
-                    // A client whose tunnel was refused has nothing more to send on it.
-                    let mut response = self.refused(refusal, "CONNECT", peer);
-                    let close = HeaderValue::from_static("close");
-                    response.headers_mut().insert(header::CONNECTION, close);
-                    response
-                }
-            },
-            Route::PlainProxy => match self.interceptor.proxy_request(request.uri()) {
-                // The client's proxy library sends the SSM call itself rather than a tunnel:
-                // the same interception, without TLS between client and proxy.
-                Ok(host) => {
-                    let peer = Peer::intercepted(peer.addr(), host);
-                    self.pipeline.handle(request, &peer).await
-                }
-                Err(refusal) => self.refused(refusal, request.method().as_str(), peer),
-            },
-        }
-    }
-
-    /// Answers a forward-proxy request that is not served, with one access-log line and a
-    /// count: clients such as aws-cli show only "Failed to connect to proxy URL", so the
-    /// proxy's own log is where the reason can be read.
-    fn refused(&self, refusal: AwsError, method: &str, peer: &Peer) -> Response<Full<Bytes>> {
-        self.pipeline.metrics().forward_proxy_refusal();
-        tracing::info!(
-            target: "ssm_vcr::access",
-            peer = %peer.addr(),
-            method,
-            outcome = "refused",
-            status = refusal.status.as_u16(),
-            reason = %refusal.message,
-        );
-        refusal.into_response()
-    }
-
-    /// Counts a client connection as open until the returned guard is dropped.
-    pub(crate) fn connection(&self) -> OpenConnection {
-        self.pipeline.metrics().connection()
-    }
-
-    /// The run report so far.
-    pub(crate) fn report(&self) -> Report {
-        self.pipeline.report()
-    }
-
-    /// Rewinds a cassette's replay queues; `false` when no call has opened it.
-    pub(crate) fn rewind(&self, cassette: &CassetteName) -> bool {
-        self.pipeline.rewind(cassette)
-    }
-
-    /// Writes the cassettes being recorded, without waiting for shutdown.
-    pub(crate) async fn compact(&self) {
-        self.pipeline.compact().await;
-    }
-
-    /// Writes what the handlers record and releases what they hold open, once no request is
-    /// in flight any more.
-    pub(crate) async fn shutdown(&self) {
-        self.pipeline.shutdown().await;
-    }
+/// Answers a forward-proxy request that is not served, with one access-log line and a count:
+/// clients such as aws-cli show only "Failed to connect to proxy URL", so the proxy's own log
+/// is where the reason can be read.
+fn refused(hall: &Hall, refusal: AwsError, method: &str, peer: &Peer) -> Response<Full<Bytes>> {
+    hall.tally.metrics.forward_proxy_refusal();
+    tracing::info!(
+        target: "ssm_vcr::access",
+        peer = %peer.addr(),
+        method,
+        outcome = "refused",
+        status = refusal.status.as_u16(),
+        reason = %refusal.message,
+    );
+    refusal.into_response()
 }
 
 #[cfg(test)]

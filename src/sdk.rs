@@ -13,7 +13,7 @@ use aws_sdk_ssm::config::retry::RetryConfig;
 use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-use crate::start::Proxy;
+use crate::proxy::Proxy;
 
 /// The region of [`Proxy::sdk_config`]: the one the shipped cassettes were recorded in.
 const SDK_REGION: &str = "us-east-1";

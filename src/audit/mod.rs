@@ -5,7 +5,7 @@
 //! `writer` owns the file (group commit, rotation, torn-tail repair), `verify` checks a chain
 //! and `show` prints the audited calls for people. The format is documented in
 //! `docs/audit.md`. Which operations are audited is configuration (`audit.operations`), and
-//! what a record says of a call comes from the model; `proxy.rs` applies both.
+//! what a record says of a call comes from the model; `pipeline.rs` applies both.
 
 pub mod batch;
 pub mod record;

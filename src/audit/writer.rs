@@ -5,7 +5,7 @@
 //! `write`, calls `fdatasync` once, and only then answers each caller. Concurrent requests
 //! therefore share fsyncs, and a record is durable before anyone is told it was written. A
 //! failed write is rolled back to the last good length, so the chain on disk never holds a
-//! half-written record. This module does not decide which calls are audited (`proxy.rs`) nor
+//! half-written record. This module does not decide which calls are audited (`pipeline.rs`) nor
 //! verify files (`verify.rs`).
 //!
 //! **Preallocation.** An `fdatasync` after an append must also write the inode, as the file

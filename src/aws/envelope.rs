@@ -1,19 +1,17 @@
 //! The AWS JSON 1.1 envelope (Smithy `awsJson1_1`): which operation a request calls, who
 //! signed it, which cassette its path selects, and its input as a JSON object.
 //!
-//! Each check is a small function of the request's parts so that `proxy.rs` can run them in
+//! Each check is a small function of the request's parts so that `pipeline.rs` can run them in
 //! the order AWS does. This module does not validate members against the model
 //! ([`super::model`]) and never trusts the SigV4 signature: the credential scope is read for
 //! identification only. Its refusals are its own ([`Refusal`]); the pipeline turns them into
 //! AWS-shaped answers.
 
-use std::fmt;
-use std::sync::Arc;
-
 use http::{HeaderMap, HeaderValue, Method, header};
 
 use super::error::{JSON_1_1, headers};
 pub use super::model::Operation;
+use crate::cassette::name::{CassetteName, InvalidCassetteName};
 use crate::json::{Json, Object};
 use crate::text::printable;
 
@@ -28,11 +26,8 @@ pub enum Refusal {
         path: String,
     },
     /// `/cassette/<name>/` with a name outside `[A-Za-z0-9._-]+` or starting with a dot.
-    #[error("invalid cassette name {name:?}")]
-    InvalidCassetteName {
-        /// The name as sent.
-        name: String,
-    },
+    #[error(transparent)]
+    InvalidCassetteName(#[from] InvalidCassetteName),
     /// Not a `POST`.
     #[error("method {method} not allowed")]
     MethodNotAllowed {
@@ -65,41 +60,6 @@ pub type Input<'a> = Object<'a>;
 
 /// The prefix of every SSM target.
 const SSM_TARGET_PREFIX: &str = "AmazonSSM.";
-
-/// A cassette name selected by the path `/cassette/<name>/`.
-///
-/// Names are `[A-Za-z0-9._-]+` and may not start with a dot, so `.`, `..` and hidden files are
-/// refused and a name can never leave the cassette folder. Shared, as every request names one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CassetteName(Arc<str>);
-
-impl CassetteName {
-    /// Parses a cassette name, or explains why it is refused.
-    pub fn parse(name: &str) -> Result<Self, Refusal> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        if name.is_empty()
-            || name.len() > 200
-            || name.starts_with('.')
-            || !name.chars().all(allowed)
-        {
-            return Err(Refusal::InvalidCassetteName {
-                name: printable(name, 80),
-            });
-        }
-        Ok(Self(name.into()))
-    }
-
-    /// The cassette name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for CassetteName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Who made a call, as far as the SigV4 credential scope says; never a secret.
 ///
@@ -220,7 +180,7 @@ pub fn route(path: &str) -> Result<Option<CassetteName>, Refusal> {
         });
     };
     let name = rest.strip_suffix('/').unwrap_or(rest);
-    CassetteName::parse(name).map(Some)
+    Ok(Some(CassetteName::parse(name)?))
 }
 
 /// Checks method and target, and returns the SSM operation.
@@ -378,7 +338,7 @@ mod tests {
                 "/cassette/.hidden",
             ] {
                 assert!(
-                    matches!(route(path), Err(Refusal::InvalidCassetteName { .. })),
+                    matches!(route(path), Err(Refusal::InvalidCassetteName(_))),
                     "{path} was accepted"
                 );
             }

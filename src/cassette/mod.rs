@@ -5,7 +5,7 @@
 //! in order, `secrets` gives a client's own secrets back in them, `redact` decides what may be
 //! written (`placeholder` names what stands in for a value), `recorder` records new
 //! interactions through the append-only `journal` and compacts them into the cassette,
-//! `recovery` folds a journal left by a crash in, `store` opens cassettes by name for the mode,
+//! `recovery` folds a journal left by a crash in, `name` says which names are cassettes', `store` opens cassettes by name for the mode,
 //! and `check` reviews them. Nothing here touches the network or the HTTP listener.
 
 pub mod check;
@@ -14,6 +14,7 @@ pub mod format;
 pub mod journal;
 pub mod json_path;
 pub mod matching;
+pub mod name;
 pub mod placeholder;
 pub mod recorder;
 pub mod recovery;

@@ -28,8 +28,8 @@ use super::recovery::{Recovered, RecoveryError, recover, recover_folder};
 use super::redact::Redaction;
 use super::replay::{Replaying, Tape};
 use super::secrets::{Bindings, EnvBindings};
-use crate::aws::envelope::CassetteName;
-use crate::cli::Mode;
+use crate::cassette::name::CassetteName;
+use crate::mode::Mode;
 use crate::report::{CassetteReport, MAX_LISTED_MISSES, MissedCall, Outcome, OutcomeCounts};
 use crate::text::chain;
 
@@ -382,7 +382,7 @@ fn cassette_path(dir: &Path, name: &CassetteName) -> PathBuf {
 
 /// How the library opens a cassette file: for which mode, with which matching, replay and
 /// recording settings.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Opening {
     /// Where answers come from.
     pub mode: Mode,

@@ -18,6 +18,7 @@
 //! over.
 
 pub mod ca;
+pub mod host_pattern;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -30,9 +31,10 @@ use tokio::sync::OnceCell;
 use tokio_rustls::rustls::ServerConfig;
 
 use crate::aws::error::AwsError;
-use crate::config::Mode;
+use crate::mode::Mode;
 use crate::text::printable;
 use ca::LocalCa;
+use host_pattern::HostPattern;
 
 /// A `CONNECT` that is intercepted: the connection it upgrades to, and the TLS configuration
 /// that presents its host's certificate.
@@ -89,8 +91,8 @@ pub(crate) struct Interceptor {
     mode: Mode,
     ca_dir: PathBuf,
     ca: OnceCell<Arc<LocalCa>>,
-    /// Hosts tunnelled in the forwarding modes: exact names, or `*.` and a domain.
-    tunnel_hosts: Vec<String>,
+    /// Hosts tunnelled in the forwarding modes.
+    tunnel_hosts: Vec<HostPattern>,
     connect_timeout: Duration,
 }
 
@@ -100,7 +102,7 @@ impl Interceptor {
     pub(crate) fn new(
         mode: Mode,
         ca_dir: PathBuf,
-        tunnel_hosts: Vec<String>,
+        tunnel_hosts: Vec<HostPattern>,
         connect_timeout: Duration,
     ) -> Self {
         Self {
@@ -163,22 +165,11 @@ impl Interceptor {
         }
     }
 
-    /// Whether `forward_proxy.tunnel_hosts` allows `host:port`: each entry is a host, or `*.`
-    /// and a domain, with `:port` when it is not 443.
+    /// Whether `forward_proxy.tunnel_hosts` allows `host:port`.
     fn tunnels(&self, host: &str, port: u16) -> bool {
-        self.tunnel_hosts.iter().any(|allowed| {
-            let (pattern, allowed_port) = match allowed.rsplit_once(':') {
-                Some((pattern, port)) => (pattern, port.parse().ok()),
-                None => (allowed.as_str(), Some(443)),
-            };
-            let host_matches = match pattern.strip_prefix("*.") {
-                Some(domain) => host
-                    .strip_suffix(&domain.to_ascii_lowercase())
-                    .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
-                None => host.eq_ignore_ascii_case(pattern),
-            };
-            host_matches && allowed_port == Some(port)
-        })
+        self.tunnel_hosts
+            .iter()
+            .any(|allowed| allowed.matches(host, port))
     }
 
     /// The SSM host of a proxy request (an absolute-form URI, `POST https://ssm…/`), which is
@@ -274,10 +265,9 @@ mod tests {
         let interceptor = Interceptor::new(
             Mode::Passthrough,
             PathBuf::new(),
-            vec![
-                "*.amazonaws.com".to_owned(),
-                "portal.sso.example:8443".to_owned(),
-            ],
+            ["*.amazonaws.com", "portal.sso.example:8443"]
+                .map(|entry| HostPattern::parse(entry).unwrap())
+                .to_vec(),
             Duration::from_secs(1),
         );
         assert!(interceptor.tunnels("sts.us-east-1.amazonaws.com", 443));

@@ -5,7 +5,8 @@
 //! the idle timeout, and hyper-util's graceful shutdown lets each connection finish the
 //! request in flight and close. When the router intercepts a `CONNECT`, the connection it
 //! upgrades to is served here too, over TLS, with the same timeouts and the same graceful
-//! shutdown. This module does not look at requests; it hands each one to [`Router::handle`].
+//! shutdown. This module does not look at requests; it hands each one to the router
+//! (`router.rs`) with the [`Hall`] they are answered from.
 
 mod idle;
 
@@ -27,10 +28,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use crate::config::Limits;
+use crate::config::ServerLimits;
+use crate::hall::Hall;
 use crate::intercept::{Handover, Interception, Takeover, Tunnel};
-use crate::proxy::Peer;
-use crate::router::Router;
+use crate::peer::Peer;
+use crate::router;
 use idle::Activity;
 
 /// How long to wait before accepting again after `accept` failed (e.g. out of descriptors).
@@ -40,15 +42,15 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// in-flight requests finish within the grace period and returns.
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: Arc<Router>,
-    limits: &Limits,
+    hall: Arc<Hall>,
+    limits: &ServerLimits,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout());
+        .header_read_timeout(limits.header_read_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -59,8 +61,8 @@ pub(crate) async fn serve(
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Connections {
         builder,
-        idle_timeout: limits.idle_timeout(),
-        handshake_timeout: limits.header_read_timeout(),
+        idle_timeout: limits.idle_timeout,
+        handshake_timeout: limits.header_read_timeout,
     });
     tokio::pin!(shutdown);
 
@@ -87,7 +89,7 @@ pub(crate) async fn serve(
             takeover: Mutex::new(Some((graceful.watcher(), permit))),
             connections: Arc::clone(&connections),
         });
-        let served = connections.serve(TokioIo::new(stream), &router, client);
+        let served = connections.serve(TokioIo::new(stream), &hall, client);
         let connection = graceful.watch(served.connection);
         let activity = served.activity;
         let idle_timeout = connections.idle_timeout;
@@ -105,16 +107,16 @@ pub(crate) async fn serve(
 
     drop(listener);
     info!("shutting down: finishing in-flight requests");
-    if tokio::time::timeout(limits.shutdown_grace(), graceful.shutdown())
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
         .await
         .is_err()
     {
         warn!(
-            grace_ms = limits.shutdown_grace_ms,
+            grace_ms = limits.shutdown_grace.as_millis() as u64,
             "grace period elapsed; dropping open connections"
         );
     }
-    router.shutdown().await;
+    hall.shutdown().await;
     Ok(())
 }
 
@@ -145,11 +147,11 @@ struct Served<C> {
 }
 
 impl Connections {
-    /// Serves `io`'s requests with `router`; an intercepted `CONNECT` continues as a tunnel.
+    /// Serves `io`'s requests from `hall`; an intercepted `CONNECT` continues as a tunnel.
     fn serve<I>(
         &self,
         io: I,
-        router: &Arc<Router>,
+        hall: &Arc<Hall>,
         client: Arc<Client>,
     ) -> Served<impl GracefulConnection<Error = BoxError> + Send + use<I>>
     where
@@ -157,18 +159,18 @@ impl Connections {
     {
         let activity = Activity::new();
         let service = {
-            let (router, activity) = (Arc::clone(router), Arc::clone(&activity));
-            let open = router.connection();
+            let (hall, activity) = (Arc::clone(hall), Arc::clone(&activity));
+            let open = hall.tally.metrics.connection();
             service_fn(move |request| {
                 // The gauge counts the connection for as long as its service lives.
                 let _open = &open;
-                let (router, client) = (Arc::clone(&router), Arc::clone(&client));
+                let (hall, client) = (Arc::clone(&hall), Arc::clone(&client));
                 let request_in_flight = activity.begin();
                 async move {
                     let _request_in_flight = request_in_flight;
-                    let mut response = router.handle(request, &client.peer).await;
+                    let mut response = router::handle(&hall, request, &client.peer).await;
                     if let Some(handover) = response.extensions_mut().remove::<Handover>() {
-                        client.connections.take_over(handover, router, &client);
+                        client.connections.take_over(handover, hall, &client);
                     }
                     Ok::<_, Infallible>(response)
                 }
@@ -185,7 +187,7 @@ impl Connections {
     }
 
     /// Takes over a `CONNECT`'s connection once its 200 answer is sent.
-    fn take_over(self: &Arc<Self>, handover: Handover, router: Arc<Router>, client: &Arc<Client>) {
+    fn take_over(self: &Arc<Self>, handover: Handover, hall: Arc<Hall>, client: &Arc<Client>) {
         let taken = client
             .takeover
             .lock()
@@ -194,7 +196,7 @@ impl Connections {
         let peer = client.peer.addr();
         match (handover.take(), taken) {
             (Some(Takeover::Intercept(interception)), Some((watcher, permit))) => {
-                self.intercept(interception, watcher, permit, router, peer);
+                self.intercept(interception, watcher, permit, hall, peer);
             }
             (Some(Takeover::Tunnel(tunnel)), Some((_, permit))) => {
                 tokio::spawn(async move {
@@ -208,13 +210,13 @@ impl Connections {
     }
 
     /// Serves an intercepted connection: TLS with the host's certificate, then the same router
-    /// for every request inside.
+    /// and hall for every request inside.
     fn intercept(
         self: &Arc<Self>,
         interception: Interception,
         watcher: Watcher,
         permit: OwnedSemaphorePermit,
-        router: Arc<Router>,
+        hall: Arc<Hall>,
         peer: std::net::SocketAddr,
     ) {
         let connections = Arc::clone(self);
@@ -241,7 +243,7 @@ impl Connections {
                 takeover: Mutex::new(None),
                 connections: Arc::clone(&connections),
             });
-            let served = connections.serve(TokioIo::new(stream), &router, inner);
+            let served = connections.serve(TokioIo::new(stream), &hall, inner);
             let connection = watcher.watch(served.connection);
             tokio::select! {
                 ended = connection => if let Err(e) = ended {

@@ -7,7 +7,7 @@
 //! headers of [`FORWARDED_HEADERS`] are copied, then signed. A call intercepted in the
 //! forward-proxy mode is relayed as its client signed it ([`Upstream::relay`]), to the host it
 //! asked for. Either way the endpoint is overridden by `upstream` when set. This module does
-//! not record or audit (`proxy.rs`).
+//! not record or audit (`pipeline.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::aws::sigv4::{SignError, Signer};
-use crate::config::ForwardSettings;
+use crate::config::Forwarding;
 
 /// How long an unused upstream connection is kept for the next call.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -135,11 +135,7 @@ pub(crate) struct Upstream {
 
 impl Upstream {
     /// A client for `endpoint` (or the regional AWS endpoint when `None`).
-    pub(crate) fn new(
-        endpoint: Option<Uri>,
-        settings: &ForwardSettings,
-        signer: Option<Signer>,
-    ) -> Result<Self, CaFileError> {
+    pub(crate) fn new(settings: &Forwarding, signer: Option<Signer>) -> Result<Self, CaFileError> {
         let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -156,7 +152,7 @@ impl Upstream {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(settings.connect_timeout()));
+        http.set_connect_timeout(Some(settings.connect_timeout));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -169,8 +165,8 @@ impl Upstream {
             .build(https);
         Ok(Self {
             client,
-            endpoint,
-            timeout: settings.timeout(),
+            endpoint: settings.upstream.clone(),
+            timeout: settings.timeout,
             max_response_bytes: settings.max_response_bytes,
             signer,
         })

@@ -1,26 +1,23 @@
-//! [`Config`]: `config.toml`, overridden by CLI flags, validated once at start-up.
+//! [`Config`]: `config.toml` as written, overridden by CLI flags, validated once at start-up
+//! into [`Settings`] (`settings.rs`).
 //!
-//! `Config::load(path)?.apply_cli(&flags).validate()?` is the whole pipeline; it ends in
+//! `flags.apply_to(Config::load(path)?).validate()?` is the whole pipeline; it ends in
 //! [`Settings`], the only form the proxy accepts, so nothing downstream meets an unvalidated
 //! value or parses one again. Unknown keys and bad values are refused with a message naming
 //! the key. Relative paths in a file are resolved against that file's folder, so
 //! `--config elsewhere/config.toml` works from any directory. This module does not start
 //! anything.
 
+mod settings;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::aws::envelope::CassetteName;
-use crate::aws::model::Operation;
-use crate::cassette::matching::IgnoreRules;
-use crate::cassette::redact::{BadRedaction, Redaction};
-use crate::cassette::replay::{Replaying, WhenExhausted};
-use crate::cassette::secrets::EnvBindings;
-use crate::cli::ServeArgs;
-pub(crate) use crate::cli::{LogFormat, Mode};
+pub(crate) use settings::{Forwarding, ServerLimits, Settings};
+
+use crate::mode::Mode;
 use crate::report::FailOn;
 
 /// The `cassettes.default` that names no cassette: every call selects its own.
@@ -28,6 +25,16 @@ pub(crate) const NO_DEFAULT_CASSETTE: &str = "none";
 
 /// The file read when `--config` is not given, if it exists.
 pub(crate) const DEFAULT_CONFIG_FILE: &str = "config.toml";
+
+/// Operational log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Pretty,
+    /// One JSON object per event.
+    Json,
+}
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -298,18 +305,6 @@ impl Default for ForwardSettings {
     }
 }
 
-impl ForwardSettings {
-    /// [`Self::connect_timeout_ms`] as a duration.
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.connect_timeout_ms)
-    }
-
-    /// [`Self::timeout_ms`] as a duration.
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
-    }
-}
-
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -342,37 +337,6 @@ impl Default for LogSettings {
             format: LogFormat::Pretty,
             filter: "info".to_owned(),
         }
-    }
-}
-
-impl CassetteSettings {
-    /// [`Self::compact_interval_ms`] as a duration; `None` when periodic compaction is off.
-    pub fn compact_interval(&self) -> Option<Duration> {
-        (self.compact_interval_ms > 0).then(|| Duration::from_millis(self.compact_interval_ms))
-    }
-}
-
-impl Limits {
-    /// [`Self::header_read_timeout_ms`] as a duration.
-    pub fn header_read_timeout(&self) -> Duration {
-        Duration::from_millis(self.header_read_timeout_ms)
-    }
-
-    /// [`Self::idle_timeout_ms`] as a duration.
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_millis(self.idle_timeout_ms)
-    }
-
-    /// [`Self::shutdown_grace_ms`] as a duration.
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_millis(self.shutdown_grace_ms)
-    }
-}
-
-impl AuditSettings {
-    /// [`Self::batch_wait_us`] as a duration.
-    pub fn batch_wait(&self) -> Duration {
-        Duration::from_micros(self.batch_wait_us)
     }
 }
 
@@ -444,336 +408,6 @@ impl Config {
         }
         Ok(config)
     }
-
-    /// CLI flags override the file.
-    pub fn apply_cli(mut self, flags: &ServeArgs) -> Self {
-        if let Some(mode) = flags.mode {
-            self.mode = mode;
-        }
-        if let Some(listen) = flags.listen {
-            self.listen = listen;
-        }
-        if flags.allow_remote {
-            self.allow_remote = true;
-        }
-        if let Some(region) = &flags.region {
-            self.region.clone_from(region);
-        }
-        if let Some(upstream) = &flags.upstream {
-            self.upstream = Some(upstream.clone());
-        }
-        if let Some(ca) = &flags.ca_file {
-            self.forward.ca_file = Some(ca.clone());
-        }
-        if let Some(dir) = &flags.cassette_dir {
-            self.cassettes.dir.clone_from(dir);
-        }
-        if let Some(name) = &flags.cassette {
-            self.cassettes.default.clone_from(name);
-        }
-        if flags.repeat_last {
-            self.cassettes.repeat_last = true;
-        }
-        if flags.no_fast_forward_waiters {
-            self.replay.fast_forward_waiters = false;
-        }
-        for (placeholder, source) in &flags.bind_secret {
-            (self.replay.secrets).insert(placeholder.clone(), source.clone());
-        }
-        if let Some(limit) = flags.max_body_bytes {
-            self.limits.max_body_bytes = limit;
-        }
-        if let Some(file) = &flags.audit_log {
-            self.audit.file.clone_from(file);
-            self.audit.enabled = true;
-        }
-        if flags.no_audit {
-            self.audit.enabled = false;
-        }
-        if let Some(dir) = &flags.ca_dir {
-            self.forward_proxy.ca_dir = Some(dir.clone());
-        }
-        if flags.forward_proxy_only {
-            self.forward_proxy.only = true;
-        }
-        if let Some(file) = &flags.report {
-            self.report.file = Some(file.clone());
-        }
-        if flags.fail_on_unused {
-            self.report.fail_on_unused = true;
-        }
-        if flags.fail_on_miss {
-            self.report.fail_on_miss = true;
-        }
-        if let Some(format) = flags.log_format {
-            self.log.format = format;
-        }
-        self
-    }
-
-    /// Checks values that the types alone do not, and reads out what they describe.
-    pub fn validate(self) -> Result<Settings, ConfigError> {
-        let invalid = |key, reason: &str| ConfigError::Invalid {
-            key,
-            reason: reason.to_owned(),
-        };
-        if !self.listen.ip().is_loopback() && !self.allow_remote {
-            return Err(ConfigError::Invalid {
-                key: "listen",
-                reason: format!(
-                    "{} is not a loopback address, and a re-signing proxy on an open port lends your AWS \
-                     credentials to anyone who reaches it; set allow_remote = true (or --allow-remote) to \
-                     bind it anyway",
-                    self.listen
-                ),
-            });
-        }
-        if let Some(bad) =
-            (self.forward_proxy.tunnel_hosts.iter()).find(|entry| !is_host_pattern(entry))
-        {
-            return Err(ConfigError::Invalid {
-                key: "forward_proxy.tunnel_hosts",
-                reason: format!(
-                    "{bad:?} is not a host name or `*.` and a domain, with an optional :port \
-                     (e.g. \"*.amazonaws.com\", \"sso.example.com:8443\")"
-                ),
-            });
-        }
-        let (every, named): (Vec<&String>, Vec<&String>) =
-            (self.forward.allowed_operations.iter()).partition(|op| *op == "*");
-        let named = operations(
-            "forward.allowed_operations",
-            named,
-            " (or \"*\" for every SSM operation)",
-        )?;
-        let forwardable = every.is_empty().then_some(named);
-        let audited = operations("audit.operations", &self.audit.operations, "")?;
-        let region_ok = !self.region.is_empty()
-            && self.region.len() <= 64
-            && self
-                .region
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !region_ok {
-            return Err(invalid("region", "must be a region name such as us-east-1"));
-        }
-        let upstream = match &self.upstream {
-            None => None,
-            Some(upstream) => {
-                let uri: http::Uri = upstream.parse().map_err(|_| {
-                    invalid(
-                        "upstream",
-                        "must be a URL such as https://ssm.us-east-1.amazonaws.com",
-                    )
-                })?;
-                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-                    return Err(invalid(
-                        "upstream",
-                        "must be an http:// or https:// URL with a host",
-                    ));
-                }
-                Some(uri)
-            }
-        };
-        let default_cassette = match self.cassettes.default.as_str() {
-            NO_DEFAULT_CASSETTE => None,
-            name => Some(CassetteName::parse(name).map_err(|_| {
-                invalid(
-                    "cassettes.default",
-                    "must be a cassette name: letters, digits, '.', '_' and '-', not starting \
-                     with '.'; or \"none\" for no default cassette",
-                )
-            })?),
-        };
-        let settings_error = |key| move |reason| ConfigError::Invalid { key, reason };
-        let redaction = Redaction::new(
-            &self.cassettes.redact_paths,
-            &self.cassettes.keep_sensitive,
-        )
-        .map_err(|bad| match bad {
-            BadRedaction::Path(reason) => settings_error("cassettes.redact_paths")(reason),
-            BadRedaction::Kept(reason) => settings_error("cassettes.keep_sensitive")(reason),
-        })?;
-        // Redacted paths (valid by now) are ignored for matching too: their recorded value is
-        // `REDACTED`, never what a client sends.
-        let ignored: Vec<&String> = self
-            .cassettes
-            .ignore_paths
-            .iter()
-            .chain(&self.cassettes.redact_paths)
-            .collect();
-        let ignore_rules =
-            IgnoreRules::new(&ignored).map_err(settings_error("cassettes.ignore_paths"))?;
-        let secrets = &self.replay.secrets;
-        if let Some((cassette, _)) = (secrets.keys())
-            .filter_map(|key| key.rsplit_once('/'))
-            .find(|(cassette, _)| CassetteName::parse(cassette).is_err())
-        {
-            return Err(ConfigError::Invalid {
-                key: "replay.secrets",
-                reason: format!("'{cassette}' is not a cassette name"),
-            });
-        }
-        let entries = secrets.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        let env_bindings = EnvBindings::read(entries, |variable| std::env::var(variable).ok())
-            .map_err(settings_error("replay.secrets"))?;
-        let limits = &self.limits;
-        for (key, value) in [
-            ("limits.max_body_bytes", limits.max_body_bytes as u64),
-            (
-                "limits.header_read_timeout_ms",
-                limits.header_read_timeout_ms,
-            ),
-            ("limits.idle_timeout_ms", limits.idle_timeout_ms),
-            ("limits.max_connections", limits.max_connections as u64),
-            ("audit.max_file_bytes", self.audit.max_file_bytes),
-            (
-                "forward.connect_timeout_ms",
-                self.forward.connect_timeout_ms,
-            ),
-            ("forward.timeout_ms", self.forward.timeout_ms),
-            (
-                "forward.max_response_bytes",
-                self.forward.max_response_bytes as u64,
-            ),
-        ] {
-            if value == 0 {
-                return Err(invalid(key, "must be at least 1"));
-            }
-        }
-        if self.audit.batch_wait_us > 1_000_000 {
-            return Err(invalid(
-                "audit.batch_wait_us",
-                "must be at most 1000000 (1 s): every audited call may wait this long",
-            ));
-        }
-        if self
-            .log
-            .filter
-            .parse::<tracing_subscriber::EnvFilter>()
-            .is_err()
-        {
-            return Err(invalid(
-                "log.filter",
-                "must be a RUST_LOG-style filter such as 'info' or 'ssm_vcr=debug'",
-            ));
-        }
-        Ok(Settings {
-            config: self,
-            default_cassette,
-            ignore_rules,
-            redaction,
-            env_bindings,
-            upstream,
-            forwardable,
-            audited,
-        })
-    }
-}
-
-/// The operations `names` lists, each checked against the SSM model.
-fn operations<'a>(
-    key: &'static str,
-    names: impl IntoIterator<Item = &'a String>,
-    hint: &str,
-) -> Result<Vec<Operation>, ConfigError> {
-    names
-        .into_iter()
-        .map(|name| {
-            Operation::named(name).ok_or_else(|| ConfigError::Invalid {
-                key,
-                reason: format!("'{name}' is not an operation of the SSM model{hint}"),
-            })
-        })
-        .collect()
-}
-
-/// A `forward_proxy.tunnel_hosts` entry: a host name or `*.` and a domain, and `:port`.
-fn is_host_pattern(entry: &str) -> bool {
-    let (host, port) = match entry.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (entry, None),
-    };
-    let name = host.strip_prefix("*.").unwrap_or(host);
-    let name_ok = !name.is_empty()
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    name_ok && port.is_none_or(|port| port.parse::<u16>().is_ok_and(|port| port > 0))
-}
-
-/// A configuration that passed [`Config::validate`], with what validation read out of it. It
-/// reads as the [`Config`] it came from; the proxy takes nothing else.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    config: Config,
-    default_cassette: Option<CassetteName>,
-    ignore_rules: IgnoreRules,
-    redaction: Redaction,
-    env_bindings: EnvBindings,
-    upstream: Option<http::Uri>,
-    forwardable: Option<Vec<Operation>>,
-    audited: Vec<Operation>,
-}
-
-impl std::ops::Deref for Settings {
-    type Target = Config;
-
-    fn deref(&self) -> &Config {
-        &self.config
-    }
-}
-
-impl Settings {
-    /// The cassette for requests to `/`.
-    pub fn default_cassette(&self) -> Option<&CassetteName> {
-        self.default_cassette.as_ref()
-    }
-
-    /// The matching rules: the configured ignored paths and the redacted ones.
-    pub fn ignore_rules(&self) -> &IgnoreRules {
-        &self.ignore_rules
-    }
-
-    /// The redaction of recordings.
-    pub fn redaction(&self) -> &Redaction {
-        &self.redaction
-    }
-
-    /// The placeholders bound from the environment.
-    pub fn env_bindings(&self) -> &EnvBindings {
-        &self.env_bindings
-    }
-
-    /// How recorded answers are handed out.
-    pub fn replaying(&self) -> Replaying {
-        Replaying {
-            when_exhausted: if self.cassettes.repeat_last {
-                WhenExhausted::RepeatLast
-            } else {
-                WhenExhausted::Miss
-            },
-            fast_forward_waiters: self.replay.fast_forward_waiters,
-        }
-    }
-
-    /// The upstream override, if any.
-    pub fn upstream_uri(&self) -> Option<&http::Uri> {
-        self.upstream.as_ref()
-    }
-
-    /// The operations that may be forwarded; `None` allows every SSM operation.
-    pub fn forwardable(&self) -> Option<&[Operation]> {
-        self.forwardable.as_deref()
-    }
-
-    /// The operations whose every call is audited.
-    pub fn audited(&self) -> &[Operation] {
-        &self.audited
-    }
 }
 
 #[cfg(test)]
@@ -782,21 +416,6 @@ mod tests {
 
     #[test]
     fn tunnel_hosts_must_be_host_patterns() {
-        for good in ["*.amazonaws.com", "sso.example.com:8443", "127.0.0.1:4443"] {
-            assert!(is_host_pattern(good), "{good}");
-        }
-        for bad in [
-            "*",
-            "*.",
-            "a..b",
-            "host:",
-            "host:0",
-            "host:99999",
-            "https://x",
-            "a b",
-        ] {
-            assert!(!is_host_pattern(bad), "{bad}");
-        }
         let mut config = Config::default();
         config.forward_proxy.tunnel_hosts = vec!["sts.amazonaws.com:https".to_owned()];
         let error = config.validate().unwrap_err();
