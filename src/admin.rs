@@ -7,8 +7,8 @@
 //! | `GET /__ssm-vcr/report` | the run report so far, as JSON |
 //! | `POST /__ssm-vcr/cassettes/<name>/reset` | rewinds that cassette's replay queues |
 //!
-//! Anything else under the prefix is refused in the same AWS error shape as a wrong path or
-//! method of an SSM call. This module reads the [`Hall`]; it changes nothing but the
+//! Anything else under the prefix is refused ([`AdminRefusal`]) in the same AWS error shape as
+//! a wrong path or method of an SSM call. This module reads the [`Hall`]; it changes nothing but the
 //! replay queues a reset rewinds.
 
 use bytes::Bytes;
@@ -16,15 +16,38 @@ use http::{HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::Full;
 use serde::Serialize;
 
-use crate::aws::error::AwsError;
-use crate::cassette::name::CassetteName;
-use crate::error::ProxyError;
+use crate::cassette::name::{CassetteName, InvalidCassetteName};
 use crate::hall::Hall;
 use crate::metrics;
 use crate::text::printable;
 
 /// The path prefix kept for the proxy's own endpoints; no SSM call is sent there.
 pub(crate) const OWN_ENDPOINTS: &str = "/__ssm-vcr/";
+
+/// Why a request under the prefix is not answered; `error.rs` turns each into AWS's error shape,
+/// the one every client of the proxy already reads.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AdminRefusal {
+    /// No endpoint has this path.
+    #[error("no endpoint {path}")]
+    NoEndpoint {
+        /// The path, printable and bounded.
+        path: String,
+    },
+    /// The endpoint answers another method.
+    #[error("{path} is answered to {expected} requests")]
+    WrongMethod {
+        /// The path, printable and bounded.
+        path: String,
+        /// The one method it answers.
+        expected: Method,
+        /// The method sent, printable and bounded.
+        got: String,
+    },
+    /// A reset named no possible cassette.
+    #[error(transparent)]
+    InvalidCassetteName(#[from] InvalidCassetteName),
+}
 
 /// The proxy's own endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,30 +83,24 @@ impl<'a> Endpoint<'a> {
 }
 
 /// Answers a request to one of the proxy's own endpoints.
-pub(crate) fn handle(hall: &Hall, method: &Method, path: &str) -> Response<Full<Bytes>> {
+pub(crate) fn handle(
+    hall: &Hall,
+    method: &Method,
+    path: &str,
+) -> Result<Response<Full<Bytes>>, AdminRefusal> {
     let Some(endpoint) = Endpoint::at(path) else {
-        return refused(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no endpoint '{}': the proxy's own are GET {OWN_ENDPOINTS}health, \
-                 GET {OWN_ENDPOINTS}metrics, GET {OWN_ENDPOINTS}report and \
-                 POST {OWN_ENDPOINTS}cassettes/<name>/reset",
-                printable(path, 80)
-            ),
-        );
+        return Err(AdminRefusal::NoEndpoint {
+            path: printable(path, 80),
+        });
     };
     if *method != endpoint.method() {
-        return refused(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!(
-                "{} is answered to {} requests; got {}",
-                printable(path, 80),
-                endpoint.method(),
-                printable(method.as_str(), 16)
-            ),
-        );
+        return Err(AdminRefusal::WrongMethod {
+            path: printable(path, 80),
+            expected: endpoint.method(),
+            got: printable(method.as_str(), 16),
+        });
     }
-    match endpoint {
+    Ok(match endpoint {
         Endpoint::Health => json(&Health {
             status: "ok",
             mode: hall.mode.as_str(),
@@ -94,16 +111,14 @@ pub(crate) fn handle(hall: &Hall, method: &Method, path: &str) -> Response<Full<
             hall.tally.metrics.render().into_bytes(),
         ),
         Endpoint::Report => json(&hall.report()),
-        Endpoint::Reset(name) => match CassetteName::parse(name) {
-            Ok(cassette) => json(&Reset {
+        Endpoint::Reset(name) => {
+            let cassette = CassetteName::parse(name)?;
+            json(&Reset {
                 rewound: hall.rewind(&cassette),
                 cassette: cassette.as_str(),
-            }),
-            Err(invalid) => ProxyError::Envelope(invalid.into())
-                .to_aws()
-                .into_response(),
-        },
-    }
+            })
+        }
+    })
 }
 
 #[derive(Serialize)]
@@ -133,12 +148,6 @@ fn answer(content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
-}
-
-/// A refusal in the AWS error shape every client of the proxy already reads.
-fn refused(status: StatusCode, message: String) -> Response<Full<Bytes>> {
-    tracing::debug!(%message, "refused a request to the proxy's own endpoints");
-    AwsError::new(status, "UnknownOperationException", message).into_response()
 }
 
 #[cfg(test)]

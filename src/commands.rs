@@ -14,11 +14,11 @@ use crate::cassette::name::CassetteName;
 use crate::cassette::redact::Redaction;
 use crate::cli::{CaCommand, ServeArgs};
 use crate::config::{Config, ConfigError, NO_DEFAULT_CASSETTE, ReportSettings};
-use crate::error::StartError;
 use crate::intercept::ca::{CaError, LocalCa};
 use crate::logging;
 use crate::proxy::Proxy;
 use crate::report::Report;
+use crate::start_error::StartError;
 
 /// Why a command failed, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,11 @@
-//! The errors of the two edges: [`ProxyError`], every way a request can fail, with the one
-//! table that turns each into the AWS-shaped response the client sees
-//! ([`ProxyError::to_aws`]); and [`StartError`], every way starting the proxy can fail.
+//! [`ProxyError`], every way a request can fail, with the one table that turns each into the
+//! AWS-shaped response the client sees ([`ProxyError::to_aws`]). Starting has its own errors
+//! (`start_error.rs`).
 //!
 //! The stages keep errors of their own (the envelope's [`Refusal`], the model's [`Rejection`],
-//! the store's [`Unavailable`], the upstream's, the audit's); `ProxyError` only wraps them, at
-//! the pipeline's edge, so no stage imports this module.
+//! the store's [`Unavailable`], the upstream's, the audit's, the interceptor's and the proxy's
+//! own endpoints'); `ProxyError` only wraps them, at the handlers' edge, so no stage imports
+//! this module, and its one table words every answer the proxy gives of its own.
 //!
 //! Status codes are chosen so that no standard AWS retry policy retries them: botocore and
 //! smithy-rs retry 500/502/503/504 and throttling codes, so nothing the client can only fix by
@@ -13,83 +14,18 @@
 
 use http::StatusCode;
 
-use std::net::SocketAddr;
-
-use crate::audit::{self, AuditFailed};
+use crate::admin::{AdminRefusal, OWN_ENDPOINTS};
+use crate::audit::AuditFailed;
 use crate::aws::envelope::Refusal;
 use crate::aws::error::AwsError;
 use crate::aws::model::{Rejection, is_operation_name, provenance};
-use crate::aws::sigv4::NoCredentials;
 use crate::cassette::name::InvalidCassetteName;
 use crate::cassette::replay::ReplayMiss;
-use crate::cassette::store::{OpenError, Unavailable};
-use crate::config::ConfigError;
+use crate::cassette::store::Unavailable;
+use crate::intercept::InterceptError;
 use crate::report::Outcome;
 use crate::text::chain;
-use crate::upstream::{CaFileError, UpstreamError};
-
-/// Why the proxy could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StartError {
-    /// The configuration is invalid.
-    #[error("invalid configuration")]
-    Config(#[from] ConfigError),
-    /// The default cassette is missing or invalid.
-    #[error(
-        "the default cassette {} is unusable (fix it, pick another with --cassette or the \
-         library's cassette_file, or run with --cassette none to serve only /cassette/<name>/)",
-        path.display()
-    )]
-    Cassette {
-        /// Its file.
-        path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: OpenError,
-    },
-    /// An in-memory cassette with no default cassette name to report it under.
-    #[error(
-        "an in-memory cassette answers calls to `/` as the default cassette, and \
-         cassettes.default is \"none\": name it"
-    )]
-    InMemoryWithoutName,
-    /// The audit log cannot be opened.
-    #[error(
-        "the audit log cannot be opened (fix it, pick another with --audit-log, or run with --no-audit)"
-    )]
-    Audit(#[source] audit::OpenError),
-    /// A forwarding mode without credentials.
-    #[error("mode '{mode}' forwards to AWS and re-signs every request")]
-    Credentials {
-        /// The mode asked for.
-        mode: &'static str,
-        /// What the credential chain said.
-        #[source]
-        source: NoCredentials,
-    },
-    /// The extra CA file is unusable.
-    #[error("the upstream client cannot be built")]
-    CaFile(#[source] CaFileError),
-    /// An in-memory cassette was given to a mode that records or forwards.
-    #[error(
-        "an in-memory cassette can only be replayed, and mode '{mode}' records or forwards: \
-         give a cassette file instead"
-    )]
-    InMemoryCassette {
-        /// The mode asked for.
-        mode: &'static str,
-    },
-    /// The listening address cannot be bound.
-    #[error("cannot listen on {address}")]
-    Listen {
-        /// The address asked for.
-        address: SocketAddr,
-        /// What the system said.
-        #[source]
-        source: std::io::Error,
-    },
-}
+use crate::upstream::UpstreamError;
 
 /// Why a request was answered by the proxy itself rather than from a cassette.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +64,12 @@ pub(crate) enum ProxyError {
     /// The selected cassette does not exist or cannot be read.
     #[error("the selected cassette is unavailable")]
     CassetteUnavailable(#[from] Unavailable),
+    /// A forward-proxy request (`CONNECT`, an absolute-form URI) that is not served.
+    #[error("the forward-proxy request was not served")]
+    Intercept(#[from] InterceptError),
+    /// A request under `/__ssm-vcr/` that no endpoint of the proxy's own answers.
+    #[error("the proxy's own endpoints refused the request")]
+    OwnEndpoint(#[from] AdminRefusal),
 }
 
 impl ProxyError {
@@ -140,7 +82,8 @@ impl ProxyError {
                 "UnknownOperationException",
                 format!("no route for path '{path}': send calls to / or to /cassette/<name>/"),
             ),
-            Self::Envelope(Refusal::InvalidCassetteName(InvalidCassetteName(name))) => (
+            Self::Envelope(Refusal::InvalidCassetteName(InvalidCassetteName(name)))
+            | Self::OwnEndpoint(AdminRefusal::InvalidCassetteName(InvalidCassetteName(name))) => (
                 S::BAD_REQUEST,
                 "InvalidCassetteNameException",
                 format!(
@@ -253,6 +196,56 @@ impl ProxyError {
                 S::BAD_REQUEST,
                 "CassetteUnavailableException",
                 format!("cassette '{name}' is unavailable: {reason}"),
+            ),
+            Self::Intercept(InterceptError::NotAllowed {
+                what,
+                target,
+                replaying,
+            }) => (
+                S::FORBIDDEN,
+                "AccessDeniedException",
+                format!(
+                    "ssm-vcr refused {what} {target}: {}. It intercepts ssm.<region>.amazonaws.com \
+                     (and the FIPS and dual-stack SSM hosts) on port 443; list other hosts in NO_PROXY",
+                    if *replaying {
+                        "in replay mode nothing leaves this machine"
+                    } else {
+                        "the host is not in forward_proxy.tunnel_hosts"
+                    }
+                ),
+            ),
+            Self::Intercept(InterceptError::Tunnel { target, source }) => (
+                S::BAD_GATEWAY,
+                "UpstreamUnavailableException",
+                format!("ssm-vcr cannot open a tunnel to {target}: {source}"),
+            ),
+            Self::Intercept(InterceptError::Ca(source)) => (
+                S::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                format!("the local CA is unusable: {}", chain(source)),
+            ),
+            Self::Intercept(InterceptError::Certificate { host, source }) => (
+                S::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                format!("the local CA could not issue a certificate for {host}: {source}"),
+            ),
+            Self::OwnEndpoint(AdminRefusal::NoEndpoint { path }) => (
+                S::NOT_FOUND,
+                "UnknownOperationException",
+                format!(
+                    "no endpoint '{path}': the proxy's own are GET {OWN_ENDPOINTS}health, \
+                     GET {OWN_ENDPOINTS}metrics, GET {OWN_ENDPOINTS}report and \
+                     POST {OWN_ENDPOINTS}cassettes/<name>/reset"
+                ),
+            ),
+            Self::OwnEndpoint(AdminRefusal::WrongMethod {
+                path,
+                expected,
+                got,
+            }) => (
+                S::METHOD_NOT_ALLOWED,
+                "UnknownOperationException",
+                format!("{path} is answered to {expected} requests; got {got}"),
             ),
         };
         AwsError::new(status, error_type, message)

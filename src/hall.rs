@@ -18,11 +18,11 @@ use crate::cassette::name::CassetteName;
 use crate::cassette::redact::Redaction;
 use crate::cassette::store::Library;
 use crate::config::{OnAuditFailure, Settings};
-use crate::error::StartError;
 use crate::intercept::Interceptor;
 use crate::metrics::Metrics;
 use crate::mode::Mode;
 use crate::report::Report;
+use crate::start_error::StartError;
 use crate::tally::Tally;
 use crate::upstream::Upstream;
 

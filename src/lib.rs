@@ -65,6 +65,7 @@ mod router;
 #[cfg(feature = "aws-sdk")]
 mod sdk;
 mod server;
+mod start_error;
 mod tally;
 mod upstream;
 
@@ -74,13 +75,13 @@ pub use config::{
     AuditSettings, CassetteSettings, Config, ConfigError, ForwardProxySettings, ForwardSettings,
     Limits, LogFormat, LogSettings, OnAuditFailure, ReplaySettings, ReportSettings,
 };
-pub use error::StartError;
 pub use mode::Mode;
 pub use proxy::{Proxy, ProxyBuilder};
 pub use report::{
     CassetteReport, FailOn, MAX_LISTED_MISSES, MissedCall, Outcome, Report, SecretConflict,
     SecretsReport, UnusedInteraction,
 };
+pub use start_error::StartError;
 
 // Not part of the API, and hidden from its documentation: the `ssm-vcr` binary, the
 // benchmarks, the fuzz targets and white-box tests reach these modules directly. Anything in

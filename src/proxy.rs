@@ -20,11 +20,11 @@ use tokio::task::JoinHandle;
 use crate::cassette::format::Cassette;
 use crate::cassette::name::{CassetteName, InvalidCassetteName};
 use crate::config::{Config, Settings};
-use crate::error::StartError;
 use crate::hall::Hall;
 use crate::mode::Mode;
 use crate::report::{FailOn, Report};
 use crate::server;
+use crate::start_error::StartError;
 
 /// Configures a proxy to start in-process.
 ///

@@ -14,9 +14,9 @@ use http_body::Body;
 use http_body_util::Full;
 
 use crate::admin::{self, OWN_ENDPOINTS};
-use crate::aws::error::AwsError;
+use crate::error::ProxyError;
 use crate::hall::Hall;
-use crate::intercept::Handover;
+use crate::intercept::{Handover, InterceptError};
 use crate::peer::Peer;
 use crate::pipeline;
 
@@ -66,7 +66,13 @@ where
 {
     match route(&request) {
         Route::Ssm => pipeline::handle(hall, request, peer).await,
-        Route::OwnEndpoint => admin::handle(hall, request.method(), request.uri().path()),
+        Route::OwnEndpoint => admin::handle(hall, request.method(), request.uri().path())
+            .unwrap_or_else(|refusal| {
+                let refusal = ProxyError::from(refusal);
+                let message = crate::text::chain(&refusal);
+                tracing::debug!(%message, "refused a request to the proxy's own endpoints");
+                refusal.to_aws().into_response()
+            }),
         Route::Connect => match hall.interceptor.connect(&mut request).await {
             Ok(takeover) => {
                 tracing::debug!(peer = peer.as_str(), ?takeover, "taking over a CONNECT");
@@ -97,8 +103,14 @@ where
 /// Answers a forward-proxy request that is not served, with one access-log line and a count:
 /// clients such as aws-cli show only "Failed to connect to proxy URL", so the proxy's own log
 /// is where the reason can be read.
-fn refused(hall: &Hall, refusal: AwsError, method: &str, peer: &Peer) -> Response<Full<Bytes>> {
+fn refused(
+    hall: &Hall,
+    refusal: InterceptError,
+    method: &str,
+    peer: &Peer,
+) -> Response<Full<Bytes>> {
     hall.tally.metrics.forward_proxy_refusal();
+    let refusal = ProxyError::from(refusal).to_aws();
     tracing::info!(
         target: "ssm_vcr::access",
         peer = %peer.addr(),

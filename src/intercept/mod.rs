@@ -20,21 +20,57 @@
 pub mod ca;
 pub mod host_pattern;
 
+use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{Request, StatusCode};
+use http::Request;
 use hyper::upgrade::OnUpgrade;
 use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 use tokio_rustls::rustls::ServerConfig;
 
-use crate::aws::error::AwsError;
 use crate::mode::Mode;
 use crate::text::printable;
-use ca::LocalCa;
+use ca::{CaError, LocalCa};
 use host_pattern::HostPattern;
+
+/// Why a forward-proxy request is not served; `error.rs` turns each into AWS's error shape.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InterceptError {
+    /// The target is neither an SSM host nor, in the forwarding modes, a tunnelled one.
+    #[error("{what} {target} is refused")]
+    NotAllowed {
+        /// What was asked: `CONNECT to`, `a proxy request for`.
+        what: &'static str,
+        /// The target as sent, printable and bounded.
+        target: String,
+        /// Whether the proxy is in replay mode, where nothing leaves the machine.
+        replaying: bool,
+    },
+    /// The tunnel's target could not be reached.
+    #[error("cannot open a tunnel to {target}")]
+    Tunnel {
+        /// `host:port`.
+        target: String,
+        /// What the system said, or that the connect timed out.
+        #[source]
+        source: io::Error,
+    },
+    /// The local CA could not be opened or created.
+    #[error("the local CA is unusable")]
+    Ca(#[source] CaError),
+    /// The local CA could not issue the host's certificate.
+    #[error("the local CA could not issue a certificate for {host}")]
+    Certificate {
+        /// The SSM host.
+        host: String,
+        /// What rcgen said.
+        #[source]
+        source: rcgen::Error,
+    },
+}
 
 /// A `CONNECT` that is intercepted: the connection it upgrades to, and the TLS configuration
 /// that presents its host's certificate.
@@ -116,7 +152,10 @@ impl Interceptor {
 
     /// Intercepts a `CONNECT` to an SSM host, tunnels one to an allowed host, or refuses it
     /// in AWS's error shape.
-    pub(crate) async fn connect<B>(&self, request: &mut Request<B>) -> Result<Takeover, AwsError> {
+    pub(crate) async fn connect<B>(
+        &self,
+        request: &mut Request<B>,
+    ) -> Result<Takeover, InterceptError> {
         let refused = || self.refusal("CONNECT to", &request.uri().to_string());
         let Some((host, Some(port))) = request.uri().authority().map(|a| (a.host(), a.port_u16()))
         else {
@@ -136,12 +175,9 @@ impl Interceptor {
             return Err(refused());
         }
         let ca = self.ca().await?;
-        let tls = ca.server_config(&host).map_err(|e| {
-            AwsError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerError",
-                format!("the local CA could not issue a certificate for {host}: {e}"),
-            )
+        let tls = (ca.server_config(&host)).map_err(|source| InterceptError::Certificate {
+            host: host.clone(),
+            source,
         })?;
         Ok(Takeover::Intercept(Interception {
             upgrade: hyper::upgrade::on(request),
@@ -150,19 +186,19 @@ impl Interceptor {
         }))
     }
 
-    async fn open_tunnel(&self, target: &str) -> Result<TcpStream, AwsError> {
-        let failed = |reason: String| {
-            AwsError::new(
-                StatusCode::BAD_GATEWAY,
-                "UpstreamUnavailableException",
-                format!("ssm-vcr cannot open a tunnel to {target}: {reason}"),
-            )
-        };
-        match tokio::time::timeout(self.connect_timeout, TcpStream::connect(target)).await {
-            Ok(Ok(stream)) => Ok(stream),
-            Ok(Err(e)) => Err(failed(e.to_string())),
-            Err(_) => Err(failed("connection timed out".to_owned())),
-        }
+    async fn open_tunnel(&self, target: &str) -> Result<TcpStream, InterceptError> {
+        let connected = tokio::time::timeout(self.connect_timeout, TcpStream::connect(target))
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection timed out",
+                ))
+            });
+        connected.map_err(|source| InterceptError::Tunnel {
+            target: target.to_owned(),
+            source,
+        })
     }
 
     /// Whether `forward_proxy.tunnel_hosts` allows `host:port`.
@@ -174,7 +210,7 @@ impl Interceptor {
 
     /// The SSM host of a proxy request (an absolute-form URI, `POST https://ssm…/`), which is
     /// intercepted like a `CONNECT` to it; any other host is refused.
-    pub(crate) fn proxy_request(&self, uri: &http::Uri) -> Result<String, AwsError> {
+    pub(crate) fn proxy_request(&self, uri: &http::Uri) -> Result<String, InterceptError> {
         let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
         match uri.authority() {
             Some(authority)
@@ -187,43 +223,35 @@ impl Interceptor {
         }
     }
 
-    fn refusal(&self, what: &str, target: &str) -> AwsError {
-        let target = printable(target, 120);
-        let why = if self.mode == Mode::Replay {
-            "in replay mode nothing leaves this machine"
-        } else {
-            "the host is not in forward_proxy.tunnel_hosts"
-        };
-        AwsError::new(
-            StatusCode::FORBIDDEN,
-            "AccessDeniedException",
-            format!(
-                "ssm-vcr refused {what} {target}: {why}. It intercepts ssm.<region>.amazonaws.com \
-                 (and the FIPS and dual-stack SSM hosts) on port 443; list other hosts in NO_PROXY"
-            ),
-        )
+    fn refusal(&self, what: &'static str, target: &str) -> InterceptError {
+        InterceptError::NotAllowed {
+            what,
+            target: printable(target, 120),
+            replaying: self.mode == Mode::Replay,
+        }
     }
 
-    async fn ca(&self) -> Result<&Arc<LocalCa>, AwsError> {
+    async fn ca(&self) -> Result<&Arc<LocalCa>, InterceptError> {
         self.ca
             .get_or_try_init(|| async {
                 let dir = self.ca_dir.clone();
                 let opened = tokio::task::spawn_blocking(move || LocalCa::open_or_create(&dir))
                     .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|opened| opened.map_err(|e| crate::text::chain(&e)));
+                    .unwrap_or_else(|interrupted| {
+                        Err(CaError::Io {
+                            action: "opening the CA in",
+                            path: self.ca_dir.clone(),
+                            source: io::Error::other(interrupted),
+                        })
+                    });
                 match opened {
                     Ok(ca) => {
                         tracing::info!(ca = %ca.cert_path().display(), "intercepting SSM hosts with the local CA");
                         Ok(Arc::new(ca))
                     }
-                    Err(reason) => {
-                        tracing::error!(%reason, "the local CA is unusable");
-                        Err(AwsError::new(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "InternalServerError",
-                            format!("the local CA is unusable: {reason}"),
-                        ))
+                    Err(e) => {
+                        tracing::error!(reason = %crate::text::chain(&e), "the local CA is unusable");
+                        Err(InterceptError::Ca(e))
                     }
                 }
             })
