@@ -399,6 +399,10 @@ fn main() {
     const TLS_BASELINE: usize = 5;
     const INTERCEPTED: usize = 6;
     const ACCESS_LOGGED: usize = 7;
+    const PREALLOCATED: usize = 8;
+    let preallocating = logs.path().join("preallocate.toml");
+    std::fs::write(&preallocating, "[audit]\npreallocate = true\n").unwrap();
+    let preallocated_audit = logs.path().join("preallocated-audit.jsonl");
     let servers = [
         baseline,
         Server::spawn("replay, audit off", ssm_vcr(&["--no-audit"])),
@@ -445,6 +449,15 @@ fn main() {
                 command
             },
             &logs.path().join("access.log"),
+        ),
+        Server::spawn(
+            "replay, audit preallocated",
+            ssm_vcr(&[
+                "--config",
+                preallocating.to_str().unwrap(),
+                "--audit-log",
+                preallocated_audit.to_str().unwrap(),
+            ]),
         ),
     ];
 
@@ -585,6 +598,12 @@ fn main() {
         let (q1, ratio, q3) = figures[INTERCEPTED][c].ratio_quartiles_to(&figures[TLS_BASELINE][c]);
         println!(
             "forward-proxy replay at {connections} connection(s): {ratio:.2}× the bare hyper + rustls server with a certificate of the same CA (quartiles {q1:.2}–{q3:.2})"
+        );
+    }
+    for (c, connections) in CONNECTIONS.iter().enumerate() {
+        let (q1, ratio, q3) = figures[PREALLOCATED][c].ratio_quartiles_to(&figures[AUDITED][c]);
+        println!(
+            "preallocated audit at {connections} connection(s): {ratio:.2}× the audit log appended to (quartiles {q1:.2}–{q3:.2})"
         );
     }
     for (c, connections) in CONNECTIONS.iter().enumerate() {
