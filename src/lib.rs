@@ -97,6 +97,8 @@ pub mod cli;
 #[doc(hidden)]
 pub mod commands;
 #[doc(hidden)]
+pub mod durable;
+#[doc(hidden)]
 pub mod intercept;
 #[doc(hidden)]
 pub mod json;

@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use ssm_vcr::audit::batch::{BatchQueue, Fill};
+use ssm_vcr::durable::batch::{BatchQueue, Fill};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;

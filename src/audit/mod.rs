@@ -2,12 +2,12 @@
 //!
 //! [`AuditLog::append`] returns only once the record is on disk (fsynced), so the proxy can
 //! hold a response until its outcome is durable. `record` defines a line and the chain,
-//! `writer` owns the file (group commit, rotation, torn-tail repair), `verify` checks a chain
+//! `writer` owns the file (numbering, group commit, rotation, torn-tail repair) through
+//! `durable/`, which makes its bytes durable, `verify` checks a chain
 //! and `show` prints the audited calls for people. The format is documented in
 //! `docs/audit.md`. Which operations are audited is configuration (`audit.operations`), and
 //! what a record says of a call comes from the model; `pipeline.rs` applies both.
 
-pub mod batch;
 pub mod record;
 pub mod show;
 pub mod verify;
@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 pub use record::{Event, Identity, Record, Source};
 pub use writer::{Layout, OpenError};
 
-use batch::BatchQueue;
+use crate::durable::batch::BatchQueue;
 use writer::{Pending, Writer};
 
 /// The open audit log; cheap to share behind an `Arc`.

@@ -1,23 +1,16 @@
-//! The audit file on disk: group commit, fsync, preallocation, torn-tail recovery and rotation.
+//! The audit file on disk: numbering and chaining records into batches, torn-tail recovery at
+//! start-up, and rotation.
 //!
 //! One thread owns the file. Callers hand it records through a [`BatchQueue`], where each
 //! batch forms (how long it waits to fill is the queue's); the thread writes a batch in one
-//! `write`, calls `fdatasync` once, and only then answers each caller. Concurrent requests
-//! therefore share fsyncs, and a record is durable before anyone is told it was written. A
-//! failed write is rolled back to the last good length, so the chain on disk never holds a
-//! half-written record. This module does not decide which calls are audited (`pipeline.rs`) nor
-//! verify files (`verify.rs`).
-//!
-//! **Preallocation.** An `fdatasync` after an append must also write the inode, as the file
-//! grew; one after overwriting bytes already inside the file writes the data alone, about a
-//! third less time per sync on this project's disks (`scripts/fsync-cost`). So the live file
-//! is grown ahead of its records by [`PREALLOCATION`] bytes of zeros, and records overwrite
-//! them. The zeros are not part of the log ([`written_part`]): they are cut off when the file
-//! is rotated or closed, and at start-up after a crash. Preallocation is best effort: once
-//! the disk refuses the zeros, records are appended as they would be without it.
+//! append to the [`AppendLog`], syncs it once, and only then answers each caller. Concurrent
+//! requests therefore share fsyncs, and a record is durable before anyone is told it was
+//! written. A failed write is rolled back to what is on disk, so the chain on disk never holds
+//! a half-written record. This module does not decide which calls are audited (`pipeline.rs`)
+//! nor verify files (`verify.rs`); making bytes durable is `durable/`'s.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,8 +18,9 @@ use tokio::sync::oneshot;
 use tracing::error;
 
 use super::SyncCount;
-use super::batch::{BatchQueue, Fill};
 use super::record::{Draft, Event, GENESIS, Record, now, unseal};
+use crate::durable::batch::{BatchQueue, Fill};
+use crate::durable::{self, AppendLog};
 
 /// Most records written in one batch; the rest wait for the next fsync.
 const MAX_BATCH: usize = 1024;
@@ -34,13 +28,14 @@ const MAX_BATCH: usize = 1024;
 /// How far back from the end the last complete record is looked for at start-up.
 const TAIL_WINDOW: u64 = 1 << 20;
 
-/// How far ahead of its records a preallocating writer grows the file: about 450 records, small
-/// enough that the one sync that also writes the zeros does not show in p99.
+/// How far ahead of its records a preallocating writer grows the file (`audit.preallocate`,
+/// see `durable/`): about 450 records, small enough that the one sync that also writes the
+/// zeros does not show in p99.
 pub const PREALLOCATION: u64 = 256 << 10;
 
-/// The part of an audit file's bytes that holds records: a live (or crashed) log's
-/// preallocated tail of zeros is not part of it. A record never holds a zero byte (JSON escapes
-/// control characters), so the zeros cannot be mistaken for one.
+/// The part of an audit file's bytes that holds records: a live (or crashed) preallocated log's
+/// tail of zeros is not part of it. A record never holds a zero byte (JSON escapes control
+/// characters), so the zeros cannot be mistaken for one.
 pub fn written_part(bytes: &[u8]) -> &[u8] {
     let end = bytes
         .iter()
@@ -61,19 +56,14 @@ pub(super) struct Pending {
 pub struct Layout {
     /// Size at which the live file is rotated.
     pub max_file_bytes: u64,
-    /// Whether the live file is grown ahead of its records (see the module docs).
+    /// Whether the live file is grown ahead of its records ([`PREALLOCATION`]).
     pub preallocate: bool,
 }
 
 /// The open audit file and the head of its chain.
 #[derive(Debug)]
 pub(super) struct Writer {
-    path: PathBuf,
-    file: File,
-    /// Where the records end.
-    len: u64,
-    /// Where the file ends: past `len` it holds preallocated zeros.
-    allocated: u64,
+    log: AppendLog,
     seq: u64,
     prev: String,
     layout: Layout,
@@ -84,31 +74,19 @@ pub(super) struct Writer {
 impl Writer {
     /// Opens (or creates) the log, repairs a torn last line, and writes a start record.
     pub(super) fn open(path: &Path, layout: Layout, mode: &str) -> Result<Self, OpenError> {
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|e| OpenError::io(path, e))?;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| OpenError::io(path, e))?;
-        file.try_lock().map_err(|_| OpenError::Locked {
-            path: path.to_owned(),
-        })?;
-        let head = read_head(&file).map_err(|e| OpenError::io(path, e))?;
-        let file_len = file.metadata().map_err(|e| OpenError::io(path, e))?.len();
+        let log = AppendLog::open(path)?;
+        let head = read_head(&log).map_err(|e| OpenError::io(path, e))?;
         let whole_len = match head {
             Head::Last { whole_len, .. } => whole_len,
             Head::Empty | Head::Broken { .. } => 0,
         };
-        if !matches!(head, Head::Broken { .. }) && file_len > whole_len {
+        if !matches!(head, Head::Broken { .. }) && log.len() > whole_len {
             // A torn record was never acknowledged (its fsync never returned), and zeros past
             // the records are preallocation left by a crash: neither is part of the log.
-            file.set_len(whole_len)
-                .and_then(|()| file.sync_data())
-                .map_err(|e| OpenError::io(path, e))?;
+            log.cut_to(whole_len).map_err(|e| OpenError::io(path, e))?;
+        }
+        if layout.preallocate {
+            log.preallocate(PREALLOCATION);
         }
         let (seq, prev, detail) = match head {
             Head::Empty => {
@@ -154,10 +132,7 @@ impl Writer {
             }
         };
         let mut writer = Self {
-            path: path.to_owned(),
-            file,
-            len: whole_len,
-            allocated: whole_len,
+            log,
             seq,
             prev,
             layout,
@@ -176,6 +151,10 @@ impl Writer {
         Ok(writer)
     }
 
+    fn path(&self) -> &Path {
+        self.log.path()
+    }
+
     /// Numbers, chains, writes and fsyncs the records; on failure nothing is kept. Returns the
     /// sequence number of the first.
     pub(super) fn append<'d>(
@@ -189,91 +168,37 @@ impl Writer {
             seq += 1;
             prev = draft.seal_into(seq, &prev, &mut buffer);
         }
-        let written = self.write_and_sync(&buffer);
+        let written = (self.log.append(&buffer)).and_then(|end| self.log.sync_through(end));
         self.buffer = buffer;
-        written?;
+        if let Err(e) = written {
+            // Leave no partial record behind: the chain on disk must end on a whole line.
+            if let Err(rollback) = self.log.roll_back() {
+                error!(error = %rollback, path = %self.path().display(), "could not take an unwritten audit batch off the file; the next start cuts it");
+            }
+            return Err(e);
+        }
         let first = self.seq + 1;
         self.seq = seq;
         self.prev = prev;
         Ok(first)
     }
 
-    /// Writes `lines` after the last record and makes them durable; on failure the file ends
-    /// where it did before.
-    fn write_and_sync(&mut self, lines: &[u8]) -> io::Result<()> {
-        let end = self.len + lines.len() as u64;
-        self.preallocate_to(end);
-        let written = write_at(&self.file, lines, self.len).and_then(|()| self.file.sync_data());
-        if let Err(e) = written {
-            // Leave no partial record behind: the chain on disk must end on a whole line.
-            let _ = self.file.set_len(self.len);
-            self.allocated = self.len;
-            return Err(e);
-        }
-        self.len = end;
-        self.allocated = self.allocated.max(end);
-        Ok(())
-    }
-
-    /// Grows the file with zeros past `end`, unless it already reaches it. The zeros reach the
-    /// disk with the records' own sync. On a refusal (a full disk, a file size limit) the file
-    /// is left as it was and records are appended instead, until the proxy restarts: the zeros
-    /// are an optimisation, not worth writing and cutting off again before every batch.
-    fn preallocate_to(&mut self, end: u64) {
-        if !self.layout.preallocate || end <= self.allocated {
-            return;
-        }
-        let target = end.next_multiple_of(PREALLOCATION);
-        let zeros = vec![0; (target - end) as usize];
-        match write_at(&self.file, &zeros, end) {
-            Ok(()) => self.allocated = target,
-            Err(_) => {
-                let _ = self.file.set_len(self.allocated.max(self.len));
-                self.layout.preallocate = false;
-            }
-        }
-    }
-
-    /// Cuts the preallocated zeros off, so that a file no longer written to is plain JSON Lines.
-    fn release_preallocation(&mut self) -> io::Result<()> {
-        if self.allocated > self.len {
-            self.file.set_len(self.len)?;
-            self.file.sync_data()?;
-            self.allocated = self.len;
-        }
-        Ok(())
-    }
-
-    /// Releases the preallocated tail; the file is left as plain JSON Lines.
-    pub(super) fn close(mut self) {
-        if let Err(e) = self.release_preallocation() {
-            error!(error = %e, path = %self.path.display(), "could not cut the audit log's preallocated tail; the next start cuts it");
+    /// Cuts the preallocated zeros off and releases the file: what is left is plain JSON Lines.
+    pub(super) fn close(self) {
+        let path = self.path().to_owned();
+        if let Err(e) = self.log.close() {
+            error!(error = %e, path = %path.display(), "could not cut the audit log's preallocated tail; the next start cuts it");
         }
     }
 
     /// Moves a full file aside as `<file>.<n>` and starts the next one with a rotate record.
     pub(super) fn rotate_if_full(&mut self) -> io::Result<()> {
-        if self.len < self.layout.max_file_bytes {
+        if self.log.len() < self.layout.max_file_bytes {
             return Ok(());
         }
-        self.release_preallocation()?;
-        let number = rotated(&self.path).last().map_or(1, |(n, _)| n + 1);
-        let rotated = rotated_name(&self.path, number);
-        fs::rename(&self.path, &rotated)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&self.path)?;
-        file.try_lock()
-            .map_err(|_| io::Error::other("the new audit file is locked by another process"))?;
-        let old = std::mem::replace(&mut self.file, file);
-        drop(old);
-        self.len = 0;
-        self.allocated = 0;
-        if let Some(dir) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?; // make the rename itself durable
-        }
+        let number = rotated(self.path()).last().map_or(1, |(n, _)| n + 1);
+        let rotated = rotated_name(self.path(), number);
+        self.log.rotate(&rotated)?;
         let rotate = Record {
             time: now().into(),
             event: Event::Rotate,
@@ -299,7 +224,7 @@ pub(super) fn run(
         fill = Fill::after(batch.len(), batch_wait);
         match &result {
             Ok(_) => syncs.add_one(),
-            Err(e) => error!(error = %e, path = %writer.path.display(), "audit write failed"),
+            Err(e) => error!(error = %e, path = %writer.path().display(), "audit write failed"),
         }
         for (seq, pending) in (0..).zip(batch.drain(..)) {
             let _ = pending.done.send(
@@ -312,7 +237,7 @@ pub(super) fn run(
         if result.is_ok()
             && let Err(e) = writer.rotate_if_full()
         {
-            error!(error = %e, path = %writer.path.display(), "audit rotation failed; still writing to the full file");
+            error!(error = %e, path = %writer.path().display(), "audit rotation failed; still writing to the full file");
         }
     }
     writer.close();
@@ -349,6 +274,15 @@ pub enum OpenError {
     },
 }
 
+impl From<durable::OpenError> for OpenError {
+    fn from(error: durable::OpenError) -> Self {
+        match error {
+            durable::OpenError::Locked { path } => Self::Locked { path },
+            durable::OpenError::Io { path, source } => Self::Io { path, source },
+        }
+    }
+}
+
 impl OpenError {
     fn io(path: &Path, source: io::Error) -> Self {
         Self::Io {
@@ -374,29 +308,23 @@ enum Head {
 }
 
 /// Finds the last whole record from the file's tail; changes nothing.
-fn read_head(file: &File) -> io::Result<Head> {
-    let len = written_len(file)?;
+fn read_head(log: &AppendLog) -> io::Result<Head> {
+    let len = written_len(log)?;
     if len == 0 {
         return Ok(Head::Empty);
     }
     let start = len.saturating_sub(TAIL_WINDOW);
     let mut tail = vec![0; (len - start) as usize];
-    read_at(file, &mut tail, start)?;
-    let complete = match tail.iter().rposition(|&b| b == b'\n') {
-        Some(end) => end + 1,
-        None if start == 0 => 0,
-        None => {
-            return Ok(Head::Broken {
-                reason: "its last line is longer than any record".to_owned(),
-            });
-        }
-    };
-    let torn_bytes = (tail.len() - complete) as u64;
-    let lines = &tail[..complete];
-    let Some(last) = lines[..lines.len().saturating_sub(1)]
-        .split(|&b| b == b'\n')
-        .next_back()
-        .filter(|l| !l.is_empty())
+    log.read_at(&mut tail, start)?;
+    let (whole, torn_bytes) = durable::whole_lines(&tail);
+    if whole.is_empty() && start > 0 {
+        return Ok(Head::Broken {
+            reason: "its last line is longer than any record".to_owned(),
+        });
+    }
+    let Some(last) = (whole.split_last())
+        .and_then(|(_, lines)| lines.rsplit(|&b| b == b'\n').next())
+        .filter(|line| !line.is_empty())
     else {
         return Ok(if torn_bytes > 0 {
             Head::Broken {
@@ -410,8 +338,8 @@ fn read_head(file: &File) -> io::Result<Head> {
         Ok((record, hash)) => Head::Last {
             seq: record.seq,
             hash,
-            whole_len: start + complete as u64,
-            torn_bytes,
+            whole_len: start + whole.len() as u64,
+            torn_bytes: torn_bytes as u64,
         },
         Err(e) => Head::Broken {
             reason: e.to_string(),
@@ -420,13 +348,13 @@ fn read_head(file: &File) -> io::Result<Head> {
 }
 
 /// Where the file's written part ends ([`written_part`]), read backwards from its end.
-fn written_len(file: &File) -> io::Result<u64> {
-    let mut end = file.metadata()?.len();
+fn written_len(log: &AppendLog) -> io::Result<u64> {
+    let mut end = log.len();
     let mut block = vec![0; TAIL_WINDOW as usize];
     while end > 0 {
         let start = end.saturating_sub(TAIL_WINDOW);
         let block = &mut block[..(end - start) as usize];
-        read_at(file, block, start)?;
+        log.read_at(block, start)?;
         let written = written_part(block).len();
         if written > 0 {
             return Ok(start + written as u64);
@@ -436,27 +364,14 @@ fn written_len(file: &File) -> io::Result<u64> {
     Ok(0)
 }
 
-/// Writes all of `bytes` at `offset`. The writer thread is the file's only user, so a seek
-/// and a write stand for a positioned write on every platform.
-fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
-    file.seek(SeekFrom::Start(offset))?;
-    file.write_all(bytes)
-}
-
-/// Fills `buffer` from `offset`.
-fn read_at(mut file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
-    file.seek(SeekFrom::Start(offset))?;
-    file.read_exact(buffer)
-}
-
 /// The sequence number and hash of a rotated file's last record; it must end on a whole one.
 fn last_record_of(path: &Path) -> Result<(u64, String), OpenError> {
     let broken = |reason: &str| OpenError::Broken {
         path: path.to_owned(),
         reason: reason.to_owned(),
     };
-    let file = File::open(path).map_err(|e| OpenError::io(path, e))?;
-    match read_head(&file).map_err(|e| OpenError::io(path, e))? {
+    let log = AppendLog::open_existing(path)?.ok_or_else(|| broken("it is gone"))?;
+    match read_head(&log).map_err(|e| OpenError::io(path, e))? {
         Head::Last {
             seq,
             hash,

@@ -8,12 +8,13 @@
 
 use std::path::Path;
 
-use super::file::{LoadError, read_cassette, write_atomically};
+use super::file::{LoadError, read_cassette};
 use super::format::ModelStamp;
 use super::journal;
 use super::redact::{Placeholders, Redaction, plain_sensitive_values};
 use crate::aws::model::validate::validate;
 use crate::aws::model::{Operation, Rejection, provenance};
+use crate::durable;
 use crate::json::Json;
 
 /// What a check found in one file.
@@ -133,7 +134,7 @@ pub fn redact_file(path: &Path, redaction: &Redaction) -> Result<usize, RedactEr
         redaction.apply(interaction, &mut placeholders);
     }
     cassette.model = Some(ModelStamp::current());
-    write_atomically(path, &cassette.to_json()).map_err(|source| RedactError::Write {
+    durable::replace(path, &cassette.to_json()).map_err(|source| RedactError::Write {
         path: path.to_owned(),
         source,
     })?;

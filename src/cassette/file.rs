@@ -1,17 +1,16 @@
-//! A cassette file on disk: read whole, or replaced whole so that readers never see a part.
+//! A cassette file on disk, read whole, with errors that say what to do about a missing or
+//! broken one.
 //!
-//! This module does not decide when a cassette is written (`recorder.rs`, `recovery.rs`,
-//! `check.rs`) nor what it holds (`format.rs`).
+//! Replacing a cassette whole, so that readers never see a part, is `durable::replace`'s. This
+//! module does not decide when a cassette is written (`recorder.rs`, `recovery.rs`, `check.rs`)
+//! nor what it holds (`format.rs`).
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::format::{Cassette, FormatError};
-
-/// Distinguishes temporary files of concurrent writers in one process.
-static TEMPORARY_FILES: AtomicU64 = AtomicU64::new(0);
+use crate::durable::folder_of;
 
 /// Why a cassette file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -93,49 +92,4 @@ pub fn read_cassette(path: &Path) -> Result<Cassette, LoadError> {
         path: path.to_owned(),
         source,
     })
-}
-
-/// The folder `path` is in, `.` for a bare file name.
-pub(super) fn folder_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
-}
-
-/// A name for a temporary file beside `path`, unique in this process.
-pub(super) fn temporary_beside(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("cassette");
-    folder_of(path).join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        TEMPORARY_FILES.fetch_add(1, Ordering::Relaxed)
-    ))
-}
-
-/// Makes a rename or a removal in `dir` durable.
-pub(super) fn sync_folder(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Temporary file, fsync, rename, fsync of the folder: readers see the old file or the new
-/// one, never a part of either.
-pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = folder_of(path);
-    fs::create_dir_all(dir)?;
-    let temporary = temporary_beside(path);
-    let result = (|| {
-        let mut file = File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temporary, path)?;
-        sync_folder(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
-    result
 }

@@ -3,22 +3,20 @@
 //!
 //! The first line says what the entries continue ([`Base`]); each further line is one
 //! interaction with its index in the cassette. An index written again is the same interaction
-//! with a higher `repeat`: the same answer given once more. Writers are serialised by the recorder, which
-//! owns when the journal starts and ends; syncs are shared: whoever syncs makes every line
-//! written before it durable, so concurrent recordings wait for one `fdatasync`, not one
-//! each. A live journal is locked (`flock`), so a second process cannot write or fold it. This
-//! module does not merge a journal into its cassette (`recovery.rs`) nor redact (`redact.rs`).
+//! with a higher `repeat`: the same answer given once more. Writers are serialised by the
+//! recorder, which owns when the journal starts and ends. The file is a durable
+//! [`AppendLog`]: syncs are shared, so concurrent recordings wait for one `fdatasync`, not one
+//! each, and a live journal is locked, so a second process cannot write or fold it. This
+//! module owns the lines; it does not merge a journal into its cassette (`recovery.rs`) nor
+//! redact (`redact.rs`).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::file::{folder_of, sync_folder, temporary_beside};
 use super::format::Interaction;
+use crate::durable::{self, AppendLog};
 
 /// The journal's format version, in its first line.
 const JOURNAL_VERSION: u32 = 1;
@@ -73,20 +71,7 @@ pub(super) fn entry_line(index: usize, interaction: &Interaction) -> Vec<u8> {
 
 /// An open journal that this process writes.
 #[derive(Debug)]
-pub(super) struct Journal {
-    file: File,
-    /// Where the written lines end.
-    written: AtomicU64,
-    /// How far the file is known to be on disk, and whether a sync failed, after which
-    /// nothing written to it may be called durable again.
-    synced: Mutex<Synced>,
-}
-
-#[derive(Debug, Default)]
-struct Synced {
-    through: u64,
-    failed: bool,
-}
+pub(super) struct Journal(AppendLog);
 
 impl Journal {
     /// Starts the journal at `path`, replacing any: its header and `entries` (each with its
@@ -101,8 +86,8 @@ impl Journal {
     where
         I: AsRef<Interaction>,
     {
-        if check_lock && let Ok(existing) = File::open(path) {
-            existing.try_lock().map_err(|_| {
+        if check_lock {
+            durable::check_unlocked(path).map_err(|_| {
                 io::Error::new(
                     io::ErrorKind::ResourceBusy,
                     "another ssm-vcr process is recording into this cassette",
@@ -118,89 +103,33 @@ impl Journal {
         for (index, interaction) in entries {
             bytes.extend_from_slice(&entry_line(*index, interaction.as_ref()));
         }
-        let temporary = temporary_beside(path);
-        let started = (|| {
-            fs::create_dir_all(folder_of(path))?;
-            let mut file = OpenOptions::new()
-                .append(true)
-                .create_new(true)
-                .open(&temporary)?;
-            // The lock belongs to the file, so it moves with the rename.
-            file.try_lock().map_err(io::Error::other)?;
-            file.write_all(&bytes)?;
-            file.sync_data()?;
-            fs::rename(&temporary, path)?;
-            sync_folder(folder_of(path))?;
-            Ok(file)
-        })();
-        match started {
-            Ok(file) => {
-                let len = bytes.len() as u64;
-                Ok(Self {
-                    file,
-                    written: AtomicU64::new(len),
-                    synced: Mutex::new(Synced {
-                        through: len,
-                        failed: false,
-                    }),
-                })
-            }
-            Err(e) => {
-                let _ = fs::remove_file(&temporary);
-                Err(e)
-            }
-        }
+        AppendLog::create(path, &bytes).map(Self)
     }
 
     /// Appends one line; returns where it ends, for [`Self::sync_through`]. The caller
     /// serialises appends. After a failure the journal must not be written again: part of the
     /// line may be in the file.
     pub(super) fn append(&self, line: &[u8]) -> io::Result<u64> {
-        (&self.file).write_all(line)?;
-        let end = self.written.load(Ordering::Relaxed) + line.len() as u64;
-        self.written.store(end, Ordering::Release);
-        Ok(end)
+        self.0.append(line)
     }
 
-    /// Returns once everything up to `end` is on disk: the caller syncs, unless a sync that
-    /// began after its line was written has already returned. Once a sync fails, every later
-    /// call fails too, as the kernel may have dropped the unsynced pages.
+    /// Returns once everything up to `end` is on disk; once a sync fails, every later call
+    /// fails too.
     pub(super) fn sync_through(&self, end: u64) -> io::Result<()> {
-        let mut synced = self.synced.lock().unwrap_or_else(|e| e.into_inner());
-        if synced.failed {
-            return Err(io::Error::other("an earlier sync of this journal failed"));
-        }
-        if synced.through >= end {
-            return Ok(());
-        }
-        let target = self.written.load(Ordering::Acquire);
-        match self.file.sync_data() {
-            Ok(()) => {
-                synced.through = target;
-                Ok(())
-            }
-            Err(e) => {
-                synced.failed = true;
-                Err(e)
-            }
-        }
+        self.0.sync_through(end)
     }
 }
 
 /// Removes the journal at `path`, durably; none there is fine.
 pub(super) fn remove(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => sync_folder(folder_of(path)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
+    durable::remove(path)
 }
 
 /// A journal left behind, read back whole.
 #[derive(Debug)]
 pub(super) struct Leftover {
     /// Held until the journal is folded and removed, so no other process folds it too.
-    pub(super) file: File,
+    pub(super) log: AppendLog,
     /// What the entries continue; `None` when not even the header was written whole.
     pub(super) base: Option<Base>,
     /// The entries, in the order written.
@@ -245,25 +174,22 @@ pub(super) fn read_leftover(path: &Path) -> Result<Option<Leftover>, ReadError> 
         path: path.to_owned(),
         source,
     };
-    let file = match OpenOptions::new().read(true).write(true).open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error(e)),
+    let log = match AppendLog::open_existing(path) {
+        Ok(Some(log)) => log,
+        Ok(None) => return Ok(None),
+        Err(durable::OpenError::Locked { .. }) => {
+            return Err(ReadError::Locked {
+                path: path.to_owned(),
+            });
+        }
+        Err(durable::OpenError::Io { source, .. }) => return Err(io_error(source)),
     };
-    file.try_lock().map_err(|_| ReadError::Locked {
-        path: path.to_owned(),
-    })?;
-    let mut bytes = Vec::new();
-    (&file).read_to_end(&mut bytes).map_err(io_error)?;
+    let bytes = log.read_all().map_err(io_error)?;
     // Lines are written whole, one `write` each: only the last can be cut short.
-    let whole = bytes
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |end| end + 1);
-    let torn_bytes = bytes.len() - whole;
-    let mut lines = bytes[..whole.saturating_sub(1)]
+    let (whole, torn_bytes) = durable::whole_lines(&bytes);
+    let mut lines = whole[..whole.len().saturating_sub(1)]
         .split(|&b| b == b'\n')
-        .take_while(|_| whole > 0)
+        .take_while(|_| !whole.is_empty())
         .enumerate();
     let broken = |line: usize, reason: String| ReadError::Broken {
         path: path.to_owned(),
@@ -295,7 +221,7 @@ pub(super) fn read_leftover(path: &Path) -> Result<Option<Leftover>, ReadError> 
         })
         .collect::<Result<_, _>>()?;
     Ok(Some(Leftover {
-        file,
+        log,
         base,
         entries,
         torn_bytes,

@@ -22,12 +22,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use super::file::write_atomically;
 use super::format::{Body, Cassette, Interaction, ModelStamp, RecordedRequest, RecordedResponse};
 use super::journal::{self, Base, Journal, entry_line};
 use super::matching::{IgnoreRules, MatchKey};
 use super::redact::{Placeholders, Redaction, SecretFound, recorded_headers, scan};
 use super::secrets::Bindings;
+use crate::durable;
 
 /// A forwarded call as the cassette keeps it, recorded now; unredacted until
 /// [`Recorder::append`].
@@ -327,7 +327,7 @@ impl Recorder {
         };
         // Outside the lock: recording goes on while the snapshot is written.
         let bytes = head.to_json_with(&snapshot);
-        if let Err(source) = write_atomically(&self.path, &bytes) {
+        if let Err(source) = durable::replace(&self.path, &bytes) {
             self.state().unwritten = true;
             return Err(RecordError::Io {
                 path: self.path.clone(),

@@ -11,9 +11,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::file::{LoadError, read_cassette, write_atomically};
+use super::file::{LoadError, read_cassette};
 use super::format::{Cassette, Interaction, ModelStamp};
 use super::journal::{self, Base, ReadError, read_leftover};
+use crate::durable;
 
 /// What folding a journal did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +125,7 @@ pub fn recover(cassette: &Path) -> Result<Option<Recovered>, RecoveryError> {
             if let Err(e) = Cassette::from_json(&bytes) {
                 return Err(mismatch(format!("the folded cassette would not load: {e}")));
             }
-            write_atomically(cassette, &bytes).map_err(|source| RecoveryError::Write {
+            durable::replace(cassette, &bytes).map_err(|source| RecoveryError::Write {
                 path: cassette.to_owned(),
                 source,
             })?;
@@ -134,7 +135,7 @@ pub fn recover(cassette: &Path) -> Result<Option<Recovered>, RecoveryError> {
         path: journal_path.clone(),
         source,
     })?;
-    drop(leftover.file);
+    drop(leftover.log);
     Ok(Some(Recovered {
         journal: journal_path,
         folded,
