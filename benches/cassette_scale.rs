@@ -14,14 +14,11 @@ mod support;
 use std::time::Instant;
 
 use serde_json::json;
-use ssm_vcr::Mode;
-use ssm_vcr::aws::model::Operation;
-use ssm_vcr::cassette::format::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
-use ssm_vcr::cassette::matching::IgnoreRules;
-use ssm_vcr::cassette::name::CassetteName;
-use ssm_vcr::cassette::replay::{Replaying, WhenExhausted};
-use ssm_vcr::cassette::store::{Library, Opening};
-use ssm_vcr::json::Json;
+use ssm_vcr::harness::{
+    Body, CassetteName, IgnoreRules, Interaction, Json, Library, Opening, Operation,
+    RecordedRequest, RecordedResponse, Replaying, WhenExhausted,
+};
+use ssm_vcr::{Cassette, Mode};
 use support::proc_status_kb;
 
 const WINDOW: &str = "mw-0c50858d01e8a7b6f";

@@ -14,9 +14,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use ssm_vcr::aws::model::validate::validate;
-use ssm_vcr::aws::model::{Kind, Operation, provenance, ssm};
-use ssm_vcr::json::Json;
+use ssm_vcr::harness::{Json, Kind, Operation, provenance, ssm, validate};
 
 fn main() {
     // Under `cargo test` the bench only checks that every step still runs.

@@ -354,7 +354,7 @@ fn main() {
             let (mut recorder, cassette_file) = proxy("record", "record");
             let recording = Measured::of(&runtime, &recorder, connections, size, limit);
             let exit = stop(&mut recorder);
-            let cassette = ssm_vcr::cassette::file::read_cassette(&cassette_file).unwrap();
+            let cassette = ssm_vcr::harness::read_cassette(&cassette_file).unwrap();
             assert_eq!(
                 cassette.interactions.len(),
                 recording.run.answered,

@@ -385,7 +385,7 @@ fn main() {
     let logs = tempfile::tempdir().unwrap();
     let audit = logs.path().join("audit.jsonl");
     let ca_dir = logs.path().join("ca");
-    ssm_vcr::intercept::ca::LocalCa::open_or_create(&ca_dir).unwrap();
+    ssm_vcr::LocalCa::open_or_create(&ca_dir).unwrap();
     let connector = tls_connector(&ca_dir);
     let ca_dir_arg = ca_dir.to_str().unwrap();
     let baseline_lines = logs.path().join("baseline-lines");

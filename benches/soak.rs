@@ -186,8 +186,8 @@ fn main() {
     }
     println!("  RSS: start {rss_start:.1} MB, middle {rss_middle:.1} MB, end {rss_end:.1} MB");
     // The log rotates at 64 MiB: count and verify the whole chain, rotated files included.
-    let files = ssm_vcr::audit::verify::chain_of(&audit);
-    let report = ssm_vcr::audit::verify::verify(&files);
+    let files = ssm_vcr::audit_log_files(&audit);
+    let report = ssm_vcr::verify_audit_log(&files);
     let outcomes = report.summary.calls;
     println!(
         "  audit: {outcomes} outcome records for {deregistrations} deregistrations sent, in {} file(s); chain {}",

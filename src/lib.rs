@@ -28,6 +28,11 @@
 //! Cargo feature `aws-sdk` (off by default): `Proxy::sdk_config`, a ready `aws_sdk_ssm::Config`
 //! for the proxy, with retries off so that a replayed error is not sent again.
 //!
+//! Beside the proxy, the API reads an audit log ([`verify_audit_log`], [`audit_log_files`]) and
+//! opens the forward-proxy mode's local CA ([`LocalCa`]) for a client to trust. [`cli`] is the
+//! `ssm-vcr` binary's command line; `harness` (feature `harness`) is the repo's own test
+//! harness, not an API.
+//!
 //! Inside, every request takes one path. [`Proxy`] (`proxy.rs`) builds the shared state once
 //! (`hall.rs`: mode, cassettes, upstream, audit log, counts); the listener (`server/`) accepts
 //! each request and the router (`router.rs`) sends it, by method and path alone, to its
@@ -51,9 +56,24 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin;
+// The internals: their `pub` items are reachable only through `harness` (for the repo's
+// benches, fuzz targets and client-playing tests), so the lint is off for them; the crate's
+// API is the re-exports below and `cli`.
+#[allow(unreachable_pub)]
+mod audit;
+#[allow(unreachable_pub)]
+mod aws;
+#[allow(unreachable_pub)]
+mod cassette;
 mod config;
+#[allow(unreachable_pub)]
+mod durable;
 mod error;
 mod hall;
+#[allow(unreachable_pub)]
+mod intercept;
+#[allow(unreachable_pub)]
+mod json;
 mod logging;
 mod metrics;
 mod mode;
@@ -67,14 +87,26 @@ mod sdk;
 mod server;
 mod start_error;
 mod tally;
+#[allow(unreachable_pub)]
+mod text;
 mod upstream;
 
+pub mod cli;
+#[cfg(feature = "harness")]
+#[cfg_attr(docsrs, doc(cfg(feature = "harness")))]
+pub mod harness;
+
+pub use audit::verify::{
+    Broken as BrokenAuditChain, Summary as AuditSummary, chain_of as audit_log_files,
+    verify as verify_audit_log,
+};
 pub use cassette::format::{Cassette, FormatError};
 pub use cassette::name::InvalidCassetteName;
 pub use config::{
     AuditSettings, CassetteSettings, Config, ConfigError, ForwardProxySettings, ForwardSettings,
     Limits, LogFormat, LogSettings, OnAuditFailure, ReplaySettings, ReportSettings,
 };
+pub use intercept::ca::{CaError, LocalCa};
 pub use mode::Mode;
 pub use proxy::{Proxy, ProxyBuilder};
 pub use report::{
@@ -82,25 +114,3 @@ pub use report::{
     SecretsReport, UnusedInteraction,
 };
 pub use start_error::StartError;
-
-// Not part of the API, and hidden from its documentation: the `ssm-vcr` binary, the
-// benchmarks, the fuzz targets and white-box tests reach these modules directly. Anything in
-// them may change without notice.
-#[doc(hidden)]
-pub mod audit;
-#[doc(hidden)]
-pub mod aws;
-#[doc(hidden)]
-pub mod cassette;
-#[doc(hidden)]
-pub mod cli;
-#[doc(hidden)]
-pub mod commands;
-#[doc(hidden)]
-pub mod durable;
-#[doc(hidden)]
-pub mod intercept;
-#[doc(hidden)]
-pub mod json;
-#[doc(hidden)]
-pub mod text;

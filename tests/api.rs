@@ -7,6 +7,17 @@ use common::process::call;
 use common::{DEREGISTER, TASK_1, WINDOW, deregister_body, shipped_cassettes};
 use ssm_vcr::{Mode, Proxy, StartError};
 
+/// An error and its causes, as the binary prints them.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 fn host_port(url: &str) -> &str {
     url.strip_prefix("http://").expect("an http URL")
 }
@@ -58,7 +69,7 @@ async fn an_invalid_configuration_is_a_start_error() {
         .expect_err("a cassette name may not leave the folder");
     assert!(matches!(error, StartError::Config(_)), "{error:?}");
     assert_eq!(
-        ssm_vcr::text::chain(&error),
+        chain(&error),
         "invalid configuration: cassettes.default: must be a cassette name: letters, digits, \
          '.', '_' and '-', not starting with '.'; or \"none\" for no default cassette"
     );

@@ -14,10 +14,12 @@ use common::{
     deregister_body, metric_sample,
 };
 use serde_json::Value;
-use ssm_vcr::audit::verify::{chain_of, verify};
-use ssm_vcr::audit::writer::PREALLOCATION;
+use ssm_vcr::{audit_log_files as chain_of, verify_audit_log as verify};
 
-fn assert_verifies<P: AsRef<Path>>(files: &[P]) -> ssm_vcr::audit::verify::Summary {
+/// How far ahead of its records a preallocating audit log grows its file (docs/audit.md).
+const PREALLOCATION: u64 = 256 << 10;
+
+fn assert_verifies<P: AsRef<Path>>(files: &[P]) -> ssm_vcr::AuditSummary {
     let report = verify(files);
     assert_eq!(report.broken, None, "{}", report.summary);
     report.summary

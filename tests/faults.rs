@@ -9,7 +9,7 @@ use common::fake_ssm::{FakeSsm, PROXY_KEY_ID, PROXY_SECRET};
 use common::process::{call, finish, fold_journals, sigterm, spawn_serve, start};
 use common::{DEREGISTER, TASK_1, WINDOW, deregister_body};
 use serde_json::Value;
-use ssm_vcr::cassette::format::Cassette;
+use ssm_vcr::Cassette;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -97,7 +97,7 @@ async fn sigterm_lets_an_in_flight_call_finish_then_exits_0_with_the_audit_whole
         .collect();
     assert_eq!(events, ["start", "attempt", "outcome"]);
     assert_eq!(records[2]["request_id"], "gated-1");
-    assert_eq!(ssm_vcr::audit::verify::verify(&[&audit]).broken, None);
+    assert_eq!(ssm_vcr::verify_audit_log(&[&audit]).broken, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -266,7 +266,7 @@ async fn hostile_input_is_refused_without_panics_and_the_proxy_keeps_answering()
         !log.iter().any(|&b| b < 0x20 && b != b'\n'),
         "raw control bytes in the audit log"
     );
-    let summary = ssm_vcr::audit::verify::verify(&[&audit]);
+    let summary = ssm_vcr::verify_audit_log(&[&audit]);
     assert_eq!(summary.broken, None);
     let _ = std::panic::take_hook();
     assert!(

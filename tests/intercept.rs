@@ -179,7 +179,7 @@ async fn client_signed(operation: &str, body: &str, secret: &str) -> Request<Ful
     use aws_credential_types::provider::SharedCredentialsProvider;
     let credentials = Credentials::new("AKIDCLIENTEXAMPLE", secret, None, None, "client");
     let signer =
-        ssm_vcr::aws::sigv4::Signer::with_provider(SharedCredentialsProvider::new(credentials))
+        ssm_vcr::harness::Signer::with_provider(SharedCredentialsProvider::new(credentials))
             .await
             .unwrap();
     let mut request = Request::post(format!("https://{HOST}/"))

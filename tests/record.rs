@@ -17,8 +17,7 @@ use common::process::{call, fold_journals, sigterm, spawn_serve, start};
 use common::{DEREGISTER, Reply, TestProxy, config, config_with_audit, create_window_body};
 use http::HeaderMap;
 use serde_json::{Value, json};
-use ssm_vcr::cassette::format::Cassette;
-use ssm_vcr::{Config, Mode};
+use ssm_vcr::{Cassette, Config, Mode};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 

@@ -210,7 +210,7 @@ async fn the_rust_sdk_replays_through_its_proxy_configuration() {
 
     let dir = tempfile::tempdir().unwrap();
     let ca_dir = dir.path().join("ca");
-    let ca = ssm_vcr::intercept::ca::LocalCa::open_or_create(&ca_dir).unwrap();
+    let ca = ssm_vcr::LocalCa::open_or_create(&ca_dir).unwrap();
     let proxy = Proxy::builder()
         .cassette_file(manifest_path("cassettes/maintenance-window-flow.json"))
         .ca_dir(&ca_dir)

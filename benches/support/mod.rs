@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use ssm_vcr::durable::batch::{BatchQueue, Fill};
+use ssm_vcr::harness::{BatchQueue, Fill};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -276,7 +276,7 @@ pub async fn read_response<S: AsyncRead + Unpin>(
 /// and body). With `--fsync-to` it is the durable baseline: each call's body is written to the
 /// file and fdatasynced before the call is answered ([`group_commit`]).
 pub fn baseline_server() {
-    let cassette = ssm_vcr::cassette::file::read_cassette(Path::new(CASSETTE)).unwrap();
+    let cassette = ssm_vcr::harness::read_cassette(Path::new(CASSETTE)).unwrap();
     let recorded = cassette
         .interactions
         .iter()
@@ -299,7 +299,7 @@ pub fn baseline_server() {
         .skip_while(|arg| arg != "--tls-ca-dir")
         .nth(1)
         .map(|dir| {
-            let ca = ssm_vcr::intercept::ca::LocalCa::open(Path::new(&dir)).unwrap();
+            let ca = ssm_vcr::LocalCa::open(Path::new(&dir)).unwrap();
             TlsAcceptor::from(ca.server_config(TLS_HOST).unwrap())
         });
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -11,8 +11,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use ssm_vcr::audit::record::{GENESIS, unseal};
-use ssm_vcr::audit::{Event, Identity, Record, Source};
+use ssm_vcr::harness::{Event, GENESIS, Identity, Record, Source, unseal};
 
 fuzz_target!(|data: &[u8]| {
     let Some((head, rest)) = data.split_first_chunk::<12>() else {

@@ -4,12 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ssm_vcr::aws::model::Operation;
-use ssm_vcr::cassette::format::Cassette;
-use ssm_vcr::cassette::matching::IgnoreRules;
-use ssm_vcr::cassette::redact::{Placeholders, Redaction, plain_sensitive_values};
-use ssm_vcr::cassette::replay::{Replaying, Tape};
-use ssm_vcr::json::Json;
+use ssm_vcr::Cassette;
+use ssm_vcr::harness::{
+    IgnoreRules, Json, Operation, Placeholders, Redaction, Replaying, Tape, plain_sensitive_values,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(cassette) = Cassette::from_json(data) else { return };

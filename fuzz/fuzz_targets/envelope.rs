@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ssm_vcr::aws::envelope::{self, Caller};
+use ssm_vcr::harness::{Caller, envelope};
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(4, |&b| b == 0);
@@ -23,5 +23,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = envelope::check_content_type(found.content_type);
     let _ = Caller::from_authorization(found.authorization);
     let _ = envelope::input(body);
-    let _ = ssm_vcr::text::printable(&String::from_utf8_lossy(body), 80);
+    let _ = ssm_vcr::harness::printable(&String::from_utf8_lossy(body), 80);
 });

@@ -5,9 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use ssm_vcr::aws::model::Operation;
-use ssm_vcr::cassette::matching::{IgnoreRules, KeyRef, MatchKey, differences};
-use ssm_vcr::json::Json;
+use ssm_vcr::harness::{IgnoreRules, Json, KeyRef, MatchKey, Operation, differences};
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(2, |&b| b == 0);

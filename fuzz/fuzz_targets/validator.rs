@@ -8,11 +8,9 @@ use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
 use regex::Regex;
-use ssm_vcr::aws::envelope;
-use ssm_vcr::aws::model::pattern::{Engine, translate};
-use ssm_vcr::aws::model::validate::{MAX_LISTED, validate};
-use ssm_vcr::aws::model::{Kind, Operation, Rejection, ssm};
-use ssm_vcr::json::Json;
+use ssm_vcr::harness::{
+    Engine, Json, Kind, MAX_LISTED, Operation, Rejection, envelope, ssm, translate, validate,
+};
 
 thread_local! {
     static REGEXES: std::cell::RefCell<HashMap<String, Regex>> = Default::default();

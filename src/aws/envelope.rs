@@ -3,7 +3,7 @@
 //!
 //! Each check is a small function of the request's parts so that `pipeline.rs` can run them in
 //! the order AWS does. This module does not validate members against the model
-//! ([`super::model`]) and never trusts the SigV4 signature: the credential scope is read for
+//! (`model/`) and never trusts the SigV4 signature: the credential scope is read for
 //! identification only. Its refusals are its own ([`Refusal`]); the pipeline turns them into
 //! AWS-shaped answers.
 

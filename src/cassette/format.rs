@@ -36,7 +36,7 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cassette {
-    /// Format version; always [`FORMAT_VERSION`] for files this build accepts.
+    /// Format version; always `FORMAT_VERSION` (1) for files this build accepts.
     pub version: u32,
     /// Free text for reviewers, e.g. where the cassette came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,7 +221,7 @@ impl Cassette {
         Ok(cassette)
     }
 
-    /// Refuses a cassette that replays more than [`MAX_REPLAYED_ANSWERS`] answers.
+    /// Refuses a cassette that replays more than `MAX_REPLAYED_ANSWERS` (10,000,000) answers.
     pub fn check_answers(&self) -> Result<(), FormatError> {
         let answers: u64 = self.interactions.iter().map(|i| u64::from(i.repeat)).sum();
         if answers > MAX_REPLAYED_ANSWERS {

@@ -20,7 +20,7 @@ use crate::text::printable;
 
 /// What is left out of the matching key: what the model marks (idempotency tokens, and
 /// sensitive values, which a cassette holds only as placeholders) and the JSON paths of the
-/// configuration (syntax in [`JsonPath`]).
+/// configuration (syntax in `JsonPath`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IgnoreRules {
     paths: Vec<JsonPath>,

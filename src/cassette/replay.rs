@@ -344,13 +344,8 @@ impl Tape {
     }
 
     /// How many interactions the cassette held when it was loaded.
-    pub fn len(&self) -> usize {
+    pub fn interactions(&self) -> usize {
         self.answers.len()
-    }
-
-    /// Whether the cassette held no interaction.
-    pub fn is_empty(&self) -> bool {
-        self.answers.is_empty()
     }
 
     /// The recorded interactions no call has used yet (any of their turns, when repeated), in

@@ -85,7 +85,7 @@ impl Session {
         CassetteReport {
             name: self.name.to_string(),
             path: self.path.clone(),
-            interactions: tape.map_or(0, Tape::len),
+            interactions: tape.map_or(0, Tape::interactions),
             replayed: self.counts.get(Outcome::Replayed),
             unused: tape.map(Tape::unused).unwrap_or_default(),
             misses: self.counts.get(Outcome::Missed),

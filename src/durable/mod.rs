@@ -183,11 +183,6 @@ impl AppendLog {
         self.written.load(Ordering::Acquire)
     }
 
-    /// Whether nothing is written.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Reads the whole file.
     pub fn read_all(&self) -> io::Result<Vec<u8>> {
         let mut bytes = Vec::new();
@@ -305,11 +300,6 @@ impl AppendLog {
         *self = Self::new(&self.path, file, 0);
         self.preallocate(step);
         sync_folder(folder_of(&self.path))
-    }
-
-    /// Removes the file, durably, releasing its lock.
-    pub fn remove(self) -> io::Result<()> {
-        remove(&self.path)
     }
 
     /// Fills `buffer` from `offset`.

@@ -55,7 +55,8 @@ enum Matcher {
     Backtracking(fancy_regex::Regex),
 }
 
-/// Which engine a pattern needs; see [`Pattern::engine`].
+/// Which engine a pattern needs; see `Pattern::engine`.
+#[cfg(any(test, feature = "harness"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     /// A DFA.
@@ -121,6 +122,7 @@ impl Pattern {
 
     /// Heap bytes of the compiled matcher (0 for engines that do not say), compiling it if
     /// need be.
+    #[cfg(any(test, feature = "harness"))]
     pub fn memory_usage(&self) -> usize {
         match self.compiled() {
             Ok(Matcher::Automaton(dfa)) => dfa.memory_usage(),
@@ -129,6 +131,7 @@ impl Pattern {
     }
 
     /// The engine this pattern runs on, compiling it if need be.
+    #[cfg(any(test, feature = "harness"))]
     pub fn engine(&self) -> Result<Engine, String> {
         match self.compiled() {
             Ok(Matcher::Automaton(_)) => Ok(Engine::Automaton),

@@ -1,31 +1,72 @@
-//! The command line, as raw flags: `serve`, `config check`, `cassette check`, `audit verify`,
-//! `audit show`, `audit follow`.
+//! The `ssm-vcr` command line: `serve`, `config check`, `cassette check` and `redact`, `model`,
+//! `audit verify`, `show` and `follow`, `ca init`, `path` and `rotate`.
 //!
-//! Flags stay as close to what the user typed as possible until [`ServeArgs::apply_to`] lays
+//! The binary is [`run`] and nothing else, so it is built on this library as any user's program
+//! would be; `ssm-vcr --help` documents the flags. This module is public for that alone: a
+//! program embedding the proxy uses [`crate::Proxy`].
+//!
+//! Flags stay as close to what the user typed as possible until `ServeArgs::apply_to` lays
 //! them over `config.toml`; running them is `commands.rs`'s job. The command line reads the
 //! configuration's types ([`Mode`], [`LogFormat`]) and never the other way round.
 
+mod commands;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::text::chain;
 
 use crate::audit::show::Filter;
 use crate::config::{Config, LogFormat};
 use crate::mode::Mode;
 
+/// Runs the command line as the `ssm-vcr` binary: parses the arguments, runs the command, and
+/// returns the exit code (0; 1 for a failure at run time; 2 for a configuration, cassette,
+/// audit log or credentials that cannot be used; 3 for a run whose report fails it).
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(flags) => commands::serve(&flags),
+        Command::Config(ConfigCommand::Check { config }) => commands::config_check(config),
+        Command::Cassette(CassetteCommand::Check { files, config }) => {
+            commands::cassette_check(files, config)
+        }
+        Command::Cassette(CassetteCommand::Redact { files }) => commands::cassette_redact(&files),
+        Command::Model => commands::model(),
+        Command::Audit(AuditCommand::Verify { files }) => commands::audit_verify(&files),
+        Command::Audit(AuditCommand::Show { files, filter }) => {
+            commands::audit_show(&files, &filter)
+        }
+        Command::Audit(AuditCommand::Follow { file, filter }) => {
+            commands::audit_follow(&file, &filter)
+        }
+        Command::Ca(command) => commands::ca(&command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            // TOML's messages end in a newline of their own.
+            eprintln!("error: {}", chain(&failure).trim_end());
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
 /// Record/replay proxy for the AWS Systems Manager API.
 #[derive(Debug, Parser)]
 #[command(name = "ssm-vcr", version, about, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the proxy until SIGINT or SIGTERM.
     Serve(ServeArgs),
     /// Check configuration files.
@@ -46,7 +87,7 @@ pub enum Command {
 
 /// `ssm-vcr ca …`: each prints the CA certificate's path, for `AWS_CA_BUNDLE`.
 #[derive(Debug, Subcommand)]
-pub enum CaCommand {
+pub(crate) enum CaCommand {
     /// Create the CA if there is none yet (safe to run again): `AWS_CA_BUNDLE="$(ssm-vcr ca init)"`.
     Init(CaArgs),
     /// Print where the CA certificate is (it must exist).
@@ -57,96 +98,96 @@ pub enum CaCommand {
 
 /// Where the CA is.
 #[derive(Debug, Args)]
-pub struct CaArgs {
+pub(crate) struct CaArgs {
     /// Configuration file naming `forward_proxy.ca_dir`.
     #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// The CA folder, overriding the configuration (default $XDG_DATA_HOME/ssm-vcr/ca, else
     /// ~/.local/share/ssm-vcr/ca).
     #[arg(long, value_name = "DIR")]
-    pub ca_dir: Option<PathBuf>,
+    pub(crate) ca_dir: Option<PathBuf>,
 }
 
 /// `ssm-vcr serve`: every setting of `config.toml` can be overridden here.
 #[derive(Debug, Default, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Configuration file [default: ./config.toml when present, else built-in defaults].
     #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Where answers come from.
     #[arg(long, value_enum)]
-    pub mode: Option<Mode>,
+    pub(crate) mode: Option<Mode>,
     /// Address to listen on; port 0 picks a free port (printed once ready).
     #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: Option<SocketAddr>,
+    pub(crate) listen: Option<SocketAddr>,
     /// Allow a non-loopback --listen address (anyone who reaches it can use the proxy).
     #[arg(long)]
-    pub allow_remote: bool,
+    pub(crate) allow_remote: bool,
     /// Cassette folder.
     #[arg(long, value_name = "DIR")]
-    pub cassette_dir: Option<PathBuf>,
+    pub(crate) cassette_dir: Option<PathBuf>,
     /// Cassette used for requests to `/`; `none` for none (each call selects its own with
     /// `/cassette/<name>/`).
     #[arg(long, value_name = "NAME")]
-    pub cassette: Option<String>,
+    pub(crate) cassette: Option<String>,
     /// Upstream endpoint URL (never contacted in replay mode).
     #[arg(long, value_name = "URL")]
-    pub upstream: Option<String>,
+    pub(crate) upstream: Option<String>,
     /// PEM file of extra CA certificates to trust for the upstream (verification stays on).
     #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
     /// Region for requests without a SigV4 credential scope.
     #[arg(long)]
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
     /// Repeat the last recorded answer once a request's answers are used up.
     #[arg(long)]
-    pub repeat_last: bool,
+    pub(crate) repeat_last: bool,
     /// Replay every recorded poll of a waiter's operation, instead of answering a poll with the
     /// answer that ends the wait (replay.fast_forward_waiters = false).
     #[arg(long)]
-    pub no_fast_forward_waiters: bool,
+    pub(crate) no_fast_forward_waiters: bool,
     /// Bind a placeholder of a value only AWS knew to an environment variable, e.g.
     /// REDACTED-3=env:DB_PASSWORD (or <cassette>/REDACTED-3=...); may be repeated.
     #[arg(long, value_name = "PLACEHOLDER=env:VARIABLE", value_parser = binding)]
-    pub bind_secret: Vec<(String, String)>,
+    pub(crate) bind_secret: Vec<(String, String)>,
     /// Largest accepted request body, in bytes.
     #[arg(long, value_name = "BYTES")]
-    pub max_body_bytes: Option<usize>,
+    pub(crate) max_body_bytes: Option<usize>,
     /// Audit log file (turns auditing on).
     #[arg(long, value_name = "FILE", conflicts_with = "no_audit")]
-    pub audit_log: Option<PathBuf>,
+    pub(crate) audit_log: Option<PathBuf>,
     /// Do not audit.
     #[arg(long)]
-    pub no_audit: bool,
+    pub(crate) no_audit: bool,
     /// Operational log format.
     #[arg(long, value_enum)]
-    pub log_format: Option<LogFormat>,
+    pub(crate) log_format: Option<LogFormat>,
     /// Also write the run report, printed at shutdown, to this file as JSON.
     #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    pub(crate) report: Option<PathBuf>,
     /// Exit with status 3 if a cassette that calls reached holds recordings no call used.
     #[arg(long)]
-    pub fail_on_unused: bool,
+    pub(crate) fail_on_unused: bool,
     /// Exit with status 3 if a call found no recorded answer.
     #[arg(long)]
-    pub fail_on_miss: bool,
+    pub(crate) fail_on_miss: bool,
     /// Once listening, write the endpoint URL (`http://127.0.0.1:PORT`) to this file, whole,
     /// for scripts that start the proxy on port 0; removed again at exit.
     #[arg(long, value_name = "FILE")]
-    pub ready_file: Option<PathBuf>,
+    pub(crate) ready_file: Option<PathBuf>,
     /// The local CA's folder for the forward-proxy mode (default $XDG_DATA_HOME/ssm-vcr/ca, else
     /// ~/.local/share/ssm-vcr/ca).
     #[arg(long, value_name = "DIR")]
-    pub ca_dir: Option<PathBuf>,
+    pub(crate) ca_dir: Option<PathBuf>,
     /// Forward only calls made through the forward proxy, with their clients' own signatures:
     /// the proxy needs no AWS credentials.
     #[arg(long)]
-    pub forward_proxy_only: bool,
+    pub(crate) forward_proxy_only: bool,
 }
 
 impl ServeArgs {
     /// Lays these flags over `config` (read from the file): each flag given wins.
-    pub fn apply_to(&self, mut config: Config) -> Config {
+    pub(crate) fn apply_to(&self, mut config: Config) -> Config {
         let flags = self;
         if let Some(mode) = flags.mode {
             config.mode = mode;
@@ -215,7 +256,7 @@ impl ServeArgs {
 
 /// `ssm-vcr config …`.
 #[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
+pub(crate) enum ConfigCommand {
     /// Load and validate a configuration, then exit (0 when valid).
     Check {
         /// Configuration file [default: ./config.toml when present, else built-in defaults].
@@ -226,7 +267,7 @@ pub enum ConfigCommand {
 
 /// `ssm-vcr cassette …`.
 #[derive(Debug, Subcommand)]
-pub enum CassetteCommand {
+pub(crate) enum CassetteCommand {
     /// Check cassette format and recorded requests against the model (0 when all pass).
     Check {
         /// Cassette files [default: every *.json in the configured cassette folder].
@@ -248,7 +289,7 @@ pub enum CassetteCommand {
 
 /// `ssm-vcr audit …`.
 #[derive(Debug, Subcommand)]
-pub enum AuditCommand {
+pub(crate) enum AuditCommand {
     /// Verify the hash chain (exit 0 when it holds, 1 naming the first broken record).
     ///
     /// One file is checked together with its rotated predecessors (`FILE.1`, `FILE.2`, …);

@@ -1,18 +1,18 @@
-//! What each subcommand does, as functions returning a [`Failure`] that `main` maps to an exit
-//! code. Start-up only: nothing here is on the request path.
+//! What each subcommand does, as functions returning a [`Failure`] that [`super::run`] maps to
+//! an exit code. Start-up only: nothing here is on the request path.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
+use super::{CaCommand, ServeArgs};
 use crate::audit::show::{Filter, follow, table};
 use crate::audit::verify::{files_to_read, verify};
 use crate::aws::model::{provenance, ssm};
 use crate::cassette::check::{check_file, redact_file};
 use crate::cassette::name::CassetteName;
 use crate::cassette::redact::Redaction;
-use crate::cli::{CaCommand, ServeArgs};
 use crate::config::{Config, ConfigError, NO_DEFAULT_CASSETTE, ReportSettings};
 use crate::intercept::ca::{CaError, LocalCa};
 use crate::logging;
@@ -22,7 +22,7 @@ use crate::start_error::StartError;
 
 /// Why a command failed, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
-pub enum Failure {
+pub(super) enum Failure {
     /// The configuration is invalid (exit 2).
     #[error("invalid configuration")]
     Config(#[from] ConfigError),
@@ -47,7 +47,7 @@ pub enum Failure {
 impl Failure {
     /// The process exit code: 2 for configuration (and what it names: cassette, audit log,
     /// credentials), 3 for a run whose report fails it, 1 for everything else.
-    pub fn exit_code(&self) -> u8 {
+    pub(super) fn exit_code(&self) -> u8 {
         match self {
             // A taken port is the machine's state, not the configuration's.
             Self::Start(StartError::Listen { .. }) => 1,
@@ -59,7 +59,7 @@ impl Failure {
 }
 
 /// `ssm-vcr serve`: runs until SIGINT or SIGTERM, then shuts down gracefully.
-pub fn serve(flags: &ServeArgs) -> Result<(), Failure> {
+pub(super) fn serve(flags: &ServeArgs) -> Result<(), Failure> {
     let settings = flags
         .apply_to(Config::load(flags.config.as_deref())?)
         .validate()?;
@@ -139,7 +139,7 @@ fn conclude(report: &Report, settings: &ReportSettings) -> Result<(), Failure> {
 
 /// `ssm-vcr ca init|path|rotate`: creates, finds or replaces the local CA, then prints its
 /// certificate's path.
-pub fn ca(command: &CaCommand) -> Result<(), Failure> {
+pub(super) fn ca(command: &CaCommand) -> Result<(), Failure> {
     let args = match command {
         CaCommand::Init(args) | CaCommand::Path(args) | CaCommand::Rotate(args) => args,
     };
@@ -157,7 +157,7 @@ pub fn ca(command: &CaCommand) -> Result<(), Failure> {
 }
 
 /// `ssm-vcr config check`: loads and validates, prints a summary.
-pub fn config_check(path: Option<PathBuf>) -> Result<(), Failure> {
+pub(super) fn config_check(path: Option<PathBuf>) -> Result<(), Failure> {
     let settings = Config::load(path.as_deref())?.validate()?;
     let cassettes = &settings.cassettes;
     println!(
@@ -172,7 +172,7 @@ pub fn config_check(path: Option<PathBuf>) -> Result<(), Failure> {
 
 /// `ssm-vcr cassette check`: checks the given files, or every cassette of the configured
 /// folder, and prints one line per file and per problem.
-pub fn cassette_check(files: Vec<PathBuf>, config: Option<PathBuf>) -> Result<(), Failure> {
+pub(super) fn cassette_check(files: Vec<PathBuf>, config: Option<PathBuf>) -> Result<(), Failure> {
     let files = if files.is_empty() {
         let config = Config::load(config.as_deref())?.validate()?;
         let dir = &config.cassettes.dir;
@@ -220,7 +220,7 @@ pub fn cassette_check(files: Vec<PathBuf>, config: Option<PathBuf>) -> Result<()
 }
 
 /// `ssm-vcr cassette redact`: rewrites each file with its sensitive values replaced.
-pub fn cassette_redact(files: &[PathBuf]) -> Result<(), Failure> {
+pub(super) fn cassette_redact(files: &[PathBuf]) -> Result<(), Failure> {
     let redaction = Redaction::default();
     let mut failed = 0;
     for file in files {
@@ -249,7 +249,7 @@ pub fn cassette_redact(files: &[PathBuf]) -> Result<(), Failure> {
 }
 
 /// `ssm-vcr model`: which SSM model this build carries.
-pub fn model() -> Result<(), Failure> {
+pub(super) fn model() -> Result<(), Failure> {
     let model = ssm();
     println!(
         "SSM API model from {}: {} operations, {} shapes",
@@ -284,7 +284,7 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
 
 /// `ssm-vcr audit verify`: one file is checked with its rotated predecessors; several files
 /// are checked as one chain, in the order given.
-pub fn audit_verify(files: &[PathBuf]) -> Result<(), Failure> {
+pub(super) fn audit_verify(files: &[PathBuf]) -> Result<(), Failure> {
     let files = files_to_read(files);
     let report = verify(&files);
     match report.broken {
@@ -302,7 +302,7 @@ pub fn audit_verify(files: &[PathBuf]) -> Result<(), Failure> {
 }
 
 /// `ssm-vcr audit show`: the audited calls as a table.
-pub fn audit_show(files: &[PathBuf], filter: &Filter) -> Result<(), Failure> {
+pub(super) fn audit_show(files: &[PathBuf], filter: &Filter) -> Result<(), Failure> {
     let files = files_to_read(files);
     let table = table(&files, filter).map_err(Failure::CheckFailed)?;
     print!("{table}");
@@ -311,7 +311,7 @@ pub fn audit_show(files: &[PathBuf], filter: &Filter) -> Result<(), Failure> {
 
 /// `ssm-vcr audit follow`: the audited calls of a live log, then each new one as it is
 /// written; runs until interrupted.
-pub fn audit_follow(live: &Path, filter: &Filter) -> Result<(), Failure> {
+pub(super) fn audit_follow(live: &Path, filter: &Filter) -> Result<(), Failure> {
     follow(live, filter, &mut std::io::stdout().lock()).or_else(|e| match e.kind() {
         // Whoever read the rows has stopped (`| head`): so does the follower.
         std::io::ErrorKind::BrokenPipe => Ok(()),
