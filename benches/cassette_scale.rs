@@ -14,9 +14,10 @@ mod support;
 use std::time::Instant;
 
 use serde_json::json;
+use ssm_vcr::Json;
 use ssm_vcr::harness::{
-    Body, CassetteName, IgnoreRules, Interaction, Json, Library, Opening, Operation,
-    RecordedRequest, RecordedResponse, Replaying, WhenExhausted,
+    Body, CassetteName, IgnoreRules, Interaction, Library, Opening, Operation, RecordedRequest,
+    RecordedResponse, Replaying, WhenExhausted,
 };
 use ssm_vcr::{Cassette, Mode};
 use support::proc_status_kb;
@@ -48,7 +49,9 @@ fn interaction(i: usize) -> Interaction {
             .into(),
             body: Body::Utf8(body.to_string()),
         },
-        request: RecordedRequest { body },
+        request: RecordedRequest {
+            body: Json::from(&body),
+        },
         repeat: 1,
     }
 }

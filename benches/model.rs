@@ -14,7 +14,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use ssm_vcr::harness::{Json, Kind, Operation, provenance, ssm, validate};
+use ssm_vcr::Json;
+use ssm_vcr::harness::{Kind, Operation, provenance, ssm, validate};
 
 fn main() {
     // Under `cargo test` the bench only checks that every step still runs.

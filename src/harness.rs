@@ -22,5 +22,4 @@ pub use crate::cassette::redact::{Placeholders, Redaction, plain_sensitive_value
 pub use crate::cassette::replay::{Replaying, Tape, WhenExhausted};
 pub use crate::cassette::store::{Library, Opening};
 pub use crate::durable::batch::{BatchQueue, Fill};
-pub use crate::json::Json;
 pub use crate::text::printable;

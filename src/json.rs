@@ -1,19 +1,20 @@
-//! A JSON value that borrows its strings from the bytes serde_json read it from: what a live
-//! request's body is parsed into.
+//! [`Json`]: the proxy's one JSON tree, for live bodies and recorded ones alike.
 //!
-//! A request body lives for one call, so its strings point into the body where they can, and
-//! an object is one vector of members sorted by key; sorting also lets two objects with the
-//! same members compare and hash alike whatever order they were sent in. Numbers are
-//! serde_json's, so they compare exactly as `Value`'s do (`1` is not `1.0`).
-//!
-//! Recorded bodies stay `Value`s (they are written, redacted and diffed); they turn into a
-//! [`Json`] once, when a cassette is indexed. This module knows nothing of requests or
-//! cassettes.
+//! A live request's body lives for one call, so its strings point into the body where they
+//! can ([`Json::parse`]); a cassette's bodies own theirs (`Json<'static>`, [`owned`]). An
+//! object is one vector of members sorted by key: two objects with the same members compare
+//! and hash alike whatever order they were sent in, and serialise in the order serde_json's
+//! own map writes them, so a cassette written from this tree is byte for byte what serde_json
+//! wrote before. Numbers are serde_json's, so they compare exactly as its `Value`'s do (`1` is
+//! not `1.0`). Every walk over a body (paths, the model's walks, redaction, matching, waiters)
+//! reads this tree; serde_json's `Value` is only a way to write literals in tests. This module
+//! knows nothing of requests or cassettes.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Number, Value};
 
 /// A JSON value whose strings are borrowed where they can be.
@@ -103,6 +104,27 @@ impl<'a> Json<'a> {
         serde_json::from_slice(bytes)
     }
 
+    /// The member called `key`, if this is an object that has one.
+    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+        match self {
+            Self::Object(object) => object.get(key),
+            _ => None,
+        }
+    }
+
+    /// The text, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The compact JSON text, as serde_json writes it.
+    pub fn to_vec(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a JSON tree always serialises")
+    }
+
     /// The JSON type of a value, as people name it.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -131,23 +153,6 @@ impl<'a> Json<'a> {
             )),
         }
     }
-
-    /// The same value as serde_json's `Value`.
-    pub fn to_value(&self) -> Value {
-        match self {
-            Self::Null => Value::Null,
-            Self::Bool(b) => Value::Bool(*b),
-            Self::Number(n) => Value::Number(n.clone()),
-            Self::String(s) => Value::String(s.as_ref().to_owned()),
-            Self::Array(items) => Value::Array(items.iter().map(Json::to_value).collect()),
-            Self::Object(object) => Value::Object(
-                object
-                    .iter()
-                    .map(|(key, value)| (key.to_owned(), value.to_value()))
-                    .collect(),
-            ),
-        }
-    }
 }
 
 /// One step from a value to a value inside it: an object's member or an array's element.
@@ -172,6 +177,7 @@ impl<'a> Json<'a> {
     }
 }
 
+/// A copy of serde_json's `Value`, for literals written with `serde_json::json!`.
 impl From<&Value> for Json<'static> {
     fn from(value: &Value) -> Self {
         match value {
@@ -190,10 +196,65 @@ impl From<&Value> for Json<'static> {
     }
 }
 
+/// `null`, for an index that finds nothing.
+static NULL: Json<'static> = Json::Null;
+
+impl<'a> std::ops::Index<&str> for Json<'a> {
+    type Output = Json<'a>;
+
+    /// The member called `key`, or `null` when there is none, as serde_json's `Value` indexes.
+    fn index(&self, key: &str) -> &Json<'a> {
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+impl PartialEq<&str> for Json<'_> {
+    fn eq(&self, text: &&str) -> bool {
+        self.as_str() == Some(*text)
+    }
+}
+
+impl From<&str> for Json<'static> {
+    fn from(text: &str) -> Self {
+        Self::String(Cow::Owned(text.to_owned()))
+    }
+}
+
 impl fmt::Display for Json<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.to_value(), f)
+        f.write_str(&String::from_utf8_lossy(&self.to_vec()))
     }
+}
+
+impl Serialize for Json<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Null => serializer.serialize_unit(),
+            Self::Bool(b) => serializer.serialize_bool(*b),
+            Self::Number(n) => n.serialize(serializer),
+            Self::String(text) => serializer.serialize_str(text),
+            Self::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Self::Object(object) => {
+                let mut map = serializer.serialize_map(Some(object.0.len()))?;
+                for (key, value) in object.iter() {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// Reads a value that owns its strings, for `#[serde(deserialize_with = "owned")]` on the
+/// bodies of a cassette, which outlive the bytes they were read from.
+pub fn owned<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Json<'static>, D::Error> {
+    Json::deserialize(deserializer).map(Json::into_owned)
 }
 
 impl<'de> Deserialize<'de> for Json<'de> {
@@ -304,8 +365,20 @@ mod tests {
         let text =
             r#"{"b": [1, -2, 3.5, 1e300, true, null, "x\ny"], "a": {"z": 0, "y": "é"}, "": {}}"#;
         let value: Value = serde_json::from_str(text).unwrap();
-        assert_eq!(parse(text).to_value(), value);
+        assert_eq!(serde_json::to_value(parse(text)).unwrap(), value);
         assert_eq!(parse(text), Json::from(&value));
+    }
+
+    #[test]
+    fn writes_every_value_as_serde_json_does() {
+        let text = r#"{"b": [1, -2, 3.5, 1e300, true, null, "x\ny\u0001\"é"], "a": {"z": 0, "y": "é"}, "": {}}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(parse(text).to_vec(), serde_json::to_vec(&value).unwrap());
+        assert_eq!(
+            serde_json::to_vec_pretty(&parse(text)).unwrap(),
+            serde_json::to_vec_pretty(&value).unwrap()
+        );
+        assert_eq!(parse(text).to_string(), value.to_string());
     }
 
     #[test]
@@ -325,7 +398,7 @@ mod tests {
         let text = r#"{"k": 1, "a": 0, "k": 2, "k": 3}"#;
         let value: Value = serde_json::from_str(text).unwrap();
         assert_eq!(parse(text), Json::from(&value));
-        assert_eq!(parse(text).to_value()["k"], 3);
+        assert_eq!(parse(text)["k"], Json::Number(3.into()));
         // Keys already in order but repeated are not left as they are.
         assert_eq!(
             parse(r#"{"a": 1, "a": 2, "b": 0}"#),
@@ -377,6 +450,6 @@ mod tests {
         assert!(!object.remove("ClientToken"));
         let owned = Json::Object(object).into_owned();
         drop(text);
-        assert_eq!(owned.to_value(), serde_json::json!({"Name": "n"}));
+        assert_eq!(owned, Json::from(&serde_json::json!({"Name": "n"})));
     }
 }

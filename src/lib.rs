@@ -107,6 +107,7 @@ pub use config::{
     Limits, LogFormat, LogSettings, OnAuditFailure, ReplaySettings, ReportSettings,
 };
 pub use intercept::ca::{CaError, LocalCa};
+pub use json::Json;
 pub use mode::Mode;
 pub use proxy::{Proxy, ProxyBuilder};
 pub use report::{

@@ -295,7 +295,7 @@ async fn forward(
         let interaction = recorder::forwarded(
             operation.as_str(),
             call.region,
-            call.input.to_value(),
+            call.input.clone().into_owned(),
             forwarded.status,
             &forwarded.headers,
             &forwarded.body,

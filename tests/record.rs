@@ -17,7 +17,7 @@ use common::process::{call, fold_journals, sigterm, spawn_serve, start};
 use common::{DEREGISTER, Reply, TestProxy, config, config_with_audit, create_window_body};
 use http::HeaderMap;
 use serde_json::{Value, json};
-use ssm_vcr::{Cassette, Config, Mode};
+use ssm_vcr::{Cassette, Config, Json, Mode};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
@@ -398,12 +398,12 @@ async fn auto_mode_replays_what_it_has_and_appends_what_it_lacks() {
     assert_eq!(forwarded.status, 200);
     let cassette =
         Cassette::from_json(&std::fs::read(dir.path().join("flow.json")).unwrap()).unwrap();
-    let names: Vec<&Value> = cassette
+    let names: Vec<&Json> = cassette
         .interactions
         .iter()
         .map(|i| &i.request.body["Name"])
         .collect();
-    assert_eq!(names, [&json!("one"), &json!("two")]);
+    assert_eq!(names, [&Json::from("one"), &Json::from("two")]);
 }
 
 /// The statuses of a call and its retry.

@@ -55,10 +55,17 @@ fuzz_target!(|data: &[u8]| {
     };
 
     let mut line = Vec::new();
-    record.clone().into_draft().seal_into(number, GENESIS, &mut line);
+    record
+        .clone()
+        .into_draft()
+        .seal_into(number, GENESIS, &mut line);
     let whole = serde_json::to_vec(&record).expect("a record serialises");
     let before_hash = &whole[..whole.len() - 1];
-    assert_eq!(&line[..before_hash.len()], before_hash, "the draft is not serde_json's bytes");
+    assert_eq!(
+        &line[..before_hash.len()],
+        before_hash,
+        "the draft is not serde_json's bytes"
+    );
     let (read_back, _) = unseal(&line[..line.len() - 1]).expect("a sealed line unseals");
     assert_eq!(read_back, record);
 });

@@ -6,25 +6,39 @@
 use libfuzzer_sys::fuzz_target;
 use ssm_vcr::Cassette;
 use ssm_vcr::harness::{
-    IgnoreRules, Json, Operation, Placeholders, Redaction, Replaying, Tape, plain_sensitive_values,
+    IgnoreRules, Operation, Placeholders, Redaction, Replaying, Tape, plain_sensitive_values,
 };
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(cassette) = Cassette::from_json(data) else { return };
+    let Ok(cassette) = Cassette::from_json(data) else {
+        return;
+    };
     let again = Cassette::from_json(&cassette.to_json()).expect("a saved cassette loads");
     assert_eq!(again, cassette);
     let replaying = Replaying::default();
-    let tape = Tape::new("fuzz", "fuzz.json".into(), cassette.clone(), IgnoreRules::default(), replaying, Default::default())
-        .expect("a loaded cassette indexes");
+    let tape = Tape::new(
+        "fuzz",
+        "fuzz.json".into(),
+        cassette.clone(),
+        IgnoreRules::default(),
+        replaying,
+        Default::default(),
+    )
+    .expect("a loaded cassette indexes");
     for interaction in &cassette.interactions {
         // Well-formed names the model does not know load too; no live call can name them.
-        let Some(operation) = Operation::named(&interaction.operation) else { continue };
-        let body = Json::from(&interaction.request.body);
-        let _ = tape.play(operation, &interaction.region, &body);
+        let Some(operation) = Operation::named(&interaction.operation) else {
+            continue;
+        };
+        let _ = tape.play(operation, &interaction.region, &interaction.request.body);
     }
     let mut placeholders = Placeholders::continuing(&cassette);
     for mut interaction in cassette.interactions {
         Redaction::default().apply(&mut interaction, &mut placeholders);
-        assert_eq!(plain_sensitive_values(&interaction), (0, 0), "a sensitive value survived redaction");
+        assert_eq!(
+            plain_sensitive_values(&interaction),
+            (0, 0),
+            "a sensitive value survived redaction"
+        );
     }
 });

@@ -7,7 +7,8 @@ use ssm_vcr::harness::{Caller, envelope};
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(4, |&b| b == 0);
-    let (Some(path), Some(target), Some(header), Some(body)) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(path), Some(target), Some(header), Some(body)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return;
     };

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
 use regex::Regex;
+use ssm_vcr::Json;
 use ssm_vcr::harness::{
-    Engine, Json, Kind, MAX_LISTED, Operation, Rejection, envelope, ssm, translate, validate,
+    Engine, Kind, MAX_LISTED, Operation, Rejection, envelope, ssm, translate, validate,
 };
 
 thread_local! {
@@ -17,10 +18,14 @@ thread_local! {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, body)) = data.split_first() else { return };
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
     let operations: Vec<Operation> = ssm().operations().collect();
     let operation = operations[usize::from(pick) % operations.len()];
-    let Ok(input) = envelope::input(body) else { return };
+    let Ok(input) = envelope::input(body) else {
+        return;
+    };
     let message = match validate(operation, &input) {
         Ok(()) => String::new(),
         Err(Rejection::Validation { message }) => message,
@@ -29,12 +34,24 @@ fuzz_target!(|data: &[u8]| {
     if message.split("; ").count() >= MAX_LISTED {
         return; // the list may be cut before the member
     }
-    let Some(shape) = operation.input() else { return };
-    let Kind::Structure { members, .. } = &ssm().shape(shape).kind else { return };
+    let Some(shape) = operation.input() else {
+        return;
+    };
+    let Kind::Structure { members, .. } = &ssm().shape(shape).kind else {
+        return;
+    };
     for member in members {
         let target = ssm().shape(member.shape);
-        let Kind::String { pattern: Some(pattern), .. } = &target.kind else { continue };
-        let Some(Json::String(text)) = input.get(&member.name) else { continue };
+        let Kind::String {
+            pattern: Some(pattern),
+            ..
+        } = &target.kind
+        else {
+            continue;
+        };
+        let Some(Json::String(text)) = input.get(&member.name) else {
+            continue;
+        };
         if target.sensitive || pattern.engine() != Ok(Engine::Automaton) {
             continue;
         }

@@ -66,10 +66,10 @@ pub fn check_file(path: &Path) -> Report {
             );
             continue;
         };
-        if let Json::Object(input) = Json::from(&interaction.request.body)
+        if let Json::Object(input) = &interaction.request.body
             && let Err(
                 Rejection::Validation { message: reason } | Rejection::Serialization { reason },
-            ) = validate(operation, &input)
+            ) = validate(operation, input)
         {
             problem(
                 index,

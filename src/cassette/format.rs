@@ -13,10 +13,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::aws::error::headers::X_AMZN_REQUEST_ID;
 use crate::aws::model::{is_operation_name, provenance};
+use crate::json::Json;
 
 /// Headers that describe the connection or the body's framing, never replayed from a file.
 const FRAMING_HEADERS: [HeaderName; 3] = [
@@ -103,7 +103,8 @@ fn is_once(repeat: &u32) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct RecordedRequest {
     /// The request body as a JSON object.
-    pub body: Value,
+    #[serde(deserialize_with = "crate::json::owned")]
+    pub body: Json<'static>,
 }
 
 /// The recorded response, replayed byte for byte.
@@ -320,7 +321,7 @@ impl Interaction {
                     .to_owned(),
             );
         }
-        if !self.request.body.is_object() {
+        if !matches!(self.request.body, Json::Object(_)) {
             return Err("request.body must be a JSON object".to_owned());
         }
         self.response.status()?;

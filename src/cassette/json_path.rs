@@ -3,11 +3,9 @@
 //!
 //! Dotted member names from the top of a body, `*` for any member or array element, `[*]` as a
 //! synonym of `.*`, an optional leading `$.`: `ClientToken`, `Targets[*].Values`,
-//! `$.Parameters.*`. This module only finds values; what to do with them is the caller's.
-//! Matching removes them from live and recorded bodies alike, read as [`Json`]; redaction
-//! replaces them in recorded bodies, which are serde_json `Value`s.
-
-use serde_json::Value;
+//! `$.Parameters.*`. This module only finds values in a [`Json`] tree; what to do with them is
+//! the caller's: matching removes them from live and recorded bodies alike, redaction replaces
+//! them in recorded ones.
 
 use crate::json::Json;
 
@@ -29,34 +27,6 @@ impl JsonPath {
             ));
         }
         Ok(Self { segments })
-    }
-
-    /// Calls `on_leaf` with each object or array holding the path's last segment, and that
-    /// segment; returns how many calls said they changed something.
-    fn visit(&self, value: &mut Value, on_leaf: &mut dyn FnMut(&mut Value, &str) -> bool) -> usize {
-        fn walk(
-            value: &mut Value,
-            path: &[String],
-            on_leaf: &mut dyn FnMut(&mut Value, &str) -> bool,
-        ) -> usize {
-            let Some((first, rest)) = path.split_first() else {
-                return 0;
-            };
-            if rest.is_empty() {
-                return usize::from(on_leaf(value, first));
-            }
-            match value {
-                Value::Object(map) if first == "*" => {
-                    map.values_mut().map(|v| walk(v, rest, on_leaf)).sum()
-                }
-                Value::Object(map) => map.get_mut(first).map_or(0, |v| walk(v, rest, on_leaf)),
-                Value::Array(items) if first == "*" => {
-                    items.iter_mut().map(|v| walk(v, rest, on_leaf)).sum()
-                }
-                _ => 0,
-            }
-        }
-        walk(value, &self.segments, on_leaf)
     }
 
     /// Whether the path reaches any value, that is whether [`Self::remove`] would change
@@ -108,32 +78,46 @@ impl JsonPath {
     }
 
     /// Replaces every value the path reaches with `with`; returns how many were replaced.
-    pub fn replace(&self, value: &mut Value, with: &Value) -> usize {
-        self.visit(value, &mut |parent, last| {
-            let mut replaced = false;
-            match parent {
-                Value::Object(map) if last == "*" => {
-                    for v in map.values_mut() {
-                        *v = with.clone();
-                        replaced = true;
+    pub fn replace(&self, value: &mut Json<'_>, with: &Json<'static>) -> usize {
+        fn walk(value: &mut Json<'_>, path: &[String], with: &Json<'static>) -> usize {
+            let Some((first, rest)) = path.split_first() else {
+                return 0;
+            };
+            let last = rest.is_empty();
+            match value {
+                Json::Object(object) if first == "*" => (object.values_mut())
+                    .map(|v| {
+                        if last {
+                            set(v, with)
+                        } else {
+                            walk(v, rest, with)
+                        }
+                    })
+                    .sum(),
+                Json::Object(object) => object.get_mut(first).map_or(0, |v| {
+                    if last {
+                        set(v, with)
+                    } else {
+                        walk(v, rest, with)
                     }
-                }
-                Value::Object(map) => {
-                    if let Some(v) = map.get_mut(last) {
-                        *v = with.clone();
-                        replaced = true;
-                    }
-                }
-                Value::Array(items) if last == "*" => {
-                    for v in items.iter_mut() {
-                        *v = with.clone();
-                        replaced = true;
-                    }
-                }
-                _ => {}
+                }),
+                Json::Array(items) if first == "*" => (items.iter_mut())
+                    .map(|v| {
+                        if last {
+                            set(v, with)
+                        } else {
+                            walk(v, rest, with)
+                        }
+                    })
+                    .sum(),
+                _ => 0,
             }
-            replaced
-        })
+        }
+        fn set(value: &mut Json<'_>, with: &Json<'static>) -> usize {
+            *value = with.clone();
+            1
+        }
+        walk(value, &self.segments, with)
     }
 }
 
@@ -147,13 +131,16 @@ mod tests {
 
         #[test]
         fn reaches_members_inside_arrays() {
-            let mut body =
-                json!({"Parameters": [{"Name": "a", "Value": "s1"}, {"Name": "b", "Value": "s2"}]});
+            let mut body = Json::from(
+                &json!({"Parameters": [{"Name": "a", "Value": "s1"}, {"Name": "b", "Value": "s2"}]}),
+            );
             let path = JsonPath::parse("Parameters[*].Value").unwrap();
-            assert_eq!(path.replace(&mut body, &json!("REDACTED")), 2);
+            assert_eq!(path.replace(&mut body, &Json::from("REDACTED")), 2);
             assert_eq!(
                 body,
-                json!({"Parameters": [{"Name": "a", "Value": "REDACTED"}, {"Name": "b", "Value": "REDACTED"}]})
+                Json::from(
+                    &json!({"Parameters": [{"Name": "a", "Value": "REDACTED"}, {"Name": "b", "Value": "REDACTED"}]})
+                )
             );
         }
     }

@@ -11,8 +11,6 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde_json::Value;
-
 use super::json_path::JsonPath;
 use crate::aws::model::{Operation, ShapeId, walk};
 use crate::json::Json;
@@ -72,8 +70,8 @@ pub struct MatchKey {
 impl MatchKey {
     /// The key of a recorded request.
     /// An operation the model does not know keeps its whole body.
-    pub fn new(operation: &str, region: &str, body: &Value, rules: &IgnoreRules) -> Self {
-        let mut body = Json::from(body);
+    pub fn new(operation: &str, region: &str, body: &Json<'_>, rules: &IgnoreRules) -> Self {
+        let mut body = body.clone().into_owned();
         let input = Operation::named(operation).and_then(|op| op.input());
         rules.strip_in_place(input, &mut body);
         Self {
@@ -237,11 +235,9 @@ mod tests {
         #[test]
         fn ignores_key_order_whitespace_and_the_modeled_idempotency_token() {
             let rules = IgnoreRules::new::<&str>(&[]).unwrap();
-            let a: Value =
-                serde_json::from_str(r#"{"B": 1, "A": {"y": 2, "x": 1}, "ClientToken": "t1"}"#)
-                    .unwrap();
-            let b: Value =
-                serde_json::from_str(r#"{"A":{"x":1,"y":2},"B":1,"ClientToken":"t2"}"#).unwrap();
+            let a =
+                Json::parse(br#"{"B": 1, "A": {"y": 2, "x": 1}, "ClientToken": "t1"}"#).unwrap();
+            let b = Json::parse(br#"{"A":{"x":1,"y":2},"B":1,"ClientToken":"t2"}"#).unwrap();
             let op = "CreateMaintenanceWindow";
             assert_eq!(
                 MatchKey::new(op, "r", &a, &rules),
@@ -258,8 +254,12 @@ mod tests {
         #[test]
         fn sensitive_values_do_not_count() {
             let rules = IgnoreRules::default();
-            let a = json!({"Name": "/db/password", "Value": "s3cret", "Type": "SecureString"});
-            let b = json!({"Name": "/db/password", "Value": "REDACTED-1", "Type": "SecureString"});
+            let a = Json::from(
+                &json!({"Name": "/db/password", "Value": "s3cret", "Type": "SecureString"}),
+            );
+            let b = Json::from(
+                &json!({"Name": "/db/password", "Value": "REDACTED-1", "Type": "SecureString"}),
+            );
             let key = MatchKey::new("PutParameter", "r", &a, &rules);
             assert_eq!(key, MatchKey::new("PutParameter", "r", &b, &rules));
             assert_eq!(
@@ -271,8 +271,8 @@ mod tests {
         #[test]
         fn configured_paths_are_ignored_inside_arrays() {
             let rules = IgnoreRules::new(&["Targets[*].Note"]).unwrap();
-            let a = json!({"Targets": [{"Key": "k", "Note": "1"}]});
-            let b = json!({"Targets": [{"Key": "k", "Note": "2"}]});
+            let a = Json::from(&json!({"Targets": [{"Key": "k", "Note": "1"}]}));
+            let b = Json::from(&json!({"Targets": [{"Key": "k", "Note": "2"}]}));
             assert_eq!(
                 MatchKey::new("Op", "r", &a, &rules),
                 MatchKey::new("Op", "r", &b, &rules)
@@ -282,7 +282,7 @@ mod tests {
         #[test]
         fn region_and_operation_are_part_of_the_key() {
             let rules = IgnoreRules::default();
-            let body = json!({});
+            let body = Json::from(&json!({}));
             assert_ne!(
                 MatchKey::new("Op", "r1", &body, &rules),
                 MatchKey::new("Op", "r2", &body, &rules)
@@ -296,7 +296,7 @@ mod tests {
         #[test]
         fn parts_read_back_with_ignored_paths_gone() {
             let rules = IgnoreRules::new::<&str>(&[]).unwrap();
-            let body = json!({"b": [1, "x"], "a": null, "ClientToken": "t"});
+            let body = Json::from(&json!({"b": [1, "x"], "a": null, "ClientToken": "t"}));
             let key = MatchKey::new("DeleteInventory", "eu-west-1", &body, &rules);
             assert_eq!(key.operation(), "DeleteInventory");
             assert_eq!(key.region(), "eu-west-1");
@@ -315,8 +315,8 @@ mod tests {
         #[test]
         fn a_live_request_hashes_and_compares_like_its_recorded_key() {
             let rules = IgnoreRules::new::<&str>(&[]).unwrap();
-            let recorded: Value = serde_json::from_str(
-                r#"{"B": 1.5, "A": {"y": [2], "x": "é"}, "ClientToken": "t1"}"#,
+            let recorded = Json::parse(
+                r#"{"B": 1.5, "A": {"y": [2], "x": "é"}, "ClientToken": "t1"}"#.as_bytes(),
             )
             .unwrap();
             let live =
@@ -379,8 +379,8 @@ mod tests {
         #[test]
         fn values_that_match_are_no_difference_even_when_they_print_differently() {
             let rules = IgnoreRules::default();
-            let sent = MatchKey::new("Op", "r", &json!({"N": -0.0}), &rules);
-            let recorded = MatchKey::new("Op", "r", &json!({"N": 0.0}), &rules);
+            let sent = MatchKey::new("Op", "r", &Json::from(&json!({"N": -0.0})), &rules);
+            let recorded = MatchKey::new("Op", "r", &Json::from(&json!({"N": 0.0})), &rules);
             assert_eq!(sent, recorded);
             assert_eq!(differences(&sent, &recorded), []);
         }
@@ -388,8 +388,8 @@ mod tests {
         #[test]
         fn lists_changed_missing_and_extra_paths() {
             let rules = IgnoreRules::new::<&str>(&[]).unwrap();
-            let sent = json!({"WindowId": "mw-1", "Extra": [1]});
-            let recorded = json!({"WindowId": "mw-2", "WindowTaskId": "t"});
+            let sent = Json::from(&json!({"WindowId": "mw-1", "Extra": [1]}));
+            let recorded = Json::from(&json!({"WindowId": "mw-2", "WindowTaskId": "t"}));
             let diffs = differences(
                 &MatchKey::new("Op", "us-east-1", &sent, &rules),
                 &MatchKey::new("Op", "us-east-2", &recorded, &rules),

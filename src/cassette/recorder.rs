@@ -20,7 +20,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use http::{HeaderMap, StatusCode};
-use serde_json::Value;
 
 use super::format::{Body, Cassette, Interaction, ModelStamp, RecordedRequest, RecordedResponse};
 use super::journal::{self, Base, Journal, entry_line};
@@ -28,13 +27,14 @@ use super::matching::{IgnoreRules, MatchKey};
 use super::redact::{Placeholders, Redaction, SecretFound, recorded_headers, scan};
 use super::secrets::Bindings;
 use crate::durable;
+use crate::json::Json;
 
 /// A forwarded call as the cassette keeps it, recorded now; unredacted until
 /// [`Recorder::append`].
 pub fn forwarded(
     operation: &str,
     region: &str,
-    request: Value,
+    request: Json<'static>,
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],

@@ -188,12 +188,13 @@ mod tests {
     use crate::cassette::matching::IgnoreRules;
     use crate::cassette::recorder::{Recorder, forwarded};
     use crate::cassette::redact::Redaction;
+    use crate::json::Json;
 
     fn window(name: &str) -> crate::cassette::format::Interaction {
         forwarded(
             "CreateMaintenanceWindow",
             "us-east-1",
-            json!({"Name": name}),
+            Json::from(&json!({"Name": name})),
             StatusCode::OK,
             &HeaderMap::new(),
             br#"{"WindowId":"mw-0123456789abcdef0"}"#,

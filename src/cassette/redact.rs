@@ -12,7 +12,6 @@ use std::sync::{Arc, LazyLock};
 
 use http::HeaderMap;
 use regex::bytes::Regex;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::format::{Body, Cassette, Interaction};
@@ -20,6 +19,7 @@ use super::json_path::JsonPath;
 use super::placeholder::{PLACEHOLDER_PREFIX, REDACTED, is_placeholder, placeholder};
 use super::secrets::Bindings;
 use crate::aws::model::{Operation, ShapeId, walk};
+use crate::json::Json;
 
 /// Response headers recorded (lower case); every other response header is dropped.
 pub const RECORDED_RESPONSE_HEADERS: [&str; 3] =
@@ -208,22 +208,25 @@ impl Redaction {
         let anything = !self.paths.is_empty() || output.is_some_and(walk::holds_sensitive);
         if anything
             && let Body::Utf8(text) = &interaction.response.body
-            && let Ok(mut json) = serde_json::from_str::<Value>(text)
+            && let Ok(mut json) = Json::parse(text.as_bytes())
             && self.redact(&mut json, operation, Direction::Response, placeholders) > 0
         {
-            interaction.response.body = Body::Utf8(json.to_string());
+            let written = json.to_string();
+            // The tree borrows the old body's text.
+            drop(json);
+            interaction.response.body = Body::Utf8(written);
         }
     }
 
     /// Replaces what must not be written in `body`; returns how many values were replaced.
     fn redact(
         &self,
-        body: &mut Value,
+        body: &mut Json<'_>,
         operation: Option<Operation>,
         direction: Direction,
         placeholders: &mut Placeholders,
     ) -> usize {
-        let redacted = Value::from(REDACTED);
+        let redacted = Json::from(REDACTED);
         let mut replaced: usize = self
             .paths
             .iter()
@@ -257,7 +260,7 @@ pub fn plain_sensitive_values(interaction: &Interaction) -> (usize, usize) {
     let Some(operation) = Operation::named(&interaction.operation) else {
         return (0, 0);
     };
-    let count = |shape: Option<ShapeId>, body: &Value| {
+    let count = |shape: Option<ShapeId>, body: &Json<'_>| {
         let mut plain = 0;
         if let Some(shape) = shape {
             walk::sensitive_strings(shape, body, &mut |_, value| {
@@ -268,7 +271,7 @@ pub fn plain_sensitive_values(interaction: &Interaction) -> (usize, usize) {
     };
     let request = count(operation.input(), &interaction.request.body);
     let response = match &interaction.response.body {
-        Body::Utf8(text) => serde_json::from_str(text)
+        Body::Utf8(text) => Json::parse(text.as_bytes())
             .map(|json| count(operation.output(), &json))
             .unwrap_or(0),
         Body::Base64(_) => 0,
@@ -366,12 +369,14 @@ mod tests {
         use crate::cassette::format::{RecordedRequest, RecordedResponse};
         use serde_json::json;
 
-        fn interaction(operation: &str, request: Value, response: &str) -> Interaction {
+        fn interaction(operation: &str, request: serde_json::Value, response: &str) -> Interaction {
             Interaction {
                 operation: operation.to_owned(),
                 region: "us-east-1".to_owned(),
                 recorded_at: "2024-02-25T18:01:33Z".to_owned(),
-                request: RecordedRequest { body: request },
+                request: RecordedRequest {
+                    body: Json::from(&request),
+                },
                 response: RecordedResponse {
                     status: 200,
                     headers: Default::default(),

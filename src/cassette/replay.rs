@@ -21,7 +21,6 @@ use bytes::Bytes;
 use hashbrown::HashTable;
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::Full;
-use serde_json::Value;
 
 use super::format::{Cassette, FormatError};
 use super::matching::{Difference, IgnoreRules, KeyRef, MatchKey, differences};
@@ -80,7 +79,7 @@ fn poll(
 ) -> Option<Poll> {
     let mut waiters = waiters_of(operation.as_str()).peekable();
     waiters.peek()?;
-    let body: Option<Value> = serde_json::from_slice(body).ok();
+    let body = Json::parse(body).ok();
     let answer = waiters::Answer {
         status: status.as_u16(),
         error_type,
@@ -441,7 +440,7 @@ pub fn error_type(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Optio
         let text = String::from_utf8_lossy(value.as_bytes());
         return Some(text.split(':').next().unwrap_or_default().to_owned());
     }
-    let body: Value = serde_json::from_slice(body).ok()?;
+    let body = Json::parse(body).ok()?;
     let shape = body.get("__type")?.as_str()?;
     Some(shape.rsplit('#').next().unwrap_or(shape).to_owned())
 }
@@ -564,12 +563,19 @@ mod tests {
     use crate::cassette::format::{Body, Interaction, RecordedRequest, RecordedResponse};
     use serde_json::json;
 
-    fn interaction(operation: &str, body: Value, status: u16, answer: &str) -> Interaction {
+    fn interaction(
+        operation: &str,
+        body: serde_json::Value,
+        status: u16,
+        answer: &str,
+    ) -> Interaction {
         Interaction {
             operation: operation.to_owned(),
             region: "us-east-1".to_owned(),
             recorded_at: "2024-02-25T18:01:33Z".to_owned(),
-            request: RecordedRequest { body },
+            request: RecordedRequest {
+                body: Json::from(&body),
+            },
             response: RecordedResponse {
                 status,
                 headers: Default::default(),
@@ -650,7 +656,7 @@ mod tests {
         let body = Json::from(&json!({"InstanceId": "i-0123456789abcdef0", "CommandId": "c"}));
         let played = tape.play(op("GetCommandInvocation"), "us-east-1", &body)?;
         let text = String::from_utf8(played.answer.body.to_vec()).unwrap();
-        let status = serde_json::from_str::<Value>(&text).unwrap()["Status"].to_string();
+        let status = Json::parse(text.as_bytes()).unwrap()["Status"].to_string();
         Ok((status, played.skipped_polls))
     }
 

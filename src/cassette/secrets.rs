@@ -17,7 +17,6 @@ use std::ops::Range;
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use serde_json::Value;
 
 use super::placeholder::{PLACEHOLDER_PREFIX, placeholder, placeholder_number};
 use crate::aws::model::{Operation, walk};
@@ -125,7 +124,7 @@ pub struct RequestSecrets(Vec<(Vec<Step>, u64)>);
 
 impl RequestSecrets {
     /// The placeholders in the sensitive members of `body`, a recorded input of `operation`.
-    pub fn of(operation: Option<Operation>, body: &Value) -> Self {
+    pub fn of(operation: Option<Operation>, body: &Json<'_>) -> Self {
         let mut sites = Vec::new();
         if let Some(input) = operation.and_then(|op| op.input())
             && walk::holds_sensitive(input)
@@ -154,7 +153,7 @@ pub enum AnswerSecrets {
     Tokens(Vec<(Range<usize>, u64)>),
     /// The body as JSON, written again when a value is put in: used when a placeholder's text
     /// also stands outside a sensitive member, so its tokens cannot be told apart.
-    Parsed(Value, Operation),
+    Parsed(Json<'static>, Operation),
 }
 
 impl AnswerSecrets {
@@ -165,7 +164,7 @@ impl AnswerSecrets {
         let output = operation
             .output()
             .filter(|&shape| walk::holds_sensitive(shape))?;
-        let value: Value = serde_json::from_slice(body).ok()?;
+        let value = Json::parse(body).ok()?.into_owned();
         let mut sensitive = Vec::new();
         walk::sensitive_strings(output, &value, &mut |_, text| {
             sensitive.extend(placeholder_number(text));
@@ -321,7 +320,7 @@ impl Bindings {
                         }
                     }
                 });
-                revealed.then(|| Bytes::from(value.to_string()))
+                revealed.then(|| Bytes::from(value.to_vec()))
             }
         }
     }
@@ -369,7 +368,8 @@ mod tests {
     }
 
     fn put(value: &str) -> (RequestSecrets, Json<'static>) {
-        let recorded = json!({"Name": "/db", "Value": "REDACTED-1", "Type": "SecureString"});
+        let recorded =
+            Json::from(&json!({"Name": "/db", "Value": "REDACTED-1", "Type": "SecureString"}));
         let live = json!({"Name": "/db", "Value": value, "Type": "SecureString"});
         (
             RequestSecrets::of(op("PutParameter"), &recorded),
@@ -497,7 +497,7 @@ mod tests {
             revealed,
             r#"{ "Parameter": {"Name": "/db", "Value": "quote\" back\\slash\nnew line \u0001 é"} }"#
         );
-        let parsed: Value = serde_json::from_str(&revealed).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&revealed).unwrap();
         assert_eq!(parsed["Parameter"]["Value"], value);
     }
 
@@ -522,7 +522,7 @@ mod tests {
         assert!(
             AnswerSecrets::of(op("DeregisterTaskFromMaintenanceWindow"), unsensitive).is_none()
         );
-        let recorded = json!({"Name": "/db", "Type": "String"});
+        let recorded = Json::from(&json!({"Name": "/db", "Type": "String"}));
         assert!(RequestSecrets::of(op("PutParameter"), &recorded).is_empty());
     }
 }

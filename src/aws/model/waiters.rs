@@ -12,7 +12,8 @@
 use std::sync::LazyLock;
 
 use serde::Deserialize;
-use serde_json::Value;
+
+use crate::json::Json;
 
 /// The vendored waiters file, exactly as botocore ships it.
 const WAITERS_JSON: &str = include_str!("../../../model/ssm/waiters-2.json");
@@ -61,7 +62,7 @@ pub struct Answer<'a> {
     /// The AWS error shape of an error answer.
     pub error_type: Option<&'a str>,
     /// The body, when it is JSON.
-    pub body: Option<&'a Value>,
+    pub body: Option<&'a Json<'a>>,
 }
 
 impl Waiter {
@@ -119,15 +120,15 @@ enum State {
 #[derive(Debug)]
 enum Matcher {
     /// The argument's value equals `expected`.
-    Path(Path, Value),
+    Path(Path, Json<'static>),
     /// Every element of the argument's (non-empty) list equals `expected`.
-    PathAll(Path, Value),
+    PathAll(Path, Json<'static>),
     /// Some element of the argument's list equals `expected`.
-    PathAny(Path, Value),
+    PathAny(Path, Json<'static>),
     /// The HTTP status equals `expected`.
     Status(u16),
     /// The error shape equals the code; `true` is any error, `false` none.
-    Error(Value),
+    Error(Json<'static>),
 }
 
 impl Acceptor {
@@ -139,8 +140,11 @@ impl Acceptor {
             "pathAll" => Matcher::PathAll(path()?, expected),
             "pathAny" => Matcher::PathAny(path()?, expected),
             "status" => Matcher::Status(
-                (expected.as_u64().and_then(|s| u16::try_from(s).ok()))
-                    .ok_or("a status acceptor expects a status code")?,
+                (match &expected {
+                    Json::Number(n) => n.as_u64().and_then(|s| u16::try_from(s).ok()),
+                    _ => None,
+                })
+                .ok_or("a status acceptor expects a status code")?,
             ),
             "error" => Matcher::Error(expected),
             other => return Err(format!("matcher '{other}' is not one botocore has")),
@@ -159,15 +163,15 @@ impl Matcher {
         match self {
             Self::Path(path, expected) => output.is_some_and(|body| path.eval(body) == *expected),
             Self::PathAll(path, expected) => output.is_some_and(|body| match path.eval(body) {
-                Value::Array(items) => !items.is_empty() && items.iter().all(|v| v == expected),
+                Json::Array(items) => !items.is_empty() && items.iter().all(|v| v == expected),
                 _ => false,
             }),
             Self::PathAny(path, expected) => output.is_some_and(|body| match path.eval(body) {
-                Value::Array(items) => items.iter().any(|v| v == expected),
+                Json::Array(items) => items.iter().any(|v| v == expected),
                 _ => false,
             }),
             Self::Status(status) => answer.status == *status,
-            Self::Error(Value::Bool(any)) => answer.error_type.is_some() == *any,
+            Self::Error(Json::Bool(any)) => answer.error_type.is_some() == *any,
             Self::Error(code) => answer.error_type.is_some_and(|e| code.as_str() == Some(e)),
         }
     }
@@ -200,30 +204,30 @@ impl Path {
     }
 
     /// The expression's value in `body`; `null` where a member is missing, as in JMESPath.
-    fn eval(&self, body: &Value) -> Value {
+    fn eval<'a>(&self, body: &Json<'a>) -> Json<'a> {
         let mut current = body.clone();
         let mut projected = false;
         for step in &self.0 {
             current = match (step, current) {
-                (Step::Member(name), Value::Array(items)) if projected => Value::Array(
+                (Step::Member(name), Json::Array(items)) if projected => Json::Array(
                     (items.iter())
-                        .filter_map(|item| item.get(name).filter(|v| !v.is_null()).cloned())
+                        .filter_map(|item| item.get(name).filter(|v| **v != Json::Null).cloned())
                         .collect(),
                 ),
-                (Step::Member(name), value) => value.get(name).cloned().unwrap_or(Value::Null),
-                (Step::Flatten, Value::Array(items)) => {
+                (Step::Member(name), value) => value.get(name).cloned().unwrap_or(Json::Null),
+                (Step::Flatten, Json::Array(items)) => {
                     projected = true;
                     let mut flat = Vec::with_capacity(items.len());
                     for item in items {
                         match item {
-                            Value::Array(inner) => flat.extend(inner),
-                            Value::Null => {}
+                            Json::Array(inner) => flat.extend(inner),
+                            Json::Null => {}
                             other => flat.push(other),
                         }
                     }
-                    Value::Array(flat)
+                    Json::Array(flat)
                 }
-                (Step::Flatten, _) => Value::Null,
+                (Step::Flatten, _) => Json::Null,
             };
         }
         current
@@ -248,7 +252,8 @@ struct FileAcceptor {
     matcher: String,
     #[serde(default)]
     argument: Option<String>,
-    expected: Value,
+    #[serde(deserialize_with = "crate::json::owned")]
+    expected: Json<'static>,
 }
 
 #[cfg(test)]
@@ -280,7 +285,7 @@ mod tests {
     mod judge {
         use super::*;
 
-        fn ok(body: &Value) -> Answer<'_> {
+        fn ok<'a>(body: &'a Json<'a>) -> Answer<'a> {
             Answer {
                 status: 200,
                 error_type: None,
@@ -299,7 +304,7 @@ mod tests {
                 ("Failed", Poll::Ends),
                 ("Cancelling", Poll::Ends),
             ] {
-                let body = json!({"CommandId": "c", "Status": status});
+                let body = Json::from(&json!({"CommandId": "c", "Status": status}));
                 assert_eq!(waiter.judge(&ok(&body)), poll, "{status}");
             }
         }
@@ -318,7 +323,7 @@ mod tests {
 
         #[test]
         fn an_answer_no_acceptor_names_polls_again() {
-            let body = json!({"Status": "SomethingNew"});
+            let body = Json::from(&json!({"Status": "SomethingNew"}));
             assert_eq!(command_executed().judge(&ok(&body)), Poll::Again);
         }
     }
@@ -328,10 +333,11 @@ mod tests {
 
         #[test]
         fn members_and_flattens_project_as_jmespath_does() {
-            let body = json!({"R": [{"I": [{"S": "a"}, {"S": "b"}]}, {"I": [{"T": 1}]}]});
+            let body =
+                Json::from(&json!({"R": [{"I": [{"S": "a"}, {"S": "b"}]}, {"I": [{"T": 1}]}]}));
             let path = Path::parse("R[].I[].S").unwrap();
-            assert_eq!(path.eval(&body), json!(["a", "b"]));
-            assert_eq!(Path::parse("Missing.X").unwrap().eval(&body), Value::Null);
+            assert_eq!(path.eval(&body), Json::from(&json!(["a", "b"])));
+            assert_eq!(Path::parse("Missing.X").unwrap().eval(&body), Json::Null);
         }
 
         #[test]

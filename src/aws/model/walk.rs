@@ -5,7 +5,7 @@
 //! This module finds the values; what replaces them is the caller's choice
 //! (`cassette::redact`).
 
-use serde_json::Value;
+use std::borrow::Cow;
 
 use super::{Kind, Shape, ShapeId, ssm};
 use crate::json::{Json, Step};
@@ -17,7 +17,7 @@ use crate::json::{Json, Step};
 /// strings were visited.
 pub fn redact(
     shape: ShapeId,
-    value: &mut Value,
+    value: &mut Json<'_>,
     replace: &mut dyn FnMut(&str, &str) -> String,
 ) -> usize {
     redact_in(
@@ -31,7 +31,7 @@ pub fn redact(
 
 fn redact_in(
     shape: &Shape,
-    value: &mut Value,
+    value: &mut Json<'_>,
     inside_sensitive: bool,
     path: &mut String,
     replace: &mut dyn FnMut(&str, &str) -> String,
@@ -40,7 +40,7 @@ fn redact_in(
     if !sensitive && !shape.holds_sensitive {
         return 0;
     }
-    let mut below = |step: &str, shape: &Shape, value: &mut Value, path: &mut String| {
+    let mut below = |step: &str, shape: &Shape, value: &mut Json<'_>, path: &mut String| {
         let len = path.len();
         if !path.is_empty() && !step.starts_with('[') {
             path.push('.');
@@ -51,25 +51,25 @@ fn redact_in(
         count
     };
     match (&shape.kind, value) {
-        (_, Value::String(text)) if sensitive => {
-            *text = replace(path, text);
+        (_, Json::String(text)) if sensitive => {
+            *text = Cow::Owned(replace(path, text));
             1
         }
-        (Kind::Structure { members, .. }, Value::Object(object)) => members
+        (Kind::Structure { members, .. }, Json::Object(object)) => members
             .iter()
             .filter_map(|member| {
                 let value = object.get_mut(&member.name)?;
                 Some(below(&member.name, ssm().shape(member.shape), value, path))
             })
             .sum(),
-        (Kind::List { member, .. }, Value::Array(items)) => {
+        (Kind::List { member, .. }, Json::Array(items)) => {
             let member = ssm().shape(*member);
             items
                 .iter_mut()
                 .map(|item| below("[*]", member, item, path))
                 .sum()
         }
-        (Kind::Map { value: entry, .. }, Value::Object(entries)) => {
+        (Kind::Map { value: entry, .. }, Json::Object(entries)) => {
             let entry = ssm().shape(*entry);
             entries
                 .values_mut()
@@ -83,13 +83,13 @@ fn redact_in(
 
 /// Calls `found` with the location and the text of every string inside a sensitive shape of
 /// `value` (read as `shape`), in member order: where a client's own secret sits in a request.
-pub fn sensitive_strings(shape: ShapeId, value: &Value, found: &mut dyn FnMut(&[Step], &str)) {
+pub fn sensitive_strings(shape: ShapeId, value: &Json<'_>, found: &mut dyn FnMut(&[Step], &str)) {
     sensitive_in(ssm().shape(shape), value, false, &mut Vec::new(), found);
 }
 
 fn sensitive_in(
     shape: &Shape,
-    value: &Value,
+    value: &Json<'_>,
     inside_sensitive: bool,
     at: &mut Vec<Step>,
     found: &mut dyn FnMut(&[Step], &str),
@@ -98,28 +98,28 @@ fn sensitive_in(
     if !sensitive && !shape.holds_sensitive {
         return;
     }
-    let mut below = |step: Step, shape: ShapeId, value: &Value, at: &mut Vec<Step>| {
+    let mut below = |step: Step, shape: ShapeId, value: &Json<'_>, at: &mut Vec<Step>| {
         at.push(step);
         sensitive_in(ssm().shape(shape), value, sensitive, at, found);
         at.pop();
     };
     match (&shape.kind, value) {
-        (_, Value::String(text)) if sensitive => found(at, text),
-        (Kind::Structure { members, .. }, Value::Object(object)) => {
+        (_, Json::String(text)) if sensitive => found(at, text),
+        (Kind::Structure { members, .. }, Json::Object(object)) => {
             for member in members {
                 if let Some(value) = object.get(&member.name) {
                     below(Step::Key(member.name.clone()), member.shape, value, at);
                 }
             }
         }
-        (Kind::List { member, .. }, Value::Array(items)) => {
+        (Kind::List { member, .. }, Json::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 below(Step::Index(i), *member, item, at);
             }
         }
-        (Kind::Map { value: entry, .. }, Value::Object(entries)) => {
-            for (key, value) in entries {
-                below(Step::Key(key.clone()), *entry, value, at);
+        (Kind::Map { value: entry, .. }, Json::Object(entries)) => {
+            for (key, value) in entries.iter() {
+                below(Step::Key(key.to_owned()), *entry, value, at);
             }
         }
         _ => {}
@@ -198,15 +198,19 @@ mod tests {
         Operation::named(operation).unwrap().output().unwrap()
     }
 
+    fn tree(value: serde_json::Value) -> Json<'static> {
+        Json::from(&value)
+    }
+
     mod redact {
         use super::*;
 
         #[test]
         fn replaces_parameter_store_values_at_any_depth() {
-            let mut body = json!({"Parameters": [
+            let mut body = tree(json!({"Parameters": [
                 {"Name": "/a", "Value": "s3cret", "Version": 3},
                 {"Name": "/b", "Value": "other"}
-            ]});
+            ]}));
             let mut seen = Vec::new();
             let count = redact(output("GetParametersByPath"), &mut body, &mut |path, v| {
                 seen.push(format!("{path}={v}"));
@@ -219,20 +223,20 @@ mod tests {
             );
             assert_eq!(
                 body,
-                json!({"Parameters": [
+                tree(json!({"Parameters": [
                     {"Name": "/a", "Value": "X", "Version": 3},
                     {"Name": "/b", "Value": "X"}
-                ]})
+                ]}))
             );
         }
 
         #[test]
         fn replaces_every_string_of_a_sensitive_map_and_keeps_its_keys() {
-            let mut body = json!({
+            let mut body = tree(json!({
                 "WindowId": "mw-0123456789abcdef0",
                 "TaskParameters": {"commands": {"Values": ["echo one", "echo two"]}},
                 "Description": "who to call at night"
-            });
+            }));
             let mut paths = Vec::new();
             let count = redact(
                 input("RegisterTaskWithMaintenanceWindow"),
@@ -253,7 +257,7 @@ mod tests {
             assert_eq!(count, 3);
             assert_eq!(
                 body["TaskParameters"],
-                json!({"commands": {"Values": ["X", "X"]}})
+                tree(json!({"commands": {"Values": ["X", "X"]}}))
             );
             assert_eq!(body["Description"], "X");
             assert_eq!(body["WindowId"], "mw-0123456789abcdef0");
@@ -261,7 +265,7 @@ mod tests {
 
         #[test]
         fn leaves_operations_without_sensitive_shapes_alone() {
-            let mut body = json!({"WindowId": "mw-0123456789abcdef0", "WindowTaskId": "t"});
+            let mut body = tree(json!({"WindowId": "mw-0123456789abcdef0", "WindowTaskId": "t"}));
             let before = body.clone();
             let count = redact(
                 input("DeregisterTaskFromMaintenanceWindow"),
@@ -277,11 +281,11 @@ mod tests {
 
         #[test]
         fn names_where_each_secret_sits_so_a_live_body_can_be_read_there() {
-            let body = json!({
+            let body = tree(json!({
                 "WindowId": "mw-0123456789abcdef0",
                 "TaskParameters": {"commands": {"Values": ["echo one", "echo two"]}},
                 "Description": "who to call"
-            });
+            }));
             let mut found = Vec::new();
             sensitive_strings(
                 input("RegisterTaskWithMaintenanceWindow"),
@@ -313,8 +317,7 @@ mod tests {
                     (vec![key("Description")], "who to call".to_owned()),
                 ]
             );
-            let live = Json::from(&body);
-            assert_eq!(live.at(&found[1].0), Some(&Json::String("echo two".into())));
+            assert_eq!(body.at(&found[1].0), Some(&Json::String("echo two".into())));
         }
     }
 
