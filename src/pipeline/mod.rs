@@ -18,9 +18,13 @@
 //! model). Invalid calls are never forwarded. The pipeline holds no lock across an await;
 //! replay mode opens no outbound connection. It reads its state from the [`Hall`], and does
 //! not own sockets or connection limits (`server/`) nor choose which requests reach it
-//! (`router.rs`).
+//! (`router.rs`). Beside the stages: `answer.rs` (the outcome value), `exchange.rs` (what the
+//! stages learn of a call) and `audit_records.rs` (what an audited call's records say).
 
-use std::borrow::Cow;
+mod answer;
+mod audit_records;
+mod exchange;
+
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,110 +33,22 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use tracing::error;
 
-use crate::audit::{self, AuditFailed, Event, Identity, Record, Source};
-use crate::aws::envelope::{self, Caller, EnvelopeHeaders, Input, Operation};
-use crate::aws::error::headers;
+use crate::audit::{Event, Source};
+use crate::aws::envelope::{self, Caller, EnvelopeHeaders, Operation};
 use crate::aws::model::validate::validate;
-use crate::cassette::name::CassetteName;
 use crate::cassette::recorder;
 use crate::cassette::replay::error_type;
 use crate::cassette::store::{Session, Unavailable};
-use crate::config::OnAuditFailure;
 use crate::error::ProxyError;
-use crate::hall::{Audit, Hall};
+use crate::hall::Hall;
 use crate::json::Json;
 use crate::peer::Peer;
-use crate::report::Outcome;
 use crate::tally::CallRecord;
-use crate::text::printable;
 use crate::upstream::Upstream;
-
-/// Longest identifying value kept in an audit record; longer ones are cut.
-const MAX_AUDITED_ID_CHARS: usize = 128;
-
-/// How a call was answered.
-#[derive(Debug)]
-enum Answer {
-    /// From the cassette's interaction `interaction`.
-    Replayed {
-        interaction: usize,
-        /// Recorded polls of a waiter answered past.
-        skipped_polls: usize,
-        /// The recorded answer's error shape, kept only for an audited call's record.
-        error_type: Option<String>,
-    },
-    /// By the upstream; `recorded` is the interaction it became, when it was recorded.
-    Forwarded {
-        recorded: Option<usize>,
-        error_type: Option<String>,
-    },
-    /// By the proxy itself.
-    Refused(ProxyError),
-}
-
-impl Answer {
-    fn outcome(&self) -> Outcome {
-        match self {
-            Self::Replayed { .. } => Outcome::Replayed,
-            Self::Forwarded {
-                recorded: Some(_), ..
-            } => Outcome::Recorded,
-            Self::Forwarded { recorded: None, .. } => Outcome::Forwarded,
-            Self::Refused(error) => error.outcome(),
-        }
-    }
-
-    fn source(&self) -> Source {
-        match self {
-            Self::Replayed { .. } => Source::Cassette,
-            Self::Forwarded { .. } => Source::Upstream,
-            Self::Refused(_) => Source::Proxy,
-        }
-    }
-
-    fn interaction(&self) -> Option<usize> {
-        match self {
-            Self::Replayed { interaction, .. } => Some(*interaction),
-            Self::Forwarded { recorded, .. } => *recorded,
-            Self::Refused(_) => None,
-        }
-    }
-
-    /// The AWS error shape answered, if the answer is an error.
-    fn error_type(&self) -> Option<Cow<'_, str>> {
-        match self {
-            Self::Replayed { error_type, .. } | Self::Forwarded { error_type, .. } => {
-                error_type.as_deref().map(Cow::Borrowed)
-            }
-            Self::Refused(error) => Some(Cow::Borrowed(error.to_aws().error_type)),
-        }
-    }
-}
-
-/// What the stages learn of a call before it is answered: what its count and its audit
-/// records name.
-#[derive(Debug)]
-struct Exchange<'p> {
-    peer: &'p Peer,
-    started: Instant,
-    operation: Option<Operation>,
-    /// What only an audited call keeps of its request.
-    audited: Option<Audited>,
-    /// The cassette the call selects, by its path or as the default.
-    cassette: Option<CassetteName>,
-    /// That cassette, once opened for this call.
-    session: Option<Arc<Session>>,
-}
-
-/// An audited call's caller and identifying members, copied from its request.
-#[derive(Debug, Default)]
-struct Audited {
-    access_key_id: Option<String>,
-    signing_region: Option<String>,
-    what: Vec<(&'static str, String)>,
-}
+use answer::Answer;
+use audit_records::{audit_record, durable, identified, outcome_record};
+use exchange::{Audited, Exchange};
 
 /// A call that passed validation: what forwarding and recording need of it.
 struct Call<'a> {
@@ -361,112 +277,6 @@ fn count(hall: &Hall, exchange: &Exchange<'_>, answer: Answer, response: &Respon
         missed,
         skipped_polls,
     });
-}
-
-/// The audit record of this exchange, without its outcome. It borrows the exchange's text.
-fn audit_record<'a>(hall: &'a Hall, event: Event, exchange: &'a Exchange<'_>) -> Record<'a> {
-    let audited = exchange.audited.as_ref();
-    let signing_region = audited.and_then(|audited| audited.signing_region.as_deref());
-    Record {
-        time: audit::record::now().into(),
-        event,
-        mode: Some(hall.mode.as_str().into()),
-        client: Some(exchange.peer.as_str().into()),
-        access_key_id: (audited.and_then(|audited| audited.access_key_id.as_deref()))
-            .map(Cow::Borrowed),
-        region: Some(signing_region.unwrap_or(&hall.region).into()),
-        operation: exchange.operation.map(|op| op.as_str().into()),
-        what: audited
-            .filter(|audited| !audited.what.is_empty())
-            .map(|audited| {
-                (audited.what.iter())
-                    .map(|(member, value)| (Cow::Borrowed(*member), Cow::Borrowed(value.as_str())))
-                    .collect()
-            }),
-        cassette: exchange.cassette.as_ref().map(|name| name.as_str().into()),
-        ..Record::default()
-    }
-}
-
-/// The outcome record of this exchange: how it was answered.
-fn outcome_record<'a>(
-    hall: &'a Hall,
-    exchange: &'a Exchange<'_>,
-    answer: &'a Answer,
-    response: &Response<Full<Bytes>>,
-) -> Record<'a> {
-    let mut record = audit_record(hall, Event::Outcome, exchange);
-    record.source = Some(answer.source());
-    record.status = Some(response.status().as_u16());
-    record.error_type = answer.error_type();
-    record.request_id = response
-        .headers()
-        .get(headers::X_AMZN_REQUEST_ID)
-        .map(|v| printable(&String::from_utf8_lossy(v.as_bytes()), 64).into());
-    record.latency_us = Some(exchange.started.elapsed().as_micros() as u64);
-    record.interaction = answer.interaction();
-    record.identity = Some(identity(exchange, answer));
-    record
-}
-
-/// Waits for a record to be durable; `Err` is the refusal to go on (forward, or answer) when
-/// the configuration says a call that cannot be audited is refused.
-async fn durable(
-    hall: &Hall,
-    audit: &Audit,
-    written: impl Future<Output = Result<u64, AuditFailed>>,
-) -> Result<(), ProxyError> {
-    let started = Instant::now();
-    let written = written.await;
-    (hall.tally.metrics).audit_write(started.elapsed(), written.is_ok());
-    match written {
-        Ok(_) => Ok(()),
-        Err(failed) => {
-            error!(error = %failed, "an audited call could not be audited");
-            match audit.on_failure {
-                OnAuditFailure::Refuse => Err(ProxyError::AuditFailed(failed)),
-                OnAuditFailure::Answer => Ok(()),
-            }
-        }
-    }
-}
-
-/// Whether AWS vouched for the caller: only a call relayed with its client's own signature and
-/// answered by the upstream with anything but an authentication refusal.
-fn identity(exchange: &Exchange<'_>, answer: &Answer) -> Identity {
-    let relayed = exchange.peer.intercepted.is_some() && answer.source() == Source::Upstream;
-    let refused =
-        (answer.error_type()).is_some_and(|shape| AUTHENTICATION_REFUSALS.contains(&&*shape));
-    if relayed && !refused {
-        Identity::Authenticated
-    } else {
-        Identity::Claimed
-    }
-}
-
-/// The error shapes with which AWS refuses a signature or the credentials behind it.
-const AUTHENTICATION_REFUSALS: [&str; 7] = [
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-    "IncompleteSignatureException",
-    "MissingAuthenticationTokenException",
-    "ExpiredTokenException",
-    "InvalidClientTokenId",
-    "SignatureDoesNotMatch",
-];
-
-/// The operation's identifying members as sent, safe to store: strings made printable and
-/// bounded, other JSON values rendered, absent ones left out.
-fn identified(operation: Operation, input: &Input<'_>) -> Vec<(&'static str, String)> {
-    (operation.identifying_members())
-        .filter_map(|member| {
-            let value = match input.get(member)? {
-                Json::String(text) => printable(text, MAX_AUDITED_ID_CHARS),
-                other => printable(&other.to_string(), MAX_AUDITED_ID_CHARS),
-            };
-            Some((member, value))
-        })
-        .collect()
 }
 
 /// Collects the body, refusing it as soon as it is known to exceed `limit`.
