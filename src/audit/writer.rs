@@ -9,8 +9,8 @@
 //! a half-written record. This module does not decide which calls are audited (`pipeline.rs`)
 //! nor verify files (`verify.rs`); making bytes durable is `durable/`'s.
 
-use std::fs;
-use std::io;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -75,7 +75,8 @@ impl Writer {
     /// Opens (or creates) the log, repairs a torn last line, and writes a start record.
     pub(super) fn open(path: &Path, layout: Layout, mode: &str) -> Result<Self, OpenError> {
         let log = AppendLog::open(path)?;
-        let head = read_head(&log).map_err(|e| OpenError::io(path, e))?;
+        let head = read_head(log.len(), &|buffer, at| log.read_at(buffer, at))
+            .map_err(|e| OpenError::io(path, e))?;
         let whole_len = match head {
             Head::Last { whole_len, .. } => whole_len,
             Head::Empty | Head::Broken { .. } => 0,
@@ -307,15 +308,18 @@ enum Head {
     },
 }
 
-/// Finds the last whole record from the file's tail; changes nothing.
-fn read_head(log: &AppendLog) -> io::Result<Head> {
-    let len = written_len(log)?;
+/// Fills a buffer from an offset of the file being read.
+type ReadAt<'a> = dyn Fn(&mut [u8], u64) -> io::Result<()> + 'a;
+
+/// Finds the last whole record from the tail of a file of `len` bytes; changes nothing.
+fn read_head(len: u64, read_at: &ReadAt<'_>) -> io::Result<Head> {
+    let len = written_len(len, read_at)?;
     if len == 0 {
         return Ok(Head::Empty);
     }
     let start = len.saturating_sub(TAIL_WINDOW);
     let mut tail = vec![0; (len - start) as usize];
-    log.read_at(&mut tail, start)?;
+    read_at(&mut tail, start)?;
     let (whole, torn_bytes) = durable::whole_lines(&tail);
     if whole.is_empty() && start > 0 {
         return Ok(Head::Broken {
@@ -348,13 +352,13 @@ fn read_head(log: &AppendLog) -> io::Result<Head> {
 }
 
 /// Where the file's written part ends ([`written_part`]), read backwards from its end.
-fn written_len(log: &AppendLog) -> io::Result<u64> {
-    let mut end = log.len();
+fn written_len(len: u64, read_at: &ReadAt<'_>) -> io::Result<u64> {
+    let mut end = len;
     let mut block = vec![0; TAIL_WINDOW as usize];
     while end > 0 {
         let start = end.saturating_sub(TAIL_WINDOW);
         let block = &mut block[..(end - start) as usize];
-        log.read_at(block, start)?;
+        read_at(block, start)?;
         let written = written_part(block).len();
         if written > 0 {
             return Ok(start + written as u64);
@@ -370,8 +374,15 @@ fn last_record_of(path: &Path) -> Result<(u64, String), OpenError> {
         path: path.to_owned(),
         reason: reason.to_owned(),
     };
-    let log = AppendLog::open_existing(path)?.ok_or_else(|| broken("it is gone"))?;
-    match read_head(&log).map_err(|e| OpenError::io(path, e))? {
+    // Read only: a rotated file is never written again, and may be kept read-only.
+    let file = File::open(path).map_err(|e| OpenError::io(path, e))?;
+    let len = (file.metadata()).map_err(|e| OpenError::io(path, e))?.len();
+    let read_at = |buffer: &mut [u8], at: u64| {
+        let mut file = &file;
+        file.seek(SeekFrom::Start(at))?;
+        file.read_exact(buffer)
+    };
+    match read_head(len, &read_at).map_err(|e| OpenError::io(path, e))? {
         Head::Last {
             seq,
             hash,

@@ -81,41 +81,19 @@ impl JsonPath {
     pub fn replace(&self, value: &mut Json<'_>, with: &Json<'static>) -> usize {
         fn walk(value: &mut Json<'_>, path: &[String], with: &Json<'static>) -> usize {
             let Some((first, rest)) = path.split_first() else {
-                return 0;
+                *value = with.clone();
+                return 1;
             };
-            let last = rest.is_empty();
             match value {
-                Json::Object(object) if first == "*" => (object.values_mut())
-                    .map(|v| {
-                        if last {
-                            set(v, with)
-                        } else {
-                            walk(v, rest, with)
-                        }
-                    })
-                    .sum(),
-                Json::Object(object) => object.get_mut(first).map_or(0, |v| {
-                    if last {
-                        set(v, with)
-                    } else {
-                        walk(v, rest, with)
-                    }
-                }),
-                Json::Array(items) if first == "*" => (items.iter_mut())
-                    .map(|v| {
-                        if last {
-                            set(v, with)
-                        } else {
-                            walk(v, rest, with)
-                        }
-                    })
-                    .sum(),
+                Json::Object(object) if first == "*" => {
+                    object.values_mut().map(|v| walk(v, rest, with)).sum()
+                }
+                Json::Object(object) => object.get_mut(first).map_or(0, |v| walk(v, rest, with)),
+                Json::Array(items) if first == "*" => {
+                    items.iter_mut().map(|v| walk(v, rest, with)).sum()
+                }
                 _ => 0,
             }
-        }
-        fn set(value: &mut Json<'_>, with: &Json<'static>) -> usize {
-            *value = with.clone();
-            1
         }
         walk(value, &self.segments, with)
     }
