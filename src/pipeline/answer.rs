@@ -14,8 +14,6 @@ pub(super) enum Answer {
     Replayed {
         /// Its position in the cassette.
         interaction: usize,
-        /// Recorded polls of a waiter answered past.
-        skipped_polls: usize,
         /// The recorded answer's error shape, kept only for an audited call's record.
         error_type: Option<String>,
     },

@@ -22,6 +22,9 @@ pub(super) struct Exchange<'p> {
     pub(super) cassette: Option<CassetteName>,
     /// That cassette, once opened for this call.
     pub(super) session: Option<Arc<Session>>,
+    /// Recorded polls of a waiter that replay answered past: used up in the cassette whatever
+    /// the answer becomes.
+    pub(super) skipped_polls: usize,
 }
 
 /// An audited call's caller and identifying members, copied from its request.

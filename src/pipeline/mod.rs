@@ -76,6 +76,7 @@ where
         audited: None,
         cassette: None,
         session: None,
+        skipped_polls: 0,
     };
     let (mut answer, mut response) = match answer(hall, request, &mut exchange).await {
         Ok(answered) => answered,
@@ -136,9 +137,9 @@ where
     let miss = match &session.tape {
         Some(tape) => match tape.play(operation, region, &input) {
             Ok(played) => {
+                exchange.skipped_polls = played.skipped_polls;
                 let answer = Answer::Replayed {
                     interaction: played.index,
-                    skipped_polls: played.skipped_polls,
                     // Only the audit record keeps it.
                     error_type: (exchange.audited.as_ref())
                         .and_then(|_| played.answer.error_type.clone()),
@@ -256,10 +257,9 @@ fn refused(error: ProxyError) -> (Answer, Response<Full<Bytes>>) {
 fn count(hall: &Hall, exchange: &Exchange<'_>, answer: Answer, response: &Response<Full<Bytes>>) {
     let outcome = answer.outcome();
     let interaction = answer.interaction();
-    let (skipped_polls, missed) = match answer {
-        Answer::Replayed { skipped_polls, .. } => (skipped_polls, None),
-        Answer::Refused(ProxyError::ReplayMiss(miss)) => (0, Some(miss.summary())),
-        Answer::Forwarded { .. } | Answer::Refused(_) => (0, None),
+    let missed = match answer {
+        Answer::Refused(ProxyError::ReplayMiss(miss)) => Some(miss.summary()),
+        _ => None,
     };
     let opened = match &exchange.session {
         Some(session) => Some(Arc::clone(session)),
@@ -275,7 +275,7 @@ fn count(hall: &Hall, exchange: &Exchange<'_>, answer: Answer, response: &Respon
         status: response.status().as_u16(),
         took: exchange.started.elapsed(),
         missed,
-        skipped_polls,
+        skipped_polls: exchange.skipped_polls,
     });
 }
 
