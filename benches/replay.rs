@@ -8,6 +8,7 @@
 //! BENCH_CLIENT=hyper cargo bench --bench replay       # hyper's client as the load generator
 //! BENCH_SSM_VCR=other/ssm-vcr cargo bench --bench replay  # another build of the proxy
 //! BENCH_DURABLE_BATCH_WAIT_US=1000 cargo bench --bench replay  # durable baseline batching as the audit does
+//! BENCH_DURABLE_LINE_BYTES=666 cargo bench --bench replay     # durable baseline lines as long as audit records
 //! ```
 //!
 //! Every server is a child process (so its peak RSS is its own): the bare hyper baseline (this

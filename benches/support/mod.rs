@@ -274,7 +274,9 @@ pub async fn read_response<S: AsyncRead + Unpin>(
 /// [`TLS_HOST`] that the local CA in that folder issues, as the proxy's forward-proxy mode does. It answers every call with the bytes the proxy answers it with: the
 /// cassette's last recorded answer to the call, which `--repeat-last` replays (status, headers
 /// and body). With `--fsync-to` it is the durable baseline: each call's body is written to the
-/// file and fdatasynced before the call is answered ([`group_commit`]).
+/// file and fdatasynced before the call is answered ([`group_commit`]); with
+/// `BENCH_DURABLE_LINE_BYTES=N` each line is padded to N bytes, to make as many bytes durable a
+/// call as an audit record does.
 pub fn baseline_server() {
     let cassette = ssm_vcr::harness::read_cassette(Path::new(CASSETTE)).unwrap();
     let recorded = cassette
@@ -288,6 +290,9 @@ pub fn baseline_server() {
     let status = recorded.status().unwrap();
     let headers = recorded.header_map().unwrap();
     let body = recorded.body.to_bytes().unwrap();
+    let line_bytes: usize = std::env::var("BENCH_DURABLE_LINE_BYTES")
+        .ok()
+        .map_or(0, |n| n.parse().expect("a number of bytes"));
     let durable = std::env::args()
         .skip_while(|arg| arg != "--fsync-to")
         .nth(1)
@@ -320,7 +325,12 @@ pub fn baseline_server() {
                 let service = service_fn(|request: Request<hyper::body::Incoming>| {
                     let (headers, body, durable) = (headers.clone(), body.clone(), durable.clone());
                     async move {
-                        let line = request.into_body().collect().await.unwrap().to_bytes();
+                        let mut line = request.into_body().collect().await.unwrap().to_bytes();
+                        if line.len() < line_bytes {
+                            let mut padded = line.to_vec();
+                            padded.resize(line_bytes, b' ');
+                            line = Bytes::from(padded);
+                        }
                         if let Some(queue) = durable {
                             let (done, synced) = oneshot::channel();
                             queue.push((line, done));
