@@ -382,7 +382,7 @@ fn cassette_path(dir: &Path, name: &CassetteName) -> PathBuf {
 
 /// How the library opens a cassette file: for which mode, with which matching, replay and
 /// recording settings.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Opening {
     /// Where answers come from.
     pub mode: Mode,

@@ -32,7 +32,7 @@ const MAX_REGION_CHARS: usize = 64;
 const MAX_BATCH_WAIT_US: u64 = 1_000_000;
 
 /// A configuration that passed [`Config::validate`]: the only form the proxy starts from.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Settings {
     /// Where answers come from.
     pub(crate) mode: Mode,
@@ -57,7 +57,7 @@ pub(crate) struct Settings {
 }
 
 /// `[cassettes]` and `[replay]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Cassettes {
     /// The cassette folder.
     pub(crate) dir: PathBuf,
@@ -75,7 +75,7 @@ pub(crate) struct Cassettes {
 }
 
 /// `upstream` and `[forward]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Forwarding {
     /// The upstream override; `None` is `https://ssm.<region>.amazonaws.com`.
     pub(crate) upstream: Option<http::Uri>,
@@ -107,7 +107,7 @@ pub(crate) struct ServerLimits {
 }
 
 /// `[audit]`, validated, when it is on.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Auditing {
     /// The active audit file.
     pub(crate) file: PathBuf,
@@ -122,7 +122,7 @@ pub(crate) struct Auditing {
 }
 
 /// `[forward_proxy]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Interception {
     /// The local CA's folder.
     pub(crate) ca_dir: PathBuf,
