@@ -10,7 +10,7 @@
 //! Status codes are chosen so that no standard AWS retry policy retries them: botocore and
 //! smithy-rs retry 500/502/503/504 and throttling codes, so nothing the client can only fix by
 //! changing its request or the cassette uses those. The one 500 is an audit write failure,
-//! which a retry may well get past (a full disk freed, a remount). This module does not log; `pipeline.rs` does.
+//! which a retry may well get past (a full disk freed, a remount). This module does not log; `pipeline/` does.
 
 use http::StatusCode;
 

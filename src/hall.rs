@@ -4,7 +4,7 @@
 //!
 //! [`Hall::open`] is the proxy's one composition root; the router, the pipeline, the proxy's
 //! own endpoints and the public [`crate::Proxy`] read the hall's state directly. The hall does
-//! not answer requests (`pipeline.rs`, `admin.rs`) nor own sockets (`server/`).
+//! not answer requests (`pipeline/`, `admin.rs`) nor own sockets (`server/`).
 
 use std::sync::Arc;
 

@@ -36,7 +36,7 @@
 //! Inside, every request takes one path. [`Proxy`] (`proxy.rs`) builds the shared state once
 //! (`hall.rs`: mode, cassettes, upstream, audit log, counts); the listener (`server/`) accepts
 //! each request and the router (`router.rs`) sends it, by method and path alone, to its
-//! handler: the SSM pipeline (`pipeline.rs`), the one place that knows the order of the
+//! handler: the SSM pipeline (`pipeline/`), the one place that knows the order of the
 //! stages. There the AWS JSON 1.1
 //! envelope (`aws/envelope.rs`) names the operation, the caller and the cassette; the call is
 //! validated against AWS's own model of the SSM API, in AWS's wording (`aws/model/`); and the

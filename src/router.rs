@@ -1,10 +1,10 @@
 //! Routing: each request goes, by its method and path alone, to the handler that owns it,
 //! before anything of the SSM envelope is read.
 //!
-//! SSM calls go to the pipeline (`pipeline.rs`), the proxy's own endpoints (`/__ssm-vcr/…`)
+//! SSM calls go to the pipeline (`pipeline/`), the proxy's own endpoints (`/__ssm-vcr/…`)
 //! to `admin.rs`, and what a forward-proxy client sends (`CONNECT`, absolute-form URIs) to
 //! the [`Hall`]'s interceptor (`intercept/`). This module does not own sockets (`server/`,
-//! which takes over an intercepted connection) nor know any operation (`pipeline.rs`).
+//! which takes over an intercepted connection) nor know any operation (`pipeline/`).
 
 use std::error::Error as StdError;
 

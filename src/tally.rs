@@ -2,7 +2,7 @@
 //! (the totals and its cassette's part), the Prometheus metrics and the access-log line.
 //!
 //! This module owns the run's totals and the metrics registry; it decides nothing about how a
-//! call is answered (`pipeline.rs`) and keeps no per-cassette state of its own (the cassette's
+//! call is answered (`pipeline/`) and keeps no per-cassette state of its own (the cassette's
 //! session does).
 
 use std::net::SocketAddr;

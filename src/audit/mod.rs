@@ -6,7 +6,7 @@
 //! `durable/`, which makes its bytes durable, `verify` checks a chain
 //! and `show` prints the audited calls for people. The format is documented in
 //! `docs/audit.md`. Which operations are audited is configuration (`audit.operations`), and
-//! what a record says of a call comes from the model; `pipeline.rs` applies both.
+//! what a record says of a call comes from the model; `pipeline/` applies both.
 
 pub mod record;
 pub mod show;

@@ -6,7 +6,7 @@
 //! append to the [`AppendLog`], syncs it once, and only then answers each caller. Concurrent
 //! requests therefore share fsyncs, and a record is durable before anyone is told it was
 //! written. A failed write is rolled back to what is on disk, so the chain on disk never holds
-//! a half-written record. This module does not decide which calls are audited (`pipeline.rs`)
+//! a half-written record. This module does not decide which calls are audited (`pipeline/`)
 //! nor verify files (`verify.rs`); making bytes durable is `durable/`'s.
 
 use std::fs::{self, File};

@@ -1,7 +1,7 @@
 //! The AWS JSON 1.1 envelope (Smithy `awsJson1_1`): which operation a request calls, who
 //! signed it, which cassette its path selects, and its input as a JSON object.
 //!
-//! Each check is a small function of the request's parts so that `pipeline.rs` can run them in
+//! Each check is a small function of the request's parts so that `pipeline/` can run them in
 //! the order AWS does. This module does not validate members against the model
 //! (`model/`) and never trusts the SigV4 signature: the credential scope is read for
 //! identification only. Its refusals are its own ([`Refusal`]); the pipeline turns them into

@@ -10,7 +10,7 @@
 //! rewritten a bounded number of times however long the recording), every
 //! `cassettes.compact_interval_ms`, and at shutdown. Before any byte is written, the model's
 //! sensitive values are replaced and the secret scan of `redact.rs` must pass. This module does
-//! not decide what is recorded (`pipeline.rs`) nor fold a journal left by a crash (`recovery.rs`).
+//! not decide what is recorded (`pipeline/`) nor fold a journal left by a crash (`recovery.rs`).
 
 use std::collections::HashMap;
 use std::fs;

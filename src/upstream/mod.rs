@@ -7,7 +7,7 @@
 //! headers of [`FORWARDED_HEADERS`] are copied, then signed. A call intercepted in the
 //! forward-proxy mode is relayed as its client signed it ([`Upstream::relay`]), to the host it
 //! asked for. Either way the endpoint is overridden by `upstream` when set. This module does
-//! not record or audit (`pipeline.rs`).
+//! not record or audit (`pipeline/`).
 
 use std::path::Path;
 use std::sync::Arc;
