@@ -1,7 +1,8 @@
 //! The parts the repo's own benchmarks, fuzz targets and client-playing tests drive directly,
-//! behind the `harness` feature: the model and its validator, the JSON tree, cassette
+//! behind the `harness` feature: the model and its validator, cassette
 //! matching, redaction, replay and the library of cassettes, audit records, the group-commit
-//! queue, the envelope's readers and SigV4 signing.
+//! queue, the envelope's readers, SigV4 signing, and an error with its causes as the binary
+//! prints it.
 //!
 //! Not an API: nothing here is stable, and a program that embeds the proxy uses [`crate::Proxy`].
 //! The feature is on for the repo's own tests and benches (a dev-dependency of the crate on
@@ -22,4 +23,4 @@ pub use crate::cassette::redact::{Placeholders, Redaction, plain_sensitive_value
 pub use crate::cassette::replay::{Replaying, Tape, WhenExhausted};
 pub use crate::cassette::store::{Library, Opening};
 pub use crate::durable::batch::{BatchQueue, Fill};
-pub use crate::text::printable;
+pub use crate::text::{chain, printable};

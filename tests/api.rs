@@ -5,18 +5,8 @@ mod common;
 
 use common::process::call;
 use common::{DEREGISTER, TASK_1, WINDOW, deregister_body, shipped_cassettes};
+use ssm_vcr::harness::chain;
 use ssm_vcr::{Mode, Proxy, StartError};
-
-/// An error and its causes, as the binary prints them.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
 
 fn host_port(url: &str) -> &str {
     url.strip_prefix("http://").expect("an http URL")

@@ -1,8 +1,6 @@
 //! [`Answer`]: how a call was answered, the one value every stage after the answer reads (the
 //! audit outcome record, the count, the access log).
 
-use std::borrow::Cow;
-
 use crate::audit::Source;
 use crate::error::ProxyError;
 use crate::report::Outcome;
@@ -24,8 +22,11 @@ pub(super) enum Answer {
         /// The upstream's error shape, for an error answer.
         error_type: Option<String>,
     },
-    /// By the proxy itself.
-    Refused(ProxyError),
+    /// By the proxy itself, with the error shape its answer carries.
+    Refused {
+        error: ProxyError,
+        error_type: &'static str,
+    },
 }
 
 impl Answer {
@@ -36,7 +37,7 @@ impl Answer {
                 recorded: Some(_), ..
             } => Outcome::Recorded,
             Self::Forwarded { recorded: None, .. } => Outcome::Forwarded,
-            Self::Refused(error) => error.outcome(),
+            Self::Refused { error, .. } => error.outcome(),
         }
     }
 
@@ -44,7 +45,7 @@ impl Answer {
         match self {
             Self::Replayed { .. } => Source::Cassette,
             Self::Forwarded { .. } => Source::Upstream,
-            Self::Refused(_) => Source::Proxy,
+            Self::Refused { .. } => Source::Proxy,
         }
     }
 
@@ -52,17 +53,17 @@ impl Answer {
         match self {
             Self::Replayed { interaction, .. } => Some(*interaction),
             Self::Forwarded { recorded, .. } => *recorded,
-            Self::Refused(_) => None,
+            Self::Refused { .. } => None,
         }
     }
 
     /// The AWS error shape answered, if the answer is an error.
-    pub(super) fn error_type(&self) -> Option<Cow<'_, str>> {
+    pub(super) fn error_type(&self) -> Option<&str> {
         match self {
             Self::Replayed { error_type, .. } | Self::Forwarded { error_type, .. } => {
-                error_type.as_deref().map(Cow::Borrowed)
+                error_type.as_deref()
             }
-            Self::Refused(error) => Some(Cow::Borrowed(error.to_aws().error_type)),
+            Self::Refused { error_type, .. } => Some(error_type),
         }
     }
 }

@@ -63,7 +63,7 @@ pub(super) fn outcome_record<'a>(
     let mut record = audit_record(hall, Event::Outcome, exchange);
     record.source = Some(answer.source());
     record.status = Some(response.status().as_u16());
-    record.error_type = answer.error_type();
+    record.error_type = answer.error_type().map(Cow::Borrowed);
     record.request_id = response
         .headers()
         .get(headers::X_AMZN_REQUEST_ID)
@@ -101,7 +101,7 @@ pub(super) async fn durable(
 fn identity(exchange: &Exchange<'_>, answer: &Answer) -> Identity {
     let relayed = exchange.peer.intercepted.is_some() && answer.source() == Source::Upstream;
     let refused =
-        (answer.error_type()).is_some_and(|shape| AUTHENTICATION_REFUSALS.contains(&&*shape));
+        (answer.error_type()).is_some_and(|shape| AUTHENTICATION_REFUSALS.contains(&shape));
     if relayed && !refused {
         Identity::Authenticated
     } else {

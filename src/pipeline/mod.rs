@@ -242,13 +242,15 @@ fn refused(error: ProxyError) -> (Answer, Response<Full<Bytes>>) {
     } else {
         tracing::debug!(error = %chain, "answered with an error");
     }
-    let mut response = error.to_aws().into_response();
+    let aws = error.to_aws();
+    let error_type = aws.error_type;
+    let mut response = aws.into_response();
     if error.closes_connection() {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    (Answer::Refused(error), response)
+    (Answer::Refused { error, error_type }, response)
 }
 
 /// Counts the call once: run report (in its cassette's part when a call has opened that
@@ -258,18 +260,26 @@ fn count(hall: &Hall, exchange: &Exchange<'_>, answer: Answer, response: &Respon
     let outcome = answer.outcome();
     let interaction = answer.interaction();
     let missed = match answer {
-        Answer::Refused(ProxyError::ReplayMiss(miss)) => Some(miss.summary()),
+        Answer::Refused {
+            error: ProxyError::ReplayMiss(miss),
+            ..
+        } => Some(miss.summary()),
         _ => None,
     };
-    let opened = match &exchange.session {
-        Some(session) => Some(Arc::clone(session)),
-        None => (exchange.cassette.as_ref()).and_then(|name| hall.library.opened(name)),
+    // Looked up only for a call refused before it opened its cassette.
+    let looked_up;
+    let session = match &exchange.session {
+        Some(session) => Some(&**session),
+        None => {
+            looked_up = (exchange.cassette.as_ref()).and_then(|name| hall.library.opened(name));
+            looked_up.as_deref()
+        }
     };
     hall.tally.count(CallRecord {
         peer: exchange.peer.addr(),
         operation: exchange.operation.as_ref().map(Operation::as_str),
         cassette: exchange.cassette.as_ref(),
-        session: opened.as_deref(),
+        session,
         interaction,
         outcome,
         status: response.status().as_u16(),
