@@ -16,19 +16,20 @@
 //!
 //! This module counts what it is told; the pipeline and the listener decide what happened.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::audit::SyncCount;
-use crate::report::Outcome;
+use crate::aws::model::{Operation, ssm};
+use crate::report::{Outcome, OutcomeCounts};
 
 /// The `Content-Type` of [`Metrics::render`]'s text.
 pub(crate) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -36,17 +37,61 @@ pub(crate) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// The `operation` label of a call whose operation is not known (not an SSM call).
 const NO_OPERATION: &str = "unknown";
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Debug, EncodeLabelSet)]
 struct CallLabels {
     operation: &'static str,
     outcome: &'static str,
+}
+
+/// `ssm_vcr_calls_total`: one row of counts per model operation, then one for calls that
+/// named none. Counting a call indexes it, where a label family would hash its labels under a
+/// lock on every call.
+#[derive(Debug, Clone)]
+struct CallCounts(Arc<[OutcomeCounts]>);
+
+impl CallCounts {
+    fn new() -> Self {
+        let rows = ssm().operation_count() + 1;
+        Self((0..rows).map(|_| OutcomeCounts::default()).collect())
+    }
+
+    fn add(&self, operation: Option<Operation>, outcome: Outcome) {
+        let row = operation.map_or(self.0.len() - 1, |operation| operation.index());
+        self.0[row].add(outcome);
+    }
+}
+
+impl Collector for CallCounts {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "ssm_vcr_calls",
+            "SSM calls answered, by operation and outcome",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        let operations =
+            (ssm().operations().map(|operation| operation.as_str())).chain([NO_OPERATION]);
+        for (operation, counts) in operations.zip(self.0.iter()) {
+            for outcome in Outcome::ALL {
+                let count = counts.get(outcome);
+                if count > 0 {
+                    let labels = CallLabels {
+                        operation,
+                        outcome: outcome.as_str(),
+                    };
+                    ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One proxy's metrics.
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
-    calls: Family<CallLabels, Counter>,
+    calls: CallCounts,
     call_duration: Histogram,
     upstream_errors: Counter,
     skipped_polls: Counter,
@@ -59,12 +104,8 @@ pub(crate) struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::default();
-        let calls = Family::<CallLabels, Counter>::default();
-        registry.register(
-            "ssm_vcr_calls",
-            "SSM calls answered, by operation and outcome",
-            calls.clone(),
-        );
+        let calls = CallCounts::new();
+        registry.register_collector(Box::new(calls.clone()));
         // 50 µs to about 13 s: a replayed call to a forwarded one that times out.
         let call_duration = Histogram::new(exponential_buckets(50e-6, 2.0, 19));
         registry.register(
@@ -136,12 +177,8 @@ impl Metrics {
     }
 
     /// Counts an answered call.
-    pub(crate) fn call(&self, operation: Option<&'static str>, outcome: Outcome, took: Duration) {
-        let labels = CallLabels {
-            operation: operation.unwrap_or(NO_OPERATION),
-            outcome: outcome.as_str(),
-        };
-        self.calls.get_or_create(&labels).inc();
+    pub(crate) fn call(&self, operation: Option<Operation>, outcome: Outcome, took: Duration) {
+        self.calls.add(operation, outcome);
         self.call_duration.observe(took.as_secs_f64());
         if outcome == Outcome::UpstreamFailed {
             self.upstream_errors.inc();
@@ -230,8 +267,9 @@ mod tests {
     fn renders_calls_by_operation_and_outcome() {
         let metrics = Metrics::default();
         let took = Duration::from_micros(120);
-        metrics.call(Some("DescribeMaintenanceWindows"), Outcome::Replayed, took);
-        metrics.call(Some("DescribeMaintenanceWindows"), Outcome::Replayed, took);
+        let describe = Operation::named("DescribeMaintenanceWindows");
+        metrics.call(describe, Outcome::Replayed, took);
+        metrics.call(describe, Outcome::Replayed, took);
         metrics.call(None, Outcome::Rejected, took);
         let open = metrics.connection();
         let text = metrics.render();

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tracing::info;
 
+use crate::aws::model::Operation;
 use crate::cassette::name::CassetteName;
 use crate::cassette::store::Session;
 use crate::metrics::Metrics;
@@ -22,7 +23,7 @@ pub(crate) struct CallRecord<'a> {
     /// The client.
     pub(crate) peer: SocketAddr,
     /// The operation, once the target named one.
-    pub(crate) operation: Option<&'static str>,
+    pub(crate) operation: Option<Operation>,
     /// The cassette the call selected, by path or as the default.
     pub(crate) cassette: Option<&'a CassetteName>,
     /// That cassette's session, when a call has opened it.
@@ -75,7 +76,7 @@ impl Tally {
             target: "ssm_vcr::access",
             peer = %call.peer,
             mode = self.mode.as_str(),
-            ssm_target = call.operation.unwrap_or("-"),
+            ssm_target = call.operation.as_ref().map_or("-", Operation::as_str),
             cassette = call.cassette.map_or("-", CassetteName::as_str),
             interaction = call.interaction,
             outcome = call.outcome.as_str(),

@@ -277,7 +277,7 @@ fn count(hall: &Hall, exchange: &Exchange<'_>, answer: Answer, response: &Respon
     };
     hall.tally.count(CallRecord {
         peer: exchange.peer.addr(),
-        operation: exchange.operation.as_ref().map(Operation::as_str),
+        operation: exchange.operation,
         cassette: exchange.cassette.as_ref(),
         session,
         interaction,

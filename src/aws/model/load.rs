@@ -5,8 +5,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use hashbrown::HashTable;
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
@@ -113,19 +115,29 @@ pub(super) fn parse(json: &str) -> Result<ServiceModel, String> {
         });
     }
     sum_up_traits(&mut shapes);
-    let mut operations = raw
-        .operations
-        .into_iter()
-        .map(|(name, op)| {
+    // A BTreeMap's order: sorted by name.
+    let operations = (raw.operations.into_iter().enumerate())
+        .map(|(index, (name, op))| {
             Ok(OperationModel {
                 name,
+                index,
                 input: op.input.as_ref().map(&resolve).transpose()?,
                 output: op.output.as_ref().map(&resolve).transpose()?,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
-    operations.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(ServiceModel { operations, shapes })
+    let name_hasher = foldhash::fast::FixedState::default();
+    let mut by_name = HashTable::with_capacity(operations.len());
+    for operation in &operations {
+        let hash = |index: &usize| name_hasher.hash_one(&operations[*index].name);
+        by_name.insert_unique(hash(&operation.index), operation.index, hash);
+    }
+    Ok(ServiceModel {
+        operations,
+        by_name,
+        name_hasher,
+        shapes,
+    })
 }
 
 fn kind(

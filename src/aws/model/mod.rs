@@ -16,7 +16,10 @@ pub mod walk;
 mod whole_model_tests;
 
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::{Arc, LazyLock};
+
+use hashbrown::HashTable;
 
 use sha2::{Digest, Sha256};
 
@@ -73,8 +76,11 @@ pub fn is_operation_name(name: &str) -> bool {
 /// A whole service: its operations by name and the shapes they are built from.
 #[derive(Debug)]
 pub struct ServiceModel {
-    /// Sorted by name.
+    /// Sorted by name; an operation's place here is its [`Operation::index`].
     operations: Vec<OperationModel>,
+    /// Places in `operations` by the hash of the name: every call looks its target up.
+    by_name: HashTable<usize>,
+    name_hasher: foldhash::fast::FixedState,
     shapes: Vec<Shape>,
 }
 
@@ -86,6 +92,8 @@ pub struct ShapeId(usize);
 #[derive(Debug)]
 pub struct OperationModel {
     name: String,
+    /// Its place in the model's operations, sorted by name.
+    index: usize,
     input: Option<ShapeId>,
     output: Option<ShapeId>,
 }
@@ -104,6 +112,12 @@ impl Operation {
     /// The operation name, as in `X-Amz-Target: AmazonSSM.<name>`.
     pub fn as_str(&self) -> &'static str {
         &self.0.name
+    }
+
+    /// Its place among the model's operations sorted by name, below
+    /// [`ServiceModel::operation_count`]: a table can be indexed by operation.
+    pub fn index(&self) -> usize {
+        self.0.index
     }
 
     /// The input shape, if the operation takes one.
@@ -245,10 +259,15 @@ pub struct Member {
 impl ServiceModel {
     /// The operation called `name`.
     fn operation(&self, name: &str) -> Option<&OperationModel> {
-        self.operations
-            .binary_search_by(|op| op.name.as_str().cmp(name))
-            .ok()
-            .map(|i| &self.operations[i])
+        let hash = self.name_hasher.hash_one(name);
+        (self.by_name)
+            .find(hash, |&index| self.operations[index].name == name)
+            .map(|&index| &self.operations[index])
+    }
+
+    /// How many operations the model has.
+    pub fn operation_count(&self) -> usize {
+        self.operations.len()
     }
 
     /// Every operation, by name.
