@@ -216,6 +216,17 @@ async fn invalid_calls_of_every_constraint_kind_get_aws_exact_text() {
             r#"{"CommandId": "too-short"}"#.into(),
             one("Value 'too-short' at 'commandId' failed to satisfy constraint: Member must have length greater than or equal to 36"),
         ),
+        // Lengths count characters, not bytes: 36 bytes, 18 characters.
+        (
+            "ListCommands",
+            format!(r#"{{"CommandId": "{}"}}"#, "é".repeat(18)),
+            one(&format!("Value '{}' at 'commandId' failed to satisfy constraint: Member must have length greater than or equal to 36", "é".repeat(18))),
+        ),
+        (
+            "GetParameter",
+            format!(r#"{{"Name": "{}"}}"#, "€".repeat(2049)),
+            one(&format!("Value '{}' at 'name' failed to satisfy constraint: Member must have length less than or equal to 2048", "€".repeat(2049))),
+        ),
         // `\w` is ASCII, as in Java.
         (
             "ListCommands",
@@ -357,6 +368,7 @@ async fn a_sensitive_value_appears_in_no_message() {
 #[tokio::test]
 async fn valid_calls_and_unknown_members_pass_validation() {
     let proxy = TestProxy::start(config()).await;
+    let name_of_2048_characters = format!(r#"{{"Name": "{}"}}"#, "€".repeat(2048));
     for (operation, body) in [
         (
             "GetParameter",
@@ -371,6 +383,8 @@ async fn valid_calls_and_unknown_members_pass_validation() {
             r#"{"Description": "x\n", "Source": "ec2", "Title": "t", "OperationalData": {"k": {"Value": "v", "Type": "String"}}}"#,
         ),
         ("ListCommands", r#"{"InstanceId": "mi-0123456789abcdef0"}"#),
+        // 2048 characters in 6144 bytes: within `Name`'s 2048.
+        ("GetParameter", &name_of_2048_characters),
         (
             "SendCommand",
             r#"{"DocumentName": "AWS-RunShellScript", "DocumentVersion": "$DEFAULT"}"#,

@@ -380,6 +380,8 @@ impl Constraint<'_> {
 /// A string's length in characters, a list's elements, a map's entries.
 fn length(value: &Json<'_>) -> Option<u64> {
     let n = match value {
+        // ASCII, nearly every value, is one byte a character: nothing to count.
+        Json::String(text) if text.is_ascii() => text.len(),
         Json::String(text) => text.chars().count(),
         Json::Array(items) => items.len(),
         Json::Object(entries) => entries.iter().count(),
