@@ -47,7 +47,8 @@ fn interaction(i: usize) -> Interaction {
                 ),
             ]
             .into(),
-            body: Body::Utf8(body.to_string()),
+            // As the recorder stores it: readable JSON.
+            body: Body::from_bytes(body.to_string().as_bytes()),
         },
         request: RecordedRequest {
             body: Json::from(&body),

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use common::process::{finish, sigterm, start};
+use common::response_bytes;
 
 fn ssm_vcr() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"));
@@ -317,6 +318,75 @@ fn cassette_check_flags_plain_secrets_and_cassette_redact_rewrites_them() {
         text(&output.stdout),
         format!("ok: {path} holds no sensitive value in plain text\n")
     );
+}
+
+#[test]
+fn cassette_fmt_lays_older_cassettes_out_readable_and_keeps_every_answers_bytes() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("flow.json");
+    // The shipped flow as builds before readable bodies wrote it.
+    std::fs::copy(fixture("cassettes/text-bodies.json"), &file).unwrap();
+    let path = file.to_str().unwrap();
+    let before = std::fs::read_to_string(&file).unwrap();
+
+    let output = run(&["cassette", "fmt", "--check", path]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        text(&output.stdout),
+        format!("would rewrite: {path} (7 response bodies made readable JSON)\n")
+    );
+    assert_eq!(
+        text(&output.stderr),
+        "error: 1 of 1 cassette file(s) are not laid out as this build writes them; \
+         run `ssm-vcr cassette fmt` on them\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        before,
+        "--check writes nothing"
+    );
+
+    let output = run(&["cassette", "fmt", path]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        format!("rewrote: {path} (7 response bodies made readable JSON)\n")
+    );
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert!(after.contains("\"json\": {\n"), "{after}");
+    assert!(!after.contains("\"utf8\""), "{after}");
+    assert_eq!(response_bytes(&after), response_bytes(&before));
+
+    for args in [
+        &["cassette", "fmt", path][..],
+        &["cassette", "fmt", "--check", path],
+    ] {
+        let output = run(args);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_eq!(
+            text(&output.stdout),
+            format!("ok: {path} is laid out as this build writes it\n")
+        );
+    }
+    let output = run(&["cassette", "check", path]);
+    assert!(output.status.success(), "{}", text(&output.stdout));
+
+    // moto's answers have spaces between tokens: laying them out would change their bytes, so
+    // they stay text; only its two `{}` become JSON.
+    std::fs::copy(
+        fixture("cassettes/aws-cli-maintenance-window-flow.json"),
+        &file,
+    )
+    .unwrap();
+    let before = std::fs::read_to_string(&file).unwrap();
+    let output = run(&["cassette", "fmt", path]);
+    assert_eq!(
+        text(&output.stdout),
+        format!("rewrote: {path} (2 response bodies made readable JSON)\n")
+    );
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(after.matches("\"utf8\"").count(), 6, "{after}");
+    assert_eq!(response_bytes(&after), response_bytes(&before));
 }
 
 #[test]

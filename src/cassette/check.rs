@@ -1,5 +1,6 @@
-//! `ssm-vcr cassette check` and `ssm-vcr cassette redact`: a review of cassette files against
-//! the SSM model, and the rewrite of older recordings that hold sensitive values in plain text.
+//! `ssm-vcr cassette check`, `redact` and `fmt`: a review of cassette files against the SSM
+//! model, the rewrite of older recordings that hold sensitive values in plain text, and the
+//! rewrite of older files in the current layout (response bodies as readable JSON).
 //!
 //! Every recorded request must name an operation of the model and pass its validation: the
 //! proxy never forwards an invalid call, so an invalid recorded one means a hand edit went
@@ -8,7 +9,7 @@
 
 use std::path::Path;
 
-use super::file::{LoadError, read_cassette};
+use super::file::{LoadError, read_cassette, read_cassette_and_bytes};
 use super::format::ModelStamp;
 use super::journal;
 use super::redact::{Placeholders, Redaction, plain_sensitive_values};
@@ -95,13 +96,13 @@ pub fn check_file(path: &Path) -> Report {
     report
 }
 
-/// Why a cassette could not be redacted.
+/// Why a cassette could not be rewritten.
 #[derive(Debug, thiserror::Error)]
-pub enum RedactError {
+pub enum RewriteError {
     /// The file is missing or not a valid cassette.
     #[error("cannot read the cassette")]
     Load(#[from] LoadError),
-    /// The redacted file could not be written.
+    /// The rewritten file could not be written.
     #[error("cannot write {}", path.display())]
     Write {
         /// The cassette file.
@@ -116,7 +117,7 @@ pub enum RedactError {
 /// gets the same placeholder throughout the file) and the current model stamped on it;
 /// returns how many values were replaced. The file is replaced atomically, and not at all when
 /// nothing needed replacing.
-pub fn redact_file(path: &Path, redaction: &Redaction) -> Result<usize, RedactError> {
+pub fn redact_file(path: &Path, redaction: &Redaction) -> Result<usize, RewriteError> {
     let mut cassette = read_cassette(path)?;
     let mut placeholders = Placeholders::continuing(&cassette);
     let plain: usize = cassette
@@ -134,9 +135,45 @@ pub fn redact_file(path: &Path, redaction: &Redaction) -> Result<usize, RedactEr
         redaction.apply(interaction, &mut placeholders);
     }
     cassette.model = Some(ModelStamp::current());
-    durable::replace(path, &cassette.to_json()).map_err(|source| RedactError::Write {
+    durable::replace(path, &cassette.to_json()).map_err(|source| RewriteError::Write {
         path: path.to_owned(),
         source,
     })?;
     Ok(plain)
+}
+
+/// What formatting one cassette file did, or would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Formatted {
+    /// Response bodies now stored as readable JSON.
+    pub bodies_made_readable: usize,
+    /// Whether the file's bytes differ from the current layout of its content.
+    pub changed: bool,
+}
+
+/// Lays a cassette file out as this build writes cassettes: every response body that is
+/// compact JSON becomes readable JSON, and the file is written in the canonical layout. The
+/// bytes every interaction replays are unchanged. Nothing is written when `rewrite` is false
+/// or the file is already in that layout; otherwise it is replaced atomically.
+pub fn format_file(path: &Path, rewrite: bool) -> Result<Formatted, RewriteError> {
+    let (mut cassette, bytes) = read_cassette_and_bytes(path)?;
+    let mut bodies_made_readable = 0;
+    for interaction in &mut cassette.interactions {
+        if let Some(readable) = interaction.response.body.made_readable() {
+            interaction.response.body = readable;
+            bodies_made_readable += 1;
+        }
+    }
+    let laid_out = cassette.to_json();
+    let changed = bytes != laid_out;
+    if changed && rewrite {
+        durable::replace(path, &laid_out).map_err(|source| RewriteError::Write {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    Ok(Formatted {
+        bodies_made_readable,
+        changed,
+    })
 }

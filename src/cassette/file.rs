@@ -78,6 +78,11 @@ fn listing(others: Option<&[String]>) -> String {
 
 /// Reads and parses one cassette file.
 pub fn read_cassette(path: &Path) -> Result<Cassette, LoadError> {
+    read_cassette_and_bytes(path).map(|(cassette, _)| cassette)
+}
+
+/// Reads and parses one cassette file, keeping the bytes it was read from.
+pub fn read_cassette_and_bytes(path: &Path) -> Result<(Cassette, Vec<u8>), LoadError> {
     let bytes = fs::read(path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => LoadError::NotFound {
             path: path.to_owned(),
@@ -88,8 +93,9 @@ pub fn read_cassette(path: &Path) -> Result<Cassette, LoadError> {
             source,
         },
     })?;
-    Cassette::from_json(&bytes).map_err(|source| LoadError::Format {
+    let cassette = Cassette::from_json(&bytes).map_err(|source| LoadError::Format {
         path: path.to_owned(),
         source,
-    })
+    })?;
+    Ok((cassette, bytes))
 }

@@ -6,14 +6,12 @@
 //! not check recorded requests against the AWS model (`check.rs` does).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
+pub use super::body::Body;
+use super::body::to_vec_pretty;
 use crate::aws::error::headers::X_AMZN_REQUEST_ID;
 use crate::aws::model::{is_operation_name, provenance};
 use crate::json::Json;
@@ -118,47 +116,6 @@ pub struct RecordedResponse {
     pub headers: BTreeMap<String, String>,
     /// The exact body bytes.
     pub body: Body,
-}
-
-/// Body bytes: readable text when they are UTF-8, base64 otherwise.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Body {
-    /// The body as UTF-8 text, exactly.
-    Utf8(String),
-    /// The body bytes, base64 (standard alphabet, padded).
-    Base64(String),
-}
-
-impl fmt::Debug for Body {
-    // Bodies can be large; a summary keeps logs and test failures readable.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Utf8(text) => write!(f, "Utf8({} bytes)", text.len()),
-            Self::Base64(text) => write!(f, "Base64({} chars)", text.len()),
-        }
-    }
-}
-
-impl Body {
-    /// The body for these bytes: text when they are UTF-8.
-    pub fn from_bytes(bytes: &[u8]) -> Self {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => Self::Utf8(text.to_owned()),
-            Err(_) => Self::Base64(BASE64.encode(bytes)),
-        }
-    }
-
-    /// The exact bytes.
-    pub fn to_bytes(&self) -> Result<Bytes, String> {
-        match self {
-            Self::Utf8(text) => Ok(Bytes::copy_from_slice(text.as_bytes())),
-            Self::Base64(text) => BASE64
-                .decode(text)
-                .map(Bytes::from)
-                .map_err(|e| format!("response body is not valid base64: {e}")),
-        }
-    }
 }
 
 /// A problem with a file's shape, with where it is.
@@ -280,7 +237,7 @@ impl Cassette {
             model: self.model.as_ref(),
             interactions: Interactions(interactions),
         };
-        let mut bytes = serde_json::to_vec_pretty(&file).expect("a cassette always serializes");
+        let mut bytes = to_vec_pretty(&file);
         bytes.push(b'\n');
         bytes
     }

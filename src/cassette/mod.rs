@@ -1,6 +1,7 @@
 //! Cassettes: the file format, the matching key, the replay queues and the folder they live in.
 //!
-//! `format` owns the bytes of a cassette and `file` reading and replacing one on disk,
+//! `format` owns the bytes of a cassette (`body` a response body's: readable JSON, text or
+//! base64) and `file` reading and replacing one on disk,
 //! `matching` decides which recorded request a live one is, `replay` hands out recorded answers
 //! in order, `secrets` gives a client's own secrets back in them, `redact` decides what may be
 //! written (`placeholder` names what stands in for a value), `recorder` records new
@@ -8,6 +9,7 @@
 //! `recovery` folds a journal left by a crash in, `name` says which names are cassettes', `store` opens cassettes by name for the mode,
 //! and `check` reviews them. Nothing here touches the network or the HTTP listener.
 
+pub mod body;
 pub mod check;
 pub mod file;
 pub mod format;

@@ -207,14 +207,14 @@ impl Redaction {
         let output = operation.and_then(|op| op.output());
         let anything = !self.paths.is_empty() || output.is_some_and(walk::holds_sensitive);
         if anything
-            && let Body::Utf8(text) = &interaction.response.body
+            && let Some(text) = interaction.response.body.text()
             && let Ok(mut json) = Json::parse(text.as_bytes())
             && self.redact(&mut json, operation, Direction::Response, placeholders) > 0
         {
             let written = json.to_string();
             // The tree borrows the old body's text.
             drop(json);
-            interaction.response.body = Body::Utf8(written);
+            interaction.response.body = Body::from_text(written);
         }
     }
 
@@ -270,12 +270,9 @@ pub fn plain_sensitive_values(interaction: &Interaction) -> (usize, usize) {
         plain
     };
     let request = count(operation.input(), &interaction.request.body);
-    let response = match &interaction.response.body {
-        Body::Utf8(text) => Json::parse(text.as_bytes())
-            .map(|json| count(operation.output(), &json))
-            .unwrap_or(0),
-        Body::Base64(_) => 0,
-    };
+    let response = (interaction.response.body.text())
+        .and_then(|text| Json::parse(text.as_bytes()).ok())
+        .map_or(0, |json| count(operation.output(), &json));
     (request, response)
 }
 

@@ -10,7 +10,7 @@ use super::{CaCommand, ServeArgs};
 use crate::audit::show::{Filter, follow, table};
 use crate::audit::verify::{files_to_read, verify};
 use crate::aws::model::{provenance, ssm};
-use crate::cassette::check::{check_file, redact_file};
+use crate::cassette::check::{Formatted, check_file, format_file, redact_file};
 use crate::cassette::name::CassetteName;
 use crate::cassette::redact::Redaction;
 use crate::config::{Config, ConfigError, NO_DEFAULT_CASSETTE, ReportSettings};
@@ -242,6 +242,52 @@ pub(super) fn cassette_redact(files: &[PathBuf]) -> Result<(), Failure> {
     if failed > 0 {
         return Err(Failure::CheckFailed(format!(
             "{failed} of {} cassette file(s) could not be redacted",
+            files.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `ssm-vcr cassette fmt`: lays cassettes out as this build writes them.
+pub(super) fn cassette_fmt(files: &[PathBuf], check: bool) -> Result<(), Failure> {
+    let mut failed = 0;
+    let mut unformatted = 0;
+    for file in files {
+        match format_file(file, !check) {
+            Ok(Formatted { changed: false, .. }) => {
+                println!("ok: {} is laid out as this build writes it", file.display());
+            }
+            Ok(Formatted {
+                bodies_made_readable,
+                ..
+            }) => {
+                unformatted += 1;
+                let done = if check { "would rewrite" } else { "rewrote" };
+                let bodies = match bodies_made_readable {
+                    1 => "body",
+                    _ => "bodies",
+                };
+                println!(
+                    "{done}: {} ({bodies_made_readable} response {bodies} made readable JSON)",
+                    file.display()
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                println!("error: {}", crate::text::chain(&e));
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::CheckFailed(format!(
+            "{failed} of {} cassette file(s) could not be laid out",
+            files.len()
+        )));
+    }
+    if check && unformatted > 0 {
+        return Err(Failure::CheckFailed(format!(
+            "{unformatted} of {} cassette file(s) are not laid out as this build writes them; \
+             run `ssm-vcr cassette fmt` on them",
             files.len()
         )));
     }

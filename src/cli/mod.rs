@@ -1,4 +1,5 @@
-//! The `ssm-vcr` command line: `serve`, `config check`, `cassette check` and `redact`, `model`,
+//! The `ssm-vcr` command line: `serve`, `config check`, `cassette check`, `redact` and `fmt`,
+//! `model`,
 //! `audit verify`, `show` and `follow`, `ca init`, `path` and `rotate`.
 //!
 //! The binary is [`run`] and nothing else, so it is built on this library as any user's program
@@ -35,6 +36,9 @@ pub fn run() -> ExitCode {
             commands::cassette_check(files, config)
         }
         Command::Cassette(CassetteCommand::Redact { files }) => commands::cassette_redact(&files),
+        Command::Cassette(CassetteCommand::Fmt { files, check }) => {
+            commands::cassette_fmt(&files, check)
+        }
         Command::Model => commands::model(),
         Command::Audit(AuditCommand::Verify { files }) => commands::audit_verify(&files),
         Command::Audit(AuditCommand::Show { files, filter }) => {
@@ -72,7 +76,7 @@ pub(crate) enum Command {
     /// Check configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Check cassette files, or redact older ones.
+    /// Check cassette files, or redact or lay out older ones.
     #[command(subcommand)]
     Cassette(CassetteCommand),
     /// Print which SSM API model this build carries (botocore version, digest, counts).
@@ -284,6 +288,20 @@ pub(crate) enum CassetteCommand {
         /// Cassette files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Rewrite cassettes in the layout this build records: response bodies that are compact
+    /// JSON become readable JSON, one member per line in AWS's order.
+    ///
+    /// What each interaction replays stays the same to the byte. Each changed file is
+    /// replaced atomically; with `--check`, nothing is written and the exit code is 1 when a
+    /// file would change.
+    Fmt {
+        /// Cassette files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write nothing; name the files that are not laid out as this build writes them.
+        #[arg(long)]
+        check: bool,
     },
 }
 

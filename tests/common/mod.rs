@@ -29,6 +29,55 @@ pub fn metric_sample(text: &str, series: &str) -> Option<f64> {
         .map(|value| value.parse().unwrap())
 }
 
+/// The bytes each response body of a cassette file stands for, read without the crate's own
+/// code: a readable JSON body is its text in the file without the whitespace between tokens.
+pub fn response_bytes(cassette: &str) -> Vec<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        interactions: Vec<Interaction>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Interaction {
+        response: Response,
+    }
+    #[derive(serde::Deserialize)]
+    struct Response {
+        body: Body,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Body {
+        Json(Box<serde_json::value::RawValue>),
+        Utf8(String),
+    }
+    let file: File = serde_json::from_str(cassette).unwrap();
+    (file.interactions.into_iter())
+        .map(|interaction| match interaction.response.body {
+            Body::Utf8(text) => text.into_bytes(),
+            Body::Json(raw) => {
+                let (mut in_string, mut escaped) = (false, false);
+                let mut compact = Vec::new();
+                for byte in raw.get().bytes() {
+                    if in_string {
+                        (in_string, escaped) = match (escaped, byte) {
+                            (true, _) => (true, false),
+                            (false, b'\\') => (true, true),
+                            (false, b'"') => (false, false),
+                            _ => (true, false),
+                        };
+                    } else if byte == b'"' {
+                        in_string = true;
+                    } else if byte.is_ascii_whitespace() {
+                        continue;
+                    }
+                    compact.push(byte);
+                }
+                compact
+            }
+        })
+        .collect()
+}
+
 /// The repository's shipped cassette folder.
 pub fn shipped_cassettes() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cassettes")

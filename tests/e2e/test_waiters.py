@@ -29,7 +29,9 @@ class CommandRun(http.server.BaseHTTPRequestHandler):
         assert self.headers["X-Amz-Target"] == "AmazonSSM.GetCommandInvocation"
         CommandRun.polls += 1
         status = "InProgress" if CommandRun.polls <= POLLS else "Success"
-        body = json.dumps({"CommandId": COMMAND, "InstanceId": INSTANCE, "Status": status}).encode()
+        # Compact, as AWS sends it: the cassette stores it as readable JSON.
+        answer = {"CommandId": COMMAND, "InstanceId": INSTANCE, "Status": status}
+        body = json.dumps(answer, separators=(",", ":")).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/x-amz-json-1.1")
         self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
@@ -78,7 +80,7 @@ def test_a_waiter_replays_without_waiting_and_its_polls_are_stored_once(tmp_path
     cassettes, recording_took = record(tmp_path, command_upstream)
     assert recording_took >= POLLS * DELAY
     interactions = json.loads((cassettes / "command.json").read_text())["interactions"]
-    statuses = [(json.loads(i["response"]["body"]["utf8"])["Status"], i.get("repeat", 1)) for i in interactions]
+    statuses = [(i["response"]["body"]["json"]["Status"], i.get("repeat", 1)) for i in interactions]
     assert statuses == [("InProgress", POLLS), ("Success", 1)], "one InProgress answer, with its count"
 
     report = tmp_path / "report.json"
