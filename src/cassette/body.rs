@@ -16,18 +16,19 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use serde::de::{Deserializer, Error as _, IgnoredAny};
-use serde::ser::{Error as _, Serializer};
+use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_json::ser::{Formatter, PrettyFormatter};
 use serde_json::value::RawValue;
 
 /// Body bytes: readable JSON when they are compact JSON, text when they are UTF-8, base64
 /// otherwise.
-#[derive(Clone, Eq, Serialize, Deserialize)]
+#[derive(Clone, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Body {
-    /// A compact JSON object or array, exactly as sent; written laid out on lines.
-    Json(#[serde(serialize_with = "as_json", deserialize_with = "compacted")] String),
+    /// A compact JSON object or array, exactly as sent ([`Body::from_bytes`] decides); written
+    /// laid out on lines. Text that is not JSON is written as `utf8`, the same bytes.
+    Json(#[serde(deserialize_with = "compacted")] String),
     /// The body as UTF-8 text, exactly.
     Utf8(String),
     /// The body bytes, base64 (standard alphabet, padded).
@@ -104,15 +105,32 @@ impl Body {
 
 /// Whether `text` is a JSON object or array with no whitespace between its tokens.
 fn is_compact_json(text: &str) -> bool {
-    (text.starts_with('{') || text.starts_with('['))
-        && without_layout(text.as_bytes()).len() == text.len()
-        && serde_json::from_str::<IgnoredAny>(text).is_ok()
+    is_compact(text) && serde_json::from_str::<IgnoredAny>(text).is_ok()
 }
 
-/// Writes a JSON body's text as a raw JSON value, which [`to_vec_pretty`] lays out.
-fn as_json<S: Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
-    let raw: &RawValue = serde_json::from_str(text).map_err(S::Error::custom)?;
-    raw.serialize(serializer)
+/// Whether `text` starts as an object or array and has no whitespace between its tokens.
+fn is_compact(text: &str) -> bool {
+    let mut tokens = Tokens::default();
+    (text.starts_with('{') || text.starts_with('['))
+        && (text.bytes()).all(|byte| tokens.in_string(byte) || !byte.is_ascii_whitespace())
+}
+
+impl Serialize for Body {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // A JSON body is written as a raw JSON value, which `to_vec_pretty` lays out.
+        let (index, variant, raw, text) = match self {
+            Self::Json(text) => match serde_json::from_str::<&RawValue>(text) {
+                Ok(raw) if is_compact(text) => (0, "json", Some(raw), text),
+                _ => (1, "utf8", None, text),
+            },
+            Self::Utf8(text) => (1, "utf8", None, text),
+            Self::Base64(text) => (2, "base64", None, text),
+        };
+        match raw {
+            Some(raw) => serializer.serialize_newtype_variant("Body", index, variant, raw),
+            None => serializer.serialize_newtype_variant("Body", index, variant, text),
+        }
+    }
 }
 
 /// Reads a laid-out JSON body back into its compact bytes.
@@ -370,5 +388,14 @@ mod tests {
             r#"{"A":[1,"b c"],"B":null}"#.as_bytes()
         );
         assert!(serde_json::from_str::<Body>(r#"{"json": {"A": }}"#).is_err());
+    }
+
+    #[test]
+    fn a_json_body_built_from_text_that_is_not_compact_json_is_written_as_that_text() {
+        for text in ["not json", r#"{"a": 1}"#] {
+            let (file, read) = round_trip(&Body::Json(text.to_owned()));
+            assert!(file.contains(r#""utf8": "#), "{file}");
+            assert_eq!(read.to_bytes().unwrap(), text.as_bytes());
+        }
     }
 }
