@@ -390,6 +390,131 @@ fn cassette_fmt_lays_older_cassettes_out_readable_and_keeps_every_answers_bytes(
 }
 
 #[test]
+fn cassette_diff_exits_0_for_a_file_against_itself_1_for_differences_and_2_for_what_it_cannot_read()
+{
+    let shipped = "cassettes/maintenance-window-flow.json";
+    let output = run(&["cassette", "diff", shipped, shipped]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        format!(
+            "--- {shipped}\n+++ {shipped}\nno differences: 0 breaking, 0 additive, 0 value; 0 added, 0 removed\n"
+        )
+    );
+
+    // moto's recording of the flow against the shipped one: other ids and names (hidden values),
+    // members moto leaves out, a 500 where AWS answered an error.
+    let moto = fixture("cassettes/aws-cli-maintenance-window-flow.json");
+    let output = run(&["cassette", "diff", moto.to_str().unwrap(), shipped]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = text(&output.stdout);
+    for line in [
+        "- #7 DeleteMaintenanceWindow (us-east-1): removed\n",
+        "    additive  response.Tasks[0].Type: member added: \"RUN_COMMAND\"\n",
+        "    breaking  status: status changed: 500 → 400\n",
+        "    breaking  error: error changed: none → DoesNotExistException\n",
+        "summary: 2 breaking, 16 additive, 0 value; 1 added, 2 removed; 23 value change(s) hidden (--values shows them)\n",
+    ] {
+        assert!(report.contains(line), "{line} in {report}");
+    }
+    assert!(
+        !report.contains("recorded_at") && !report.contains("requestid"),
+        "{report}"
+    );
+    assert_eq!(text(&output.stderr), "error: 1 of 1 cassette(s) differ\n");
+
+    let output = run(&["cassette", "diff", "no-such.json", shipped]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = run(&["cassette", "diff", shipped]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        "error: cassette diff takes OLD NEW, or --git REV [FILE...]; 1 file(s) given\n"
+    );
+}
+
+#[test]
+fn cassette_diff_git_compares_each_file_with_its_version_at_a_revision() {
+    let repository = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(repository.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            text(&output.stderr)
+        );
+    };
+    git(&["init", "--quiet"]);
+    let folder = repository.path().join("cassettes");
+    std::fs::create_dir(&folder).unwrap();
+    let flow = folder.join("flow.json");
+    std::fs::copy(fixture("cassettes/text-bodies.json"), &flow).unwrap();
+    git(&["add", "."]);
+    git(&["commit", "--quiet", "-m", "recorded"]);
+
+    // Re-recorded: AWS stopped sending a task's TaskArn.
+    let recorded = std::fs::read_to_string(&flow).unwrap();
+    let rerecorded = recorded.replacen(r#"\"TaskArn\":\"AWS-RunShellScript\","#, "", 1);
+    assert_ne!(recorded, rerecorded);
+    std::fs::write(&flow, rerecorded).unwrap();
+    std::fs::copy(
+        fixture("cassettes/invalid-deregistration.json"),
+        folder.join("new.json"),
+    )
+    .unwrap();
+
+    let output = ssm_vcr()
+        .current_dir(repository.path())
+        .args(["cassette", "diff", "--git", "HEAD", "--format", "markdown"])
+        .args(["cassettes/flow.json", "cassettes/new.json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let report = text(&output.stdout);
+    assert!(
+        report.starts_with("### `cassettes/flow.json` against `HEAD:cassettes/flow.json`\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "| breaking | #3 DescribeMaintenanceWindowTasks (us-east-1) | `response.Tasks[1].TaskArn` | member removed (was \"AWS-RunShellScript\") |\n"
+        ),
+        "{report}"
+    );
+    // A cassette the revision lacks: every interaction is new.
+    assert!(
+        report.contains("### `cassettes/new.json` against `HEAD:cassettes/new.json`"),
+        "{report}"
+    );
+    assert!(
+        report.contains("| added | #0 DeregisterTaskFromMaintenanceWindow (us-east-1) | | |"),
+        "{report}"
+    );
+    assert_eq!(text(&output.stderr), "error: 2 of 2 cassette(s) differ\n");
+
+    let output = ssm_vcr()
+        .current_dir(repository.path())
+        .args([
+            "cassette",
+            "diff",
+            "--git",
+            "no-such-revision",
+            "cassettes/flow.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("git cannot show cassettes/flow.json at no-such-revision")
+    );
+}
+
+#[test]
 fn cassette_check_reads_a_repeat_count_and_refuses_one_of_zero() {
     let (_folder, file, _) = shipped_flow_copy();
     let path = file.to_str().unwrap();

@@ -11,8 +11,12 @@ use crate::audit::show::{Filter, follow, table};
 use crate::audit::verify::{files_to_read, verify};
 use crate::aws::model::{provenance, ssm};
 use crate::cassette::check::{Formatted, check_file, format_file, redact_file};
+use crate::cassette::diff::diff;
+use crate::cassette::diff_report::{Compared, Format as DiffFormat, render};
+use crate::cassette::file::{LoadError, read_cassette};
 use crate::cassette::name::CassetteName;
 use crate::cassette::redact::Redaction;
+use crate::cassette::revision::{RevisionError, cassette_at};
 use crate::config::{Config, ConfigError, NO_DEFAULT_CASSETTE, ReportSettings};
 use crate::intercept::ca::{CaError, LocalCa};
 use crate::logging;
@@ -36,6 +40,15 @@ pub(super) enum Failure {
     /// A check found problems, already printed (exit 1).
     #[error("{0}")]
     CheckFailed(String),
+    /// A cassette cannot be read (exit 2).
+    #[error("cannot use the cassette")]
+    Cassette(#[from] LoadError),
+    /// A cassette cannot be read at a git revision (exit 2).
+    #[error("cannot use the cassette's history")]
+    Revision(#[from] RevisionError),
+    /// The arguments do not go together (exit 2).
+    #[error("{0}")]
+    Usage(String),
     /// The local CA cannot be created, read or replaced (exit 1).
     #[error("the local CA is unusable")]
     Ca(#[from] CaError),
@@ -52,6 +65,7 @@ impl Failure {
             // A taken port is the machine's state, not the configuration's.
             Self::Start(StartError::Listen { .. }) => 1,
             Self::Config(_) | Self::Start(_) => 2,
+            Self::Cassette(_) | Self::Revision(_) | Self::Usage(_) => 2,
             Self::Io(..) | Self::CheckFailed(_) | Self::Ca(_) => 1,
             Self::RunFailed(_) => 3,
         }
@@ -174,17 +188,7 @@ pub(super) fn config_check(path: Option<PathBuf>) -> Result<(), Failure> {
 /// folder, and prints one line per file and per problem.
 pub(super) fn cassette_check(files: Vec<PathBuf>, config: Option<PathBuf>) -> Result<(), Failure> {
     let files = if files.is_empty() {
-        let config = Config::load(config.as_deref())?.validate()?;
-        let dir = &config.cassettes.dir;
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| Failure::Io(format!("cannot list {}", dir.display()), e))?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-            .collect();
-        files.sort();
-        files
+        configured_cassettes(config)?
     } else {
         files
     };
@@ -243,6 +247,74 @@ pub(super) fn cassette_redact(files: &[PathBuf]) -> Result<(), Failure> {
         return Err(Failure::CheckFailed(format!(
             "{failed} of {} cassette file(s) could not be redacted",
             files.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Every `*.json` in the configured cassette folder, sorted.
+fn configured_cassettes(config: Option<PathBuf>) -> Result<Vec<PathBuf>, Failure> {
+    let config = Config::load(config.as_deref())?.validate()?;
+    let dir = &config.cassettes.dir;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Failure::Io(format!("cannot list {}", dir.display()), e))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// `ssm-vcr cassette diff`: what changed between two recordings, classed by the model.
+pub(super) fn cassette_diff(
+    files: Vec<PathBuf>,
+    git: Option<&str>,
+    values: bool,
+    format: DiffFormat,
+    config: Option<PathBuf>,
+) -> Result<(), Failure> {
+    let compared = match git {
+        None => {
+            let [old, new] = <[PathBuf; 2]>::try_from(files).map_err(|files| {
+                Failure::Usage(format!(
+                    "cassette diff takes OLD NEW, or --git REV [FILE...]; {} file(s) given",
+                    files.len()
+                ))
+            })?;
+            let diff = diff(&read_cassette(&old)?, &read_cassette(&new)?, values);
+            vec![Compared {
+                old: old.display().to_string(),
+                new: new.display().to_string(),
+                diff,
+            }]
+        }
+        Some(revision) => {
+            let files = if files.is_empty() {
+                configured_cassettes(config)?
+            } else {
+                files
+            };
+            let mut compared = Vec::with_capacity(files.len());
+            for file in files {
+                let now = read_cassette(&file)?;
+                let then = cassette_at(revision, &file)?.unwrap_or_default();
+                compared.push(Compared {
+                    old: format!("{revision}:{}", file.display()),
+                    new: file.display().to_string(),
+                    diff: diff(&then, &now, values),
+                });
+            }
+            compared
+        }
+    };
+    print!("{}", render(format, &compared));
+    let differing = compared.iter().filter(|c| !c.diff.is_empty()).count();
+    if differing > 0 {
+        return Err(Failure::CheckFailed(format!(
+            "{differing} of {} cassette(s) differ",
+            compared.len()
         )));
     }
     Ok(())

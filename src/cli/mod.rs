@@ -1,5 +1,5 @@
-//! The `ssm-vcr` command line: `serve`, `config check`, `cassette check`, `redact` and `fmt`,
-//! `model`,
+//! The `ssm-vcr` command line: `serve`, `config check`, `cassette check`, `redact`, `fmt` and
+//! `diff`, `model`,
 //! `audit verify`, `show` and `follow`, `ca init`, `path` and `rotate`.
 //!
 //! The binary is [`run`] and nothing else, so it is built on this library as any user's program
@@ -21,6 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::text::chain;
 
 use crate::audit::show::Filter;
+use crate::cassette::diff_report::Format as DiffFormat;
 use crate::config::{Config, LogFormat};
 use crate::mode::Mode;
 
@@ -39,6 +40,13 @@ pub fn run() -> ExitCode {
         Command::Cassette(CassetteCommand::Fmt { files, check }) => {
             commands::cassette_fmt(&files, check)
         }
+        Command::Cassette(CassetteCommand::Diff {
+            files,
+            git,
+            values,
+            format,
+            config,
+        }) => commands::cassette_diff(files, git.as_deref(), values, format, config),
         Command::Model => commands::model(),
         Command::Audit(AuditCommand::Verify { files }) => commands::audit_verify(&files),
         Command::Audit(AuditCommand::Show { files, filter }) => {
@@ -302,6 +310,29 @@ pub(crate) enum CassetteCommand {
         /// Write nothing; name the files that are not laid out as this build writes them.
         #[arg(long)]
         check: bool,
+    },
+    /// Compare two recordings of a flow: interactions added and removed, and the JSON paths
+    /// where paired answers differ, each classed by the model as breaking, additive or value.
+    ///
+    /// Exit 0 when nothing is reported, 1 when something is, 2 when a cassette or revision
+    /// cannot be read. Value changes (timestamps, ids) are counted but hidden unless they are
+    /// an enum's or what a waiter reads; `--values` shows them all.
+    Diff {
+        /// OLD NEW; with `--git`, the cassette files to compare with the revision [default:
+        /// every *.json in the configured cassette folder].
+        files: Vec<PathBuf>,
+        /// Compare each file as it is now with its version at this git revision.
+        #[arg(long, value_name = "REV")]
+        git: Option<String>,
+        /// Show every value change.
+        #[arg(long)]
+        values: bool,
+        /// Report format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+        /// Configuration file naming the cassette folder (with `--git` and no files).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 

@@ -114,8 +114,8 @@ impl Operation {
         &self.0.name
     }
 
-    /// Its place among the model's operations sorted by name, below
-    /// [`ServiceModel::operation_count`]: a table can be indexed by operation.
+    /// Its place among the model's operations sorted by name, below the model's
+    /// `operation_count`: a table can be indexed by operation.
     pub fn index(&self) -> usize {
         self.0.index
     }

@@ -9,6 +9,7 @@
 //! more is left out, so its polls are never skipped. This module judges one answer; replaying
 //! a queue of them is `cassette/replay.rs`'s job.
 
+use std::fmt;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
@@ -43,6 +44,22 @@ pub struct Waiter {
     name: String,
     operation: String,
     acceptors: Vec<Acceptor>,
+}
+
+/// The output members `operation`'s waiters read, as JMESPath (`Reservations[].Instances[].State`),
+/// each once.
+pub fn paths_read(operation: &str) -> Vec<String> {
+    let mut paths: Vec<String> = (waiters_of(operation).flat_map(|w| &w.acceptors))
+        .filter_map(|acceptor| match &acceptor.matcher {
+            Matcher::Path(path, _) | Matcher::PathAll(path, _) | Matcher::PathAny(path, _) => {
+                Some(path.to_string())
+            }
+            Matcher::Status(_) | Matcher::Error(_) => None,
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
 }
 
 /// What an answer means to a client waiting on it.
@@ -187,6 +204,19 @@ enum Step {
     Flatten,
 }
 
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, step) in self.0.iter().enumerate() {
+            match step {
+                Step::Member(name) if index == 0 => f.write_str(name)?,
+                Step::Member(name) => write!(f, ".{name}")?,
+                Step::Flatten => f.write_str("[]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Path {
     fn parse(expression: &str) -> Result<Self, String> {
         let mut steps = Vec::new();
@@ -267,6 +297,12 @@ mod tests {
         let waiter = found.next().unwrap();
         assert!(found.next().is_none());
         waiter
+    }
+
+    #[test]
+    fn the_paths_a_waiter_reads_are_listed_as_jmespath() {
+        assert_eq!(paths_read("GetCommandInvocation"), ["Status"]);
+        assert!(paths_read("DescribeParameters").is_empty());
     }
 
     #[test]

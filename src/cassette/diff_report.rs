@@ -1,0 +1,246 @@
+//! How `cassette diff` prints what it found: text for a terminal, Markdown for a pull-request
+//! comment, JSON for tools. This module renders; `diff.rs` compares.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::diff::{CassetteDiff, Change, Class, Unpaired};
+
+/// A report's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Lines for a terminal.
+    Text,
+    /// One JSON document.
+    Json,
+    /// A pull-request comment.
+    Markdown,
+}
+
+/// One cassette compared: what each side is called, and what differs.
+#[derive(Debug, Serialize)]
+pub struct Compared {
+    /// The old side: a file, or `REV:file`.
+    pub old: String,
+    /// The new side.
+    pub new: String,
+    /// What differs.
+    #[serde(flatten)]
+    pub diff: CassetteDiff,
+}
+
+/// The report on every cassette compared.
+pub fn render(format: Format, compared: &[Compared]) -> String {
+    match format {
+        Format::Text => compared.iter().map(text).collect::<Vec<_>>().join("\n"),
+        Format::Markdown => compared.iter().map(markdown).collect::<Vec<_>>().join("\n"),
+        Format::Json => {
+            #[derive(Serialize)]
+            struct Report<'a> {
+                cassettes: &'a [Compared],
+            }
+            let mut json = serde_json::to_string_pretty(&Report {
+                cassettes: compared,
+            })
+            .expect("a diff always serializes");
+            json.push('\n');
+            json
+        }
+    }
+}
+
+/// `1 breaking, 2 additive, 0 value; 1 added, 0 removed; 3 value changes hidden`.
+fn summary(diff: &CassetteDiff) -> String {
+    let mut text = format!(
+        "{} breaking, {} additive, {} value; {} added, {} removed",
+        diff.count(Class::Breaking),
+        diff.count(Class::Additive),
+        diff.count(Class::Value),
+        diff.added.len(),
+        diff.removed.len(),
+    );
+    if diff.hidden_values > 0 {
+        let _ = write!(
+            text,
+            "; {} value change(s) hidden (--values shows them)",
+            diff.hidden_values
+        );
+    }
+    text
+}
+
+/// What a change line says after its path.
+fn what(change: &Change) -> String {
+    let reason = change.reason.as_str();
+    match (&change.old, &change.new) {
+        (Some(old), Some(new)) => format!("{reason}: {old} → {new}"),
+        (Some(old), None) => format!("{reason} (was {old})"),
+        (None, Some(new)) => format!("{reason}: {new}"),
+        (None, None) => reason.to_owned(),
+    }
+}
+
+fn interaction(unpaired: &Unpaired) -> String {
+    format!(
+        "#{} {} ({})",
+        unpaired.index, unpaired.operation, unpaired.region
+    )
+}
+
+fn text(compared: &Compared) -> String {
+    let diff = &compared.diff;
+    let mut out = format!("--- {}\n+++ {}\n", compared.old, compared.new);
+    for removed in &diff.removed {
+        let _ = writeln!(out, "- {}: removed", interaction(removed));
+    }
+    for added in &diff.added {
+        let _ = writeln!(out, "+ {}: added", interaction(added));
+    }
+    for pair in &diff.changed {
+        let _ = writeln!(
+            out,
+            "~ #{} {} ({}), #{} before:",
+            pair.new_index, pair.operation, pair.region, pair.old_index
+        );
+        for change in &pair.changes {
+            let class = change.class.as_str();
+            let _ = writeln!(out, "    {class:<9} {}: {}", change.path, what(change));
+        }
+    }
+    let verdict = if diff.is_empty() {
+        "no differences"
+    } else {
+        "summary"
+    };
+    let _ = writeln!(out, "{verdict}: {}", summary(diff));
+    out
+}
+
+/// A cell's text: pipes escaped, backticks made quotes, so the table holds.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('`', "'")
+}
+
+fn markdown(compared: &Compared) -> String {
+    let diff = &compared.diff;
+    let mut out = format!(
+        "### `{}` against `{}`\n\n",
+        cell(&compared.new),
+        cell(&compared.old)
+    );
+    let _ = writeln!(out, "{}\n", summary(diff));
+    if diff.is_empty() {
+        out.push_str("No differences.\n");
+        return out;
+    }
+    out.push_str("| class | interaction | path | change |\n|---|---|---|---|\n");
+    for removed in &diff.removed {
+        let _ = writeln!(out, "| removed | {} | | |", cell(&interaction(removed)));
+    }
+    for added in &diff.added {
+        let _ = writeln!(out, "| added | {} | | |", cell(&interaction(added)));
+    }
+    for pair in &diff.changed {
+        let at = format!("#{} {} ({})", pair.new_index, pair.operation, pair.region);
+        for change in &pair.changes {
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` | {} |",
+                change.class.as_str(),
+                cell(&at),
+                cell(&change.path),
+                cell(&what(change))
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cassette::diff::{Pair, Reason};
+
+    fn found() -> Vec<Compared> {
+        let change = |class, reason, path: &str, old: Option<&str>, new: Option<&str>| Change {
+            class,
+            reason,
+            path: path.to_owned(),
+            old: old.map(str::to_owned),
+            new: new.map(str::to_owned),
+        };
+        vec![Compared {
+            old: "HEAD:cassettes/flow.json".to_owned(),
+            new: "cassettes/flow.json".to_owned(),
+            diff: CassetteDiff {
+                removed: vec![Unpaired {
+                    index: 7,
+                    operation: "DeleteMaintenanceWindow".to_owned(),
+                    region: "us-east-1".to_owned(),
+                }],
+                added: vec![],
+                changed: vec![Pair {
+                    operation: "DescribeParameters".to_owned(),
+                    region: "us-east-1".to_owned(),
+                    old_index: 2,
+                    new_index: 2,
+                    changes: vec![
+                        change(
+                            Class::Breaking,
+                            Reason::MemberRemoved,
+                            "response.Parameters[0].Tier",
+                            Some("\"Standard\""),
+                            None,
+                        ),
+                        change(
+                            Class::Additive,
+                            Reason::UnknownEnumValue,
+                            "response.Parameters[0].Type",
+                            Some("\"String\""),
+                            Some("\"a|b\""),
+                        ),
+                    ],
+                }],
+                hidden_values: 3,
+            },
+        }]
+    }
+
+    #[test]
+    fn markdown_is_a_table_a_pull_request_comment_can_hold() {
+        assert_eq!(
+            render(Format::Markdown, &found()),
+            "### `cassettes/flow.json` against `HEAD:cassettes/flow.json`\n\
+             \n\
+             1 breaking, 1 additive, 0 value; 0 added, 1 removed; 3 value change(s) hidden (--values shows them)\n\
+             \n\
+             | class | interaction | path | change |\n\
+             |---|---|---|---|\n\
+             | removed | #7 DeleteMaintenanceWindow (us-east-1) | | |\n\
+             | breaking | #2 DescribeParameters (us-east-1) | `response.Parameters[0].Tier` | member removed (was \"Standard\") |\n\
+             | additive | #2 DescribeParameters (us-east-1) | `response.Parameters[0].Type` | value not in the model's enum: \"String\" → \"a\\|b\" |\n"
+        );
+    }
+
+    #[test]
+    fn text_names_each_side_and_ends_in_a_summary() {
+        assert_eq!(
+            render(Format::Text, &found()),
+            "--- HEAD:cassettes/flow.json\n\
+             +++ cassettes/flow.json\n\
+             - #7 DeleteMaintenanceWindow (us-east-1): removed\n\
+             ~ #2 DescribeParameters (us-east-1), #2 before:\n\
+             \x20   breaking  response.Parameters[0].Tier: member removed (was \"Standard\")\n\
+             \x20   additive  response.Parameters[0].Type: value not in the model's enum: \"String\" → \"a|b\"\n\
+             summary: 1 breaking, 1 additive, 0 value; 0 added, 1 removed; 3 value change(s) hidden (--values shows them)\n"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render(Format::Json, &found())).unwrap();
+        assert_eq!(
+            json["cassettes"][0]["changed"][0]["changes"][0]["class"],
+            "breaking"
+        );
+        assert_eq!(json["cassettes"][0]["hidden_values"], 3);
+    }
+}
