@@ -90,6 +90,8 @@ mod tally;
 #[allow(unreachable_pub)]
 mod text;
 mod upstream;
+#[allow(unreachable_pub)]
+mod verify;
 
 pub mod cli;
 #[cfg(feature = "harness")]

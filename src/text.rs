@@ -35,6 +35,11 @@ pub fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Text for a Markdown table cell: pipes escaped and backticks made quotes, so the table holds.
+pub fn markdown_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('`', "'")
+}
+
 #[cfg(test)]
 mod tests {
     mod printable {

@@ -75,6 +75,12 @@ pub enum Reason {
     ValueChanged,
     /// A body that is not JSON, with other bytes.
     BodyChanged,
+    /// A recorded member this build's model does not have (`verify --offline`).
+    MemberNotInModel,
+    /// A member this build's model requires, absent from a recorded request.
+    RequiredMissing,
+    /// A recorded operation this build's model does not have.
+    OperationNotInModel,
 }
 
 impl Reason {
@@ -91,6 +97,9 @@ impl Reason {
             Self::WaiterReads => "read by a waiter",
             Self::ValueChanged => "value changed",
             Self::BodyChanged => "body changed",
+            Self::MemberNotInModel => "member not in the model",
+            Self::RequiredMissing => "required member missing",
+            Self::OperationNotInModel => "operation not in the model",
         }
     }
 }
@@ -108,6 +117,20 @@ pub struct Change {
     pub old: Option<String>,
     /// The new value likewise.
     pub new: Option<String>,
+}
+
+impl Change {
+    /// What a report says of it after its path: `member removed (was "x")`, `enum value
+    /// changed: "a" → "b"`.
+    pub fn describe(&self) -> String {
+        let reason = self.reason.as_str();
+        match (&self.old, &self.new) {
+            (Some(old), Some(new)) => format!("{reason}: {old} → {new}"),
+            (Some(old), None) => format!("{reason} (was {old})"),
+            (None, Some(new)) => format!("{reason}: {new}"),
+            (None, None) => reason.to_owned(),
+        }
+    }
 }
 
 /// An interaction that only one side has.
@@ -235,6 +258,18 @@ pub fn diff(old: &Cassette, new: &Cassette, all_values: bool) -> CassetteDiff {
         .collect();
     found.changed.sort_by_key(|pair| pair.new_index);
     found
+}
+
+/// The changes between a recorded answer and another answer to the same request (a live one,
+/// for `verify`), and how many value changes were counted but not shown.
+pub fn answers(
+    recorded: &Interaction,
+    other: &Interaction,
+    all_values: bool,
+) -> (Vec<Change>, usize) {
+    let mut comparison = Comparison::new(&recorded.operation, all_values);
+    comparison.responses(recorded, other);
+    (comparison.changes, comparison.hidden)
 }
 
 fn unpaired(index: usize, interaction: &Interaction) -> Unpaired {

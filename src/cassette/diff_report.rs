@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::diff::{CassetteDiff, Change, Class, Unpaired};
+use super::diff::{CassetteDiff, Class, Unpaired};
+use crate::text::markdown_cell;
 
 /// A report's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,17 +71,6 @@ fn summary(diff: &CassetteDiff) -> String {
     text
 }
 
-/// What a change line says after its path.
-fn what(change: &Change) -> String {
-    let reason = change.reason.as_str();
-    match (&change.old, &change.new) {
-        (Some(old), Some(new)) => format!("{reason}: {old} → {new}"),
-        (Some(old), None) => format!("{reason} (was {old})"),
-        (None, Some(new)) => format!("{reason}: {new}"),
-        (None, None) => reason.to_owned(),
-    }
-}
-
 fn interaction(unpaired: &Unpaired) -> String {
     format!(
         "#{} {} ({})",
@@ -105,7 +95,7 @@ fn text(compared: &Compared) -> String {
         );
         for change in &pair.changes {
             let class = change.class.as_str();
-            let _ = writeln!(out, "    {class:<9} {}: {}", change.path, what(change));
+            let _ = writeln!(out, "    {class:<9} {}: {}", change.path, change.describe());
         }
     }
     let verdict = if diff.is_empty() {
@@ -117,17 +107,12 @@ fn text(compared: &Compared) -> String {
     out
 }
 
-/// A cell's text: pipes escaped, backticks made quotes, so the table holds.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('`', "'")
-}
-
 fn markdown(compared: &Compared) -> String {
     let diff = &compared.diff;
     let mut out = format!(
         "### `{}` against `{}`\n\n",
-        cell(&compared.new),
-        cell(&compared.old)
+        markdown_cell(&compared.new),
+        markdown_cell(&compared.old)
     );
     let _ = writeln!(out, "{}\n", summary(diff));
     if diff.is_empty() {
@@ -136,10 +121,18 @@ fn markdown(compared: &Compared) -> String {
     }
     out.push_str("| class | interaction | path | change |\n|---|---|---|---|\n");
     for removed in &diff.removed {
-        let _ = writeln!(out, "| removed | {} | | |", cell(&interaction(removed)));
+        let _ = writeln!(
+            out,
+            "| removed | {} | | |",
+            markdown_cell(&interaction(removed))
+        );
     }
     for added in &diff.added {
-        let _ = writeln!(out, "| added | {} | | |", cell(&interaction(added)));
+        let _ = writeln!(
+            out,
+            "| added | {} | | |",
+            markdown_cell(&interaction(added))
+        );
     }
     for pair in &diff.changed {
         let at = format!("#{} {} ({})", pair.new_index, pair.operation, pair.region);
@@ -148,9 +141,9 @@ fn markdown(compared: &Compared) -> String {
                 out,
                 "| {} | {} | `{}` | {} |",
                 change.class.as_str(),
-                cell(&at),
-                cell(&change.path),
-                cell(&what(change))
+                markdown_cell(&at),
+                markdown_cell(&change.path),
+                markdown_cell(&change.describe())
             );
         }
     }
@@ -160,7 +153,7 @@ fn markdown(compared: &Compared) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cassette::diff::{Pair, Reason};
+    use crate::cassette::diff::{Change, Pair, Reason};
 
     fn found() -> Vec<Compared> {
         let change = |class, reason, path: &str, old: Option<&str>, new: Option<&str>| Change {

@@ -6,23 +6,30 @@ use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
-use super::{CaCommand, ServeArgs};
+use super::{CaCommand, ServeArgs, VerifyArgs};
 use crate::audit::show::{Filter, follow, table};
 use crate::audit::verify::{files_to_read, verify};
 use crate::aws::model::{provenance, ssm};
+use crate::aws::sigv4::Signer;
 use crate::cassette::check::{Formatted, check_file, format_file, redact_file};
 use crate::cassette::diff::diff;
 use crate::cassette::diff_report::{Compared, Format as DiffFormat, render};
 use crate::cassette::file::{LoadError, read_cassette};
 use crate::cassette::name::CassetteName;
 use crate::cassette::redact::Redaction;
+use crate::cassette::redact::scan;
 use crate::cassette::revision::{RevisionError, cassette_at};
-use crate::config::{Config, ConfigError, NO_DEFAULT_CASSETTE, ReportSettings};
+use crate::config::{Config, ConfigError, NO_DEFAULT_CASSETTE, ReportSettings, Settings};
+use crate::durable;
 use crate::intercept::ca::{CaError, LocalCa};
 use crate::logging;
 use crate::proxy::Proxy;
 use crate::report::Report;
 use crate::start_error::StartError;
+use crate::upstream::Upstream;
+use crate::verify::offline::verify_offline;
+use crate::verify::report::render as render_verified;
+use crate::verify::{Options as VerifyOptions, Outcome, Pacer, Verified, verify_cassette};
 
 /// Why a command failed, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +56,9 @@ pub(super) enum Failure {
     /// The arguments do not go together (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// Calls sent got no answer to compare (exit 2).
+    #[error("{0}")]
+    Unanswered(String),
     /// The local CA cannot be created, read or replaced (exit 1).
     #[error("the local CA is unusable")]
     Ca(#[from] CaError),
@@ -65,7 +75,7 @@ impl Failure {
             // A taken port is the machine's state, not the configuration's.
             Self::Start(StartError::Listen { .. }) => 1,
             Self::Config(_) | Self::Start(_) => 2,
-            Self::Cassette(_) | Self::Revision(_) | Self::Usage(_) => 2,
+            Self::Cassette(_) | Self::Revision(_) | Self::Usage(_) | Self::Unanswered(_) => 2,
             Self::Io(..) | Self::CheckFailed(_) | Self::Ca(_) => 1,
             Self::RunFailed(_) => 3,
         }
@@ -254,8 +264,12 @@ pub(super) fn cassette_redact(files: &[PathBuf]) -> Result<(), Failure> {
 
 /// Every `*.json` in the configured cassette folder, sorted.
 fn configured_cassettes(config: Option<PathBuf>) -> Result<Vec<PathBuf>, Failure> {
-    let config = Config::load(config.as_deref())?.validate()?;
-    let dir = &config.cassettes.dir;
+    let settings = Config::load(config.as_deref())?.validate()?;
+    cassettes_in(&settings.cassettes.dir)
+}
+
+/// Every `*.json` in `dir`, sorted.
+fn cassettes_in(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Failure::Io(format!("cannot list {}", dir.display()), e))?;
     let mut files: Vec<PathBuf> = entries
@@ -318,6 +332,104 @@ pub(super) fn cassette_diff(
         )));
     }
     Ok(())
+}
+
+/// `ssm-vcr verify`: each cassette's read-only calls sent again, or read against the model.
+pub(super) fn verify_cassettes(args: VerifyArgs) -> Result<(), Failure> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if args.upstream.is_some() {
+        config.upstream.clone_from(&args.upstream);
+    }
+    let settings = config.validate()?;
+    let files = if args.files.is_empty() {
+        cassettes_in(&settings.cassettes.dir)?
+    } else {
+        args.files
+    };
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        return Err(Failure::Usage(format!(
+            "--rate {} is not a number of calls a second above 0",
+            args.rate
+        )));
+    }
+    let verified = if args.offline {
+        let mut verified = Vec::with_capacity(files.len());
+        for file in &files {
+            let cassette = read_cassette(file)?;
+            verified.push(verify_offline(file.display().to_string(), &cassette));
+        }
+        verified
+    } else {
+        let options = VerifyOptions {
+            allowed: args.allow,
+            per_second: args.rate,
+            region: args.region,
+            all_values: args.values,
+            update: args.update,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::Io("cannot start the runtime".to_owned(), e))?;
+        runtime.block_on(verify_online(&settings, &files, &options))?
+    };
+    print!("{}", render_verified(args.format, &verified));
+    let count = |matches: fn(&Outcome) -> bool| -> usize {
+        verified.iter().map(|v| v.count(matches)).sum()
+    };
+    let failed = count(|o| matches!(o, Outcome::Failed { .. }));
+    if failed > 0 {
+        return Err(Failure::Unanswered(format!(
+            "{failed} call(s) could not be checked"
+        )));
+    }
+    let drifted = count(|o| matches!(o, Outcome::Drift { .. }));
+    if drifted > 0 {
+        return Err(Failure::CheckFailed(format!(
+            "{drifted} recorded call(s) drifted"
+        )));
+    }
+    Ok(())
+}
+
+/// Sends each cassette's calls that may be sent, one cassette after the other, writing drifted
+/// answers back when asked.
+async fn verify_online(
+    settings: &Settings,
+    files: &[PathBuf],
+    options: &VerifyOptions,
+) -> Result<Vec<Verified>, Failure> {
+    let signer = Signer::from_environment()
+        .await
+        .map_err(|source| StartError::Credentials {
+            mode: "verify",
+            source,
+        })?;
+    let upstream = Upstream::new(&settings.forwarding, Some(signer)).map_err(StartError::CaFile)?;
+    let redaction = &settings.cassettes.redaction;
+    let mut pacer = Pacer::new(options.per_second);
+    let mut verified = Vec::with_capacity(files.len());
+    for file in files {
+        let mut cassette = read_cassette(file)?;
+        let (checked, updated) =
+            verify_cassette(&upstream, redaction, &mut cassette, options, &mut pacer).await;
+        if updated > 0 {
+            let bytes = cassette.to_json();
+            // The same last look as recording, before anything is written.
+            scan(&bytes, &upstream.secrets().await).map_err(|found| {
+                Failure::CheckFailed(format!("{} was not updated: {found}", file.display()))
+            })?;
+            durable::replace(file, &bytes)
+                .map_err(|e| Failure::Io(format!("cannot write {}", file.display()), e))?;
+        }
+        verified.push(Verified {
+            file: file.display().to_string(),
+            note: None,
+            checked,
+            updated,
+        });
+    }
+    Ok(verified)
 }
 
 /// `ssm-vcr cassette fmt`: lays cassettes out as this build writes them.

@@ -1,5 +1,5 @@
 //! The `ssm-vcr` command line: `serve`, `config check`, `cassette check`, `redact`, `fmt` and
-//! `diff`, `model`,
+//! `diff`, `verify`, `model`,
 //! `audit verify`, `show` and `follow`, `ca init`, `path` and `rotate`.
 //!
 //! The binary is [`run`] and nothing else, so it is built on this library as any user's program
@@ -24,6 +24,7 @@ use crate::audit::show::Filter;
 use crate::cassette::diff_report::Format as DiffFormat;
 use crate::config::{Config, LogFormat};
 use crate::mode::Mode;
+use crate::verify::report::Format as VerifyFormat;
 
 /// Runs the command line as the `ssm-vcr` binary: parses the arguments, runs the command, and
 /// returns the exit code (0; 1 for a failure at run time; 2 for a configuration, cassette,
@@ -55,6 +56,7 @@ pub fn run() -> ExitCode {
         Command::Audit(AuditCommand::Follow { file, filter }) => {
             commands::audit_follow(&file, &filter)
         }
+        Command::Verify(args) => commands::verify_cassettes(args),
         Command::Ca(command) => commands::ca(&command),
     };
     match result {
@@ -92,6 +94,15 @@ pub(crate) enum Command {
     /// Verify and read the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Send cassettes' read-only calls to the upstream again and report how the live answers
+    /// differ from the recorded ones; or, with --offline, check recordings against this build's
+    /// model.
+    ///
+    /// Only Describe*, Get* and List* calls are sent (less those returning credentials or meant
+    /// for the agent), signed as record mode signs them. Exit 0 when nothing drifted (missing
+    /// fixtures and skipped calls are listed, not failed), 1 when something did, 2 when a cassette,
+    /// the configuration or the credentials cannot be used or a call got no answer.
+    Verify(VerifyArgs),
     /// The local CA that the forward-proxy mode (HTTPS_PROXY) signs SSM hosts' certificates with.
     #[command(subcommand)]
     Ca(CaCommand),
@@ -264,6 +275,40 @@ impl ServeArgs {
         }
         config
     }
+}
+
+/// `ssm-vcr verify`'s flags.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Cassette files [default: every *.json in the configured cassette folder].
+    pub(crate) files: Vec<PathBuf>,
+    /// Check recordings against this build's model; send nothing.
+    #[arg(long, conflicts_with_all = ["update", "allow", "upstream", "region", "rate"])]
+    pub(crate) offline: bool,
+    /// Write drifted answers into the cassettes, through the same redaction as recording.
+    #[arg(long)]
+    pub(crate) update: bool,
+    /// Send this operation although it is not read-only (repeatable).
+    #[arg(long, value_name = "OPERATION")]
+    pub(crate) allow: Vec<String>,
+    /// Calls a second at most.
+    #[arg(long, value_name = "N", default_value_t = 5.0)]
+    pub(crate) rate: f64,
+    /// Send to this endpoint instead of https://ssm.<region>.amazonaws.com.
+    #[arg(long, value_name = "URL")]
+    pub(crate) upstream: Option<String>,
+    /// Send every call to this region instead of the recorded one.
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// Show every value change.
+    #[arg(long)]
+    pub(crate) values: bool,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) format: VerifyFormat,
+    /// Configuration file: cassette folder, redaction, [forward] settings.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 /// `ssm-vcr config …`.

@@ -192,3 +192,37 @@ def test_two_cassettes_chosen_by_path_serve_two_clients_at_once(tmp_path, moto):
         assert runs[name].returncode == 0, stderr
         assert_same_output(recorded[name], json.loads(stdout))
     assert recorded["alpha"] != recorded["beta"]
+
+
+def test_reads_recorded_against_moto_verify_against_it_without_drift(tmp_path, moto):
+    """`ssm-vcr verify` sends the recorded reads to the same moto again: request ids and
+    recording times moved, nothing a client reads did."""
+    seed = boto3.client("ssm", endpoint_url=moto, region_name="us-east-1",
+                        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="not-a-secret")
+    seed.put_parameter(Name="/app/url", Value="https://example.com", Type="String")
+    seed.put_parameter(Name="/app/mode", Value="blue", Type="String", Description="deploy colour")
+
+    def reads(endpoint):
+        return [
+            aws(endpoint, "describe-parameters"),
+            aws(endpoint, "get-parameter", "--name", "/app/url"),
+            aws(endpoint, "get-parameters-by-path", "--path", "/app"),
+        ]
+
+    recorded = record(tmp_path, moto, "reads", run=reads)
+    assert [step["exit"] for step in recorded] == [0, 0, 0], recorded
+    cassette = tmp_path / "reads.json"
+    before = cassette.read_text()
+
+    from conftest import BIN, ROOT
+    result = subprocess.run([BIN, "verify", str(cassette), "--upstream", moto, "--rate", "100"],
+                            cwd=ROOT, env=user_env(moto), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "summary: 0 drifted, 3 same, 0 missing fixture(s), 0 skipped, 0 failed" in result.stdout, result.stdout
+    assert cassette.read_text() == before, "verify without --update writes nothing"
+
+    # The parameter read is gone from moto: a missing fixture, not drift.
+    seed.delete_parameter(Name="/app/url")
+    result = subprocess.run([BIN, "verify", str(cassette), "--upstream", moto, "--rate", "100"],
+                            cwd=ROOT, env=user_env(moto), capture_output=True, text=True, timeout=60)
+    assert "#1 GetParameter (us-east-1): missing fixture: AWS answers ParameterNotFound" in result.stdout, result.stdout
