@@ -295,3 +295,40 @@ async fn the_shipped_cassette_reads_cleanly_offline_and_an_unreachable_upstream_
         "error: 2 call(s) could not be checked\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_flags_and_a_hand_edited_region_are_refused_not_sent() {
+    let shipped = "cassettes/maintenance-window-flow.json";
+    let output = verify(&[shipped, "--region", "us-east-1.evil.example"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        "error: --region \"us-east-1.evil.example\" is not a region name such as us-east-1\n"
+    );
+    let output = verify(&[shipped, "--rate", "0"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        "error: --rate 0 is not a number of calls a second above 0\n"
+    );
+
+    let upstream = live_upstream().await;
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("edited.json");
+    let mut cassette = recorded_cassette();
+    cassette["interactions"][3]["region"] = json!("us-east-1/../../x");
+    std::fs::write(&file, cassette.to_string()).unwrap();
+    let output = verify(&[
+        file.to_str().unwrap(),
+        "--upstream",
+        &upstream.url,
+        "--rate",
+        "1000",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stdout));
+    assert!(text(&output.stdout).contains(
+        "  #3 DescribeMaintenanceWindows (us-east-1/../../x): failed: 'us-east-1/../../x' is not a region name\n"
+    ));
+    assert_eq!(upstream.count("DescribeMaintenanceWindows"), 0);
+}

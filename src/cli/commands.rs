@@ -29,7 +29,9 @@ use crate::start_error::StartError;
 use crate::upstream::Upstream;
 use crate::verify::offline::verify_offline;
 use crate::verify::report::render as render_verified;
-use crate::verify::{Options as VerifyOptions, Outcome, Pacer, Verified, verify_cassette};
+use crate::verify::{
+    Options as VerifyOptions, Outcome, Pacer, Verified, is_region_name, verify_cassette,
+};
 
 /// Why a command failed, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -346,6 +348,11 @@ pub(super) fn verify_cassettes(args: VerifyArgs) -> Result<(), Failure> {
     } else {
         args.files
     };
+    if let Some(region) = args.region.as_deref().filter(|r| !is_region_name(r)) {
+        return Err(Failure::Usage(format!(
+            "--region {region:?} is not a region name such as us-east-1"
+        )));
+    }
     if !(args.rate.is_finite() && args.rate > 0.0) {
         return Err(Failure::Usage(format!(
             "--rate {} is not a number of calls a second above 0",

@@ -31,6 +31,7 @@ use crate::cassette::recorder;
 use crate::cassette::redact::{Placeholders, Redaction};
 use crate::cassette::replay::error_type;
 use crate::json::Json;
+use crate::text::printable;
 use crate::upstream::{Forwarded, Upstream};
 use read_only::may_send;
 
@@ -161,6 +162,10 @@ pub async fn verify_cassette(
             Outcome::Skipped {
                 reason: not_sent.reason().to_owned(),
             }
+        } else if !is_region_name(region) {
+            Outcome::Failed {
+                reason: format!("'{}' is not a region name", printable(region, 64)),
+            }
         } else if holds_placeholder(&recorded.request.body) {
             Outcome::Skipped {
                 reason: "its request holds redacted values, which AWS would read as values"
@@ -257,6 +262,13 @@ fn names_a_missing_fixture(error: &str) -> bool {
         || error.ends_with("NotFoundException")
         || error.contains("DoesNotExist")
         || INVALID_ID.contains(&error)
+}
+
+/// Whether `region` can name an endpoint host: 1 to 64 ASCII letters, digits or dashes (a
+/// hand-edited cassette may hold anything).
+pub fn is_region_name(region: &str) -> bool {
+    (1..=64).contains(&region.len())
+        && (region.bytes()).all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Whether a request holds a placeholder anywhere.
