@@ -353,6 +353,43 @@ async fn an_answer_carrying_a_credential_is_answered_but_never_written() {
 }
 
 #[tokio::test]
+async fn a_recorded_describe_parameters_answer_reads_as_json_and_replays_byte_for_byte() {
+    let fake = FakeSsm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = forwarding_proxy(forwarding_config(dir.path(), Mode::Record, &fake.url)).await;
+    let put = r#"{"Name":"/app/url","Value":"https://example.com","Type":"String"}"#;
+    assert_eq!(proxy.ssm("/", "PutParameter", put).await.status, 200);
+    let live = proxy.ssm("/", "DescribeParameters", "{}").await;
+    proxy.stop().await;
+    assert_eq!(live.status, 200);
+
+    let text = std::fs::read_to_string(dir.path().join("flow.json")).unwrap();
+    // One member per line, in the order AWS sent them, the timestamp spelled as sent.
+    let laid_out = r#"
+          "json": {
+            "Parameters": [
+              {
+                "Name": "/app/url",
+                "Type": "String",
+                "LastModifiedDate": 1.700000000123E9,
+                "Version": 1,
+                "Tier": "Standard",
+                "DataType": "text"
+              }
+            ]
+          }"#;
+    assert!(text.contains(laid_out), "{text}");
+
+    let mut config = forwarding_config(dir.path(), Mode::Replay, &fake.url);
+    config.upstream = None;
+    let proxy = TestProxy::start(config).await;
+    assert_eq!(proxy.ssm("/", "PutParameter", put).await.status, 200);
+    let replayed = proxy.ssm("/", "DescribeParameters", "{}").await;
+    proxy.stop().await;
+    assert_eq!(seen(&replayed), seen(&live));
+}
+
+#[tokio::test]
 async fn invalid_calls_are_refused_and_never_forwarded() {
     let fake = FakeSsm::start().await;
     let dir = tempfile::tempdir().unwrap();

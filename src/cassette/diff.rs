@@ -195,14 +195,16 @@ pub fn diff(old: &Cassette, new: &Cassette, all_values: bool) -> CassetteDiff {
             .collect()
     };
     let (old_keys, new_keys) = (keys(old), keys(new));
+    let pairing = Pairing::of(&old_keys, &new_keys);
     let mut found = CassetteDiff::default();
-    let mut pair = |old_index: usize, new_index: usize, same_request: bool| {
+    for &(old_index, new_index, same_request) in &pairing.pairs {
         let (before, after) = (&old.interactions[old_index], &new.interactions[new_index]);
         let mut comparison = Comparison::new(&before.operation, all_values);
         if !same_request {
             comparison.requests(&old_keys[old_index], &new_keys[new_index]);
         }
         comparison.responses(before, after);
+        comparison.repeats(before, after);
         found.hidden_values += comparison.hidden;
         if !comparison.changes.is_empty() {
             found.changed.push(Pair {
@@ -213,51 +215,71 @@ pub fn diff(old: &Cassette, new: &Cassette, all_values: bool) -> CassetteDiff {
                 changes: comparison.changes,
             });
         }
+    }
+    found.changed.sort_by_key(|pair| pair.new_index);
+    let left = |indices: &[usize], cassette: &Cassette| -> Vec<Unpaired> {
+        (indices.iter())
+            .map(|&index| unpaired(index, &cassette.interactions[index]))
+            .collect()
     };
+    found.removed = left(&pairing.old_left, old);
+    found.added = left(&pairing.new_left, new);
+    found
+}
 
-    // The same request, in order.
-    let mut by_key: HashMap<KeyRef<'_>, VecDeque<usize>> = HashMap::new();
-    for (index, key) in new_keys.iter().enumerate() {
-        by_key.entry(key.as_ref()).or_default().push_back(index);
-    }
-    let mut old_left = Vec::new();
-    let mut new_paired = vec![false; new_keys.len()];
-    for (old_index, key) in old_keys.iter().enumerate() {
-        match by_key.get_mut(&key.as_ref()).and_then(VecDeque::pop_front) {
-            Some(new_index) => {
-                new_paired[new_index] = true;
-                pair(old_index, new_index, true);
-            }
-            None => old_left.push(old_index),
+/// Which interactions of two cassettes pair, by their matching keys.
+struct Pairing {
+    /// Old index, new index, and whether their requests are the same.
+    pairs: Vec<(usize, usize, bool)>,
+    /// Old interactions with no partner, in order.
+    old_left: Vec<usize>,
+    /// New interactions with no partner, in order.
+    new_left: Vec<usize>,
+}
+
+impl Pairing {
+    /// The same request first, then the same operation and region, each in order.
+    fn of(old_keys: &[MatchKey], new_keys: &[MatchKey]) -> Self {
+        let mut pairs = Vec::new();
+        let mut by_key: HashMap<KeyRef<'_>, VecDeque<usize>> = HashMap::new();
+        for (index, key) in new_keys.iter().enumerate() {
+            by_key.entry(key.as_ref()).or_default().push_back(index);
         }
-    }
-    // The same operation and region, in order.
-    let mut by_call: HashMap<(&str, &str), VecDeque<usize>> = HashMap::new();
-    for (index, key) in new_keys.iter().enumerate() {
-        if !new_paired[index] {
+        let mut old_left = Vec::new();
+        for (old_index, key) in old_keys.iter().enumerate() {
+            match by_key.get_mut(&key.as_ref()).and_then(VecDeque::pop_front) {
+                Some(new_index) => pairs.push((old_index, new_index, true)),
+                None => old_left.push(old_index),
+            }
+        }
+        let mut paired = vec![false; new_keys.len()];
+        for &(_, new_index, _) in &pairs {
+            paired[new_index] = true;
+        }
+        let mut by_call: HashMap<(&str, &str), VecDeque<usize>> = HashMap::new();
+        for (index, key) in new_keys.iter().enumerate().filter(|(i, _)| !paired[*i]) {
             let call = (key.operation(), key.region());
             by_call.entry(call).or_default().push_back(index);
         }
-    }
-    let mut removed = Vec::new();
-    for old_index in old_left {
-        let key = &old_keys[old_index];
-        let call = (key.operation(), key.region());
-        match by_call.get_mut(&call).and_then(VecDeque::pop_front) {
-            Some(new_index) => {
-                new_paired[new_index] = true;
-                pair(old_index, new_index, false);
+        old_left.retain(|&old_index| {
+            let key = &old_keys[old_index];
+            let call = (key.operation(), key.region());
+            match by_call.get_mut(&call).and_then(VecDeque::pop_front) {
+                Some(new_index) => {
+                    paired[new_index] = true;
+                    pairs.push((old_index, new_index, false));
+                    false
+                }
+                None => true,
             }
-            None => removed.push(unpaired(old_index, &old.interactions[old_index])),
+        });
+        let new_left = (0..new_keys.len()).filter(|&i| !paired[i]).collect();
+        Self {
+            pairs,
+            old_left,
+            new_left,
         }
     }
-    found.removed = removed;
-    found.added = (new.interactions.iter().enumerate())
-        .filter(|(index, _)| !new_paired[*index])
-        .map(|(index, interaction)| unpaired(index, interaction))
-        .collect();
-    found.changed.sort_by_key(|pair| pair.new_index);
-    found
 }
 
 /// The changes between a recorded answer and another answer to the same request (a live one,
@@ -336,15 +358,6 @@ impl Comparison {
             // Another kind of answer: its body says nothing the error does not.
             return;
         }
-        if old.repeat != new.repeat {
-            let (old, new) = (old.repeat.to_string(), new.repeat.to_string());
-            self.value(
-                Reason::ValueChanged,
-                "repeat".to_owned(),
-                Some(old),
-                Some(new),
-            );
-        }
         let (Ok(old_bytes), Ok(new_bytes)) = (before.body.to_bytes(), after.body.to_bytes()) else {
             return;
         };
@@ -371,6 +384,20 @@ impl Comparison {
                     Some(new),
                 );
             }
+        }
+    }
+
+    /// How many times in a row each recording got its answer: a waiter's polls, which depend
+    /// on timing.
+    fn repeats(&mut self, old: &Interaction, new: &Interaction) {
+        if old.repeat != new.repeat {
+            let (old, new) = (old.repeat.to_string(), new.repeat.to_string());
+            self.value(
+                Reason::ValueChanged,
+                "repeat".to_owned(),
+                Some(old),
+                Some(new),
+            );
         }
     }
 

@@ -36,19 +36,21 @@ pub fn render(format: Format, compared: &[Compared]) -> String {
     match format {
         Format::Text => compared.iter().map(text).collect::<Vec<_>>().join("\n"),
         Format::Markdown => compared.iter().map(markdown).collect::<Vec<_>>().join("\n"),
-        Format::Json => {
-            #[derive(Serialize)]
-            struct Report<'a> {
-                cassettes: &'a [Compared],
-            }
-            let mut json = serde_json::to_string_pretty(&Report {
-                cassettes: compared,
-            })
-            .expect("a diff always serializes");
-            json.push('\n');
-            json
-        }
+        Format::Json => json_report(compared),
     }
+}
+
+/// `{"cassettes": [...]}`, pretty, one newline at the end: the JSON form of a report on
+/// cassettes, `cassette diff`'s and `verify`'s.
+pub(crate) fn json_report<T: Serialize>(cassettes: &[T]) -> String {
+    #[derive(Serialize)]
+    struct Report<'a, T> {
+        cassettes: &'a [T],
+    }
+    let mut json =
+        serde_json::to_string_pretty(&Report { cassettes }).expect("a report always serializes");
+    json.push('\n');
+    json
 }
 
 /// `1 breaking, 2 additive, 0 value; 1 added, 0 removed; 3 value changes hidden`.

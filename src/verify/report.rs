@@ -4,10 +4,9 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
-
 use super::{Checked, Outcome, Verified};
 use crate::cassette::diff::Class;
+use crate::cassette::diff_report::json_report;
 use crate::text::markdown_cell;
 
 /// A report's format.
@@ -29,18 +28,7 @@ pub fn render(format: Format, verified: &[Verified]) -> String {
         Format::Text => verified.iter().map(text).collect::<Vec<_>>().join("\n"),
         Format::Markdown => verified.iter().map(markdown).collect::<Vec<_>>().join("\n"),
         Format::Junit => junit(verified),
-        Format::Json => {
-            #[derive(Serialize)]
-            struct Report<'a> {
-                cassettes: &'a [Verified],
-            }
-            let mut json = serde_json::to_string_pretty(&Report {
-                cassettes: verified,
-            })
-            .expect("a report always serializes");
-            json.push('\n');
-            json
-        }
+        Format::Json => json_report(verified),
     }
 }
 

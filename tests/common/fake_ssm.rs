@@ -262,6 +262,21 @@ async fn answer(
                 .collect();
             reply(StatusCode::OK, &request_id, json!({"Parameters": found}))
         }
+        "DescribeParameters" => {
+            // Written as AWS writes it, not as serde_json would: members in the service's order
+            // and a timestamp as Java prints a double.
+            let found: Vec<String> = (state.parameters.iter())
+                .map(|(name, (_, kind))| {
+                    format!(
+                        r#"{{"Name":{},"Type":{},"LastModifiedDate":1.700000000123E9,"Version":1,"Tier":"Standard","DataType":"text"}}"#,
+                        json!(name),
+                        json!(kind)
+                    )
+                })
+                .collect();
+            let body = format!(r#"{{"Parameters":[{}]}}"#, found.join(","));
+            raw_reply(StatusCode::OK, &request_id, body)
+        }
         "DeleteParameter" => {
             state.parameters.remove(&text("Name"));
             reply(StatusCode::OK, &request_id, json!({}))
@@ -300,7 +315,11 @@ fn does_not_exist(request_id: &str, id: &str) -> Response<Full<Bytes>> {
 }
 
 fn reply(status: StatusCode, request_id: &str, body: Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    raw_reply(status, request_id, body.to_string())
+}
+
+fn raw_reply(status: StatusCode, request_id: &str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(

@@ -201,6 +201,14 @@ def test_reads_recorded_against_moto_verify_against_it_without_drift(tmp_path, m
                         aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="not-a-secret")
     seed.put_parameter(Name="/app/url", Value="https://example.com", Type="String")
     seed.put_parameter(Name="/app/mode", Value="blue", Type="String", Description="deploy colour")
+    try:
+        verify_reads(tmp_path, moto, seed)
+    finally:
+        # moto keeps its state for the whole test process, whatever server it answers on.
+        seed.delete_parameters(Names=["/app/url", "/app/mode"])
+
+
+def verify_reads(tmp_path, moto, seed):
 
     def reads(endpoint):
         return [
