@@ -309,8 +309,12 @@ async fn bad_flags_and_a_hand_edited_region_are_refused_not_sent() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         text(&output.stderr),
-        "error: --rate 0 is not a number of calls a second above 0\n"
+        "error: --rate 0 is not a number of calls a second from 0.01 up\n"
     );
+    for rate in ["NaN", "1e-300"] {
+        let output = verify(&[shipped, "--rate", rate]).await;
+        assert_eq!(output.status.code(), Some(2), "{rate}");
+    }
 
     let upstream = live_upstream().await;
     let folder = tempfile::tempdir().unwrap();

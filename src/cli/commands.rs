@@ -353,12 +353,13 @@ pub(super) fn verify_cassettes(args: VerifyArgs) -> Result<(), Failure> {
             "--region {region:?} is not a region name such as us-east-1"
         )));
     }
-    if !(args.rate.is_finite() && args.rate > 0.0) {
+    let Some(pacer) = Pacer::new(args.rate) else {
         return Err(Failure::Usage(format!(
-            "--rate {} is not a number of calls a second above 0",
-            args.rate
+            "--rate {} is not a number of calls a second from {} up",
+            args.rate,
+            Pacer::SLOWEST
         )));
-    }
+    };
     let verified = if args.offline {
         let mut verified = Vec::with_capacity(files.len());
         for file in &files {
@@ -369,7 +370,6 @@ pub(super) fn verify_cassettes(args: VerifyArgs) -> Result<(), Failure> {
     } else {
         let options = VerifyOptions {
             allowed: args.allow,
-            per_second: args.rate,
             region: args.region,
             all_values: args.values,
             update: args.update,
@@ -378,7 +378,7 @@ pub(super) fn verify_cassettes(args: VerifyArgs) -> Result<(), Failure> {
             .enable_all()
             .build()
             .map_err(|e| Failure::Io("cannot start the runtime".to_owned(), e))?;
-        runtime.block_on(verify_online(&settings, &files, &options))?
+        runtime.block_on(verify_online(&settings, &files, &options, pacer))?
     };
     print!("{}", render_verified(args.format, &verified));
     let count = |matches: fn(&Outcome) -> bool| -> usize {
@@ -405,6 +405,7 @@ async fn verify_online(
     settings: &Settings,
     files: &[PathBuf],
     options: &VerifyOptions,
+    mut pacer: Pacer,
 ) -> Result<Vec<Verified>, Failure> {
     let signer = Signer::from_environment()
         .await
@@ -414,7 +415,6 @@ async fn verify_online(
         })?;
     let upstream = Upstream::new(&settings.forwarding, Some(signer)).map_err(StartError::CaFile)?;
     let redaction = &settings.cassettes.redaction;
-    let mut pacer = Pacer::new(options.per_second);
     let mut verified = Vec::with_capacity(files.len());
     for file in files {
         let mut cassette = read_cassette(file)?;

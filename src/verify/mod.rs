@@ -104,8 +104,6 @@ impl Verified {
 pub struct Options {
     /// Operations sent although the allow-list leaves them out.
     pub allowed: Vec<String>,
-    /// Calls a second at most.
-    pub per_second: f64,
     /// The region to send every call to, instead of the recorded one.
     pub region: Option<String>,
     /// Show every value change.
@@ -125,12 +123,21 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// At most `per_second` calls a second (a positive, finite rate).
-    pub fn new(per_second: f64) -> Self {
-        Self {
-            interval: Duration::from_secs_f64(1.0 / per_second),
-            next: None,
+    /// The slowest rate accepted: a call every 100 s.
+    pub const SLOWEST: f64 = 0.01;
+
+    /// At most `per_second` calls a second; `None` below [`Pacer::SLOWEST`] or for a rate that
+    /// is not a number.
+    pub fn new(per_second: f64) -> Option<Self> {
+        // NaN compares false with everything, so it is refused here too.
+        if per_second.is_nan() || per_second < Self::SLOWEST {
+            return None;
         }
+        let interval = Duration::try_from_secs_f64(1.0 / per_second).ok()?;
+        Some(Self {
+            interval,
+            next: None,
+        })
     }
 
     /// Waits for the next call's turn.
