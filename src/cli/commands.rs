@@ -11,7 +11,7 @@ use crate::audit::show::{Filter, follow, table};
 use crate::audit::verify::{files_to_read, verify};
 use crate::aws::model::{provenance, ssm};
 use crate::aws::sigv4::Signer;
-use crate::cassette::check::{Formatted, check_file, format_file, redact_file};
+use crate::cassette::check::{Formatted, RewriteError, check_file, format_file, redact_file};
 use crate::cassette::diff::diff;
 use crate::cassette::diff_report::{Compared, Format as DiffFormat, render};
 use crate::cassette::file::{LoadError, read_cassette};
@@ -238,17 +238,31 @@ pub(super) fn cassette_check(files: Vec<PathBuf>, config: Option<PathBuf>) -> Re
 /// `ssm-vcr cassette redact`: rewrites each file with its sensitive values replaced.
 pub(super) fn cassette_redact(files: &[PathBuf]) -> Result<(), Failure> {
     let redaction = Redaction::default();
-    let mut failed = 0;
-    for file in files {
-        match redact_file(file, &redaction) {
-            Ok(0) => println!(
+    rewrite_each(files, "redacted", |file| {
+        Ok(match redact_file(file, &redaction)? {
+            0 => format!(
                 "ok: {} holds no sensitive value in plain text",
                 file.display()
             ),
-            Ok(replaced) => println!(
+            replaced => format!(
                 "redacted: {} ({replaced} sensitive value(s) replaced by placeholders)",
                 file.display()
             ),
+        })
+    })
+}
+
+/// Rewrites each file with `rewrite`, printing the line it returns or the error, and fails
+/// naming how many files could not be `done` once all were tried.
+fn rewrite_each(
+    files: &[PathBuf],
+    done: &str,
+    mut rewrite: impl FnMut(&Path) -> Result<String, RewriteError>,
+) -> Result<(), Failure> {
+    let mut failed = 0;
+    for file in files {
+        match rewrite(file) {
+            Ok(line) => println!("{line}"),
             Err(e) => {
                 failed += 1;
                 println!("error: {}", crate::text::chain(&e));
@@ -257,7 +271,7 @@ pub(super) fn cassette_redact(files: &[PathBuf]) -> Result<(), Failure> {
     }
     if failed > 0 {
         return Err(Failure::CheckFailed(format!(
-            "{failed} of {} cassette file(s) could not be redacted",
+            "{failed} of {} cassette file(s) could not be {done}",
             files.len()
         )));
     }
@@ -441,40 +455,29 @@ async fn verify_online(
 
 /// `ssm-vcr cassette fmt`: lays cassettes out as this build writes them.
 pub(super) fn cassette_fmt(files: &[PathBuf], check: bool) -> Result<(), Failure> {
-    let mut failed = 0;
     let mut unformatted = 0;
-    for file in files {
-        match format_file(file, !check) {
-            Ok(Formatted { changed: false, .. }) => {
-                println!("ok: {} is laid out as this build writes it", file.display());
-            }
-            Ok(Formatted {
-                bodies_made_readable,
-                ..
-            }) => {
-                unformatted += 1;
-                let done = if check { "would rewrite" } else { "rewrote" };
-                let bodies = match bodies_made_readable {
-                    1 => "body",
-                    _ => "bodies",
-                };
-                println!(
-                    "{done}: {} ({bodies_made_readable} response {bodies} made readable JSON)",
-                    file.display()
-                );
-            }
-            Err(e) => {
-                failed += 1;
-                println!("error: {}", crate::text::chain(&e));
-            }
+    rewrite_each(files, "laid out", |file| {
+        let Formatted {
+            bodies_made_readable,
+            changed,
+        } = format_file(file, !check)?;
+        if !changed {
+            return Ok(format!(
+                "ok: {} is laid out as this build writes it",
+                file.display()
+            ));
         }
-    }
-    if failed > 0 {
-        return Err(Failure::CheckFailed(format!(
-            "{failed} of {} cassette file(s) could not be laid out",
-            files.len()
-        )));
-    }
+        unformatted += 1;
+        let done = if check { "would rewrite" } else { "rewrote" };
+        let bodies = match bodies_made_readable {
+            1 => "body",
+            _ => "bodies",
+        };
+        Ok(format!(
+            "{done}: {} ({bodies_made_readable} response {bodies} made readable JSON)",
+            file.display()
+        ))
+    })?;
     if check && unformatted > 0 {
         return Err(Failure::CheckFailed(format!(
             "{unformatted} of {} cassette file(s) are not laid out as this build writes them; \
