@@ -75,6 +75,10 @@ pub enum Reason {
     ValueChanged,
     /// A body that is not JSON, with other bytes.
     BodyChanged,
+    /// A list element the other side lacks.
+    ElementRemoved,
+    /// A list element the old side lacked.
+    ElementAdded,
     /// A recorded member this build's model does not have (`verify --offline`).
     MemberNotInModel,
     /// A member this build's model requires, absent from a recorded request.
@@ -97,6 +101,8 @@ impl Reason {
             Self::WaiterReads => "read by a waiter",
             Self::ValueChanged => "value changed",
             Self::BodyChanged => "body changed",
+            Self::ElementRemoved => "element removed",
+            Self::ElementAdded => "element added",
             Self::MemberNotInModel => "member not in the model",
             Self::RequiredMissing => "required member missing",
             Self::OperationNotInModel => "operation not in the model",
@@ -425,16 +431,7 @@ impl Comparison {
                     Some(Kind::List { member, .. }) => Some(ssm().shape(*member)),
                     _ => None,
                 };
-                for (index, (old, new)) in old.iter().zip(new).enumerate() {
-                    path.push(Step::Element(index));
-                    self.values(path, element, old, new);
-                    path.pop();
-                }
-                if old.len() != new.len() {
-                    let count = |n: usize| format!("{n} elements");
-                    let (old, new) = (count(old.len()), count(new.len()));
-                    self.value(Reason::ValueChanged, rendered(path), Some(old), Some(new));
-                }
+                self.elements(path, element, old, new);
             }
             (Json::String(old), Json::String(new))
                 if is_placeholder(old) && is_placeholder(new) => {}
@@ -471,6 +468,59 @@ impl Comparison {
                     Some(old),
                     Some(new),
                 );
+            }
+        }
+    }
+
+    /// A list's elements. Objects that one member identifies in both lists (a name, an id)
+    /// pair by it, so an element inserted before others is one element added, not every later
+    /// one changed; other elements pair by position. An element gone or new is a value change:
+    /// lists hold data.
+    fn elements(
+        &mut self,
+        path: &mut Vec<Step>,
+        element: Option<&Shape>,
+        old: &[Json<'_>],
+        new: &[Json<'_>],
+    ) {
+        let pairs: Vec<(Option<usize>, Option<usize>)> = match identifying_member(old, new) {
+            Some(name) => {
+                let id = |item: &Json<'_>| item.get(name).and_then(Json::as_str).map(str::to_owned);
+                let mut pairs: Vec<(Option<usize>, Option<usize>)> = (old.iter().enumerate())
+                    .map(|(i, item)| (Some(i), new.iter().position(|n| id(n) == id(item))))
+                    .collect();
+                let paired: Vec<usize> = pairs.iter().filter_map(|(_, n)| *n).collect();
+                pairs.extend(
+                    (0..new.len())
+                        .filter(|n| !paired.contains(n))
+                        .map(|n| (None, Some(n))),
+                );
+                pairs
+            }
+            None => (0..old.len().max(new.len()))
+                .map(|i| ((i < old.len()).then_some(i), (i < new.len()).then_some(i)))
+                .collect(),
+        };
+        for pair in pairs {
+            match pair {
+                (Some(o), Some(n)) => {
+                    path.push(Step::Element(n));
+                    self.values(path, element, &old[o], &new[n]);
+                    path.pop();
+                }
+                (Some(o), None) => {
+                    path.push(Step::Element(o));
+                    let gone = shown(element, &old[o]);
+                    self.value(Reason::ElementRemoved, rendered(path), Some(gone), None);
+                    path.pop();
+                }
+                (None, Some(n)) => {
+                    path.push(Step::Element(n));
+                    let added = shown(element, &new[n]);
+                    self.value(Reason::ElementAdded, rendered(path), None, Some(added));
+                    path.pop();
+                }
+                (None, None) => {}
             }
         }
     }
@@ -593,6 +643,37 @@ impl Comparison {
             new,
         });
     }
+}
+
+/// The member that tells a list's objects apart, when one does: a string member every object
+/// of both lists has, with no value twice in either list (`Name`, `WindowTaskId`), and that
+/// pairs the most elements (at least one; the first in key order on a tie).
+fn identifying_member<'j>(old: &'j [Json<'_>], new: &[Json<'_>]) -> Option<&'j str> {
+    let Some(Json::Object(first)) = old.first() else {
+        return None;
+    };
+    let ids = |items: &[Json<'_>], name: &str| -> Option<Vec<String>> {
+        let mut ids: Vec<String> = Vec::with_capacity(items.len());
+        for item in items {
+            let id = item.get(name).and_then(Json::as_str)?;
+            if ids.iter().any(|seen| seen == id) {
+                return None;
+            }
+            ids.push(id.to_owned());
+        }
+        Some(ids)
+    };
+    let mut best: Option<(&str, usize)> = None;
+    for (name, _) in first.iter() {
+        let (Some(old_ids), Some(new_ids)) = (ids(old, name), ids(new, name)) else {
+            continue;
+        };
+        let paired = old_ids.iter().filter(|id| new_ids.contains(id)).count();
+        if paired > best.map_or(0, |(_, most)| most) {
+            best = Some((name, paired));
+        }
+    }
+    best.map(|(name, _)| name)
 }
 
 /// The error shape of a recorded answer, as botocore reads it.
@@ -912,6 +993,30 @@ mod tests {
         assert_eq!(
             changes(&found),
             [(Class::Value, Reason::ValueChanged, "request.WindowId")]
+        );
+    }
+
+    #[test]
+    fn list_elements_pair_by_the_member_that_names_them_so_an_insertion_is_one_element_added() {
+        let listed = |parameters: Value| describe(json!({"Parameters": parameters}));
+        let a = json!({"Name": "/a", "Type": "String", "Tier": "Standard"});
+        let b = json!({"Name": "/b", "Type": "String"});
+        let c = json!({"Name": "/c", "Type": "String"});
+        let old = cassette(&[listed(json!([a, b]))]);
+        let new = cassette(&[listed(json!([c, a, b]))]);
+        // By position, /a against /c would have lost its Tier: a breaking change that is not.
+        let found = diff(&old, &new, true);
+        assert_eq!(
+            changes(&found),
+            [(Class::Value, Reason::ElementAdded, "response.Parameters[0]")]
+        );
+        assert_eq!(found.count(Class::Breaking), 0);
+        // Without a member that names them, elements pair by position.
+        let old = cassette(&[listed(json!([{"Type": "String"}]))]);
+        let new = cassette(&[listed(json!([{"Type": "String"}, {"Type": "String"}]))]);
+        assert_eq!(
+            changes(&diff(&old, &new, true)),
+            [(Class::Value, Reason::ElementAdded, "response.Parameters[1]")]
         );
     }
 
