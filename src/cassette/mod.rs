@@ -7,13 +7,12 @@
 //! written (`placeholder` names what stands in for a value), `recorder` records new
 //! interactions through the append-only `journal` and compacts them into the cassette,
 //! `recovery` folds a journal left by a crash in, `name` says which names are cassettes', `store` opens cassettes by name for the mode,
-//! `check` reviews them, and `diff` (`diff_report`, `revision`) says what changed between two
+//! `check` reviews them, and `diff` (with `revision` for `--git`) says what changed between two
 //! recordings. Nothing here touches the network or the HTTP listener.
 
 pub mod body;
 pub mod check;
 pub mod diff;
-pub mod diff_report;
 pub mod file;
 pub mod format;
 pub mod journal;

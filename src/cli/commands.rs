@@ -13,7 +13,7 @@ use crate::aws::model::{provenance, ssm};
 use crate::aws::sigv4::Signer;
 use crate::cassette::check::{Formatted, RewriteError, check_file, format_file, redact_file};
 use crate::cassette::diff::diff;
-use crate::cassette::diff_report::{Compared, Format as DiffFormat, render};
+use crate::cassette::diff::report::{Compared, Format as DiffFormat, render};
 use crate::cassette::file::{LoadError, read_cassette};
 use crate::cassette::name::CassetteName;
 use crate::cassette::redact::Redaction;

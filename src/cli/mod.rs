@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::text::chain;
 
 use crate::audit::show::Filter;
-use crate::cassette::diff_report::Format as DiffFormat;
+use crate::cassette::diff::report::Format as DiffFormat;
 use crate::config::{Config, LogFormat};
 use crate::mode::Mode;
 use crate::verify::report::Format as VerifyFormat;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{Checked, Outcome, Verified};
 use crate::cassette::diff::Class;
-use crate::cassette::diff_report::json_report;
+use crate::cassette::diff::report::json_report;
 use crate::text::markdown_cell;
 
 /// A report's format.

@@ -1,11 +1,11 @@
 //! How `cassette diff` prints what it found: text for a terminal, Markdown for a pull-request
-//! comment, JSON for tools. This module renders; `diff.rs` compares.
+//! comment, JSON for tools. This module renders; `mod.rs` compares.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::diff::{CassetteDiff, Class, Unpaired};
+use super::{CassetteDiff, Class, Unpaired};
 use crate::text::markdown_cell;
 
 /// A report's format.
