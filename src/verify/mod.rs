@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use crate::aws::error::JSON_1_1;
 use crate::aws::error::headers::X_AMZ_TARGET;
-use crate::cassette::diff::{self, Change};
+use crate::cassette::diff::{self, Change, Reason};
 use crate::cassette::format::{Cassette, Interaction};
 use crate::cassette::placeholder::is_placeholder;
 use crate::cassette::recorder;
@@ -161,66 +161,103 @@ pub async fn verify_cassette(
     let mut placeholders = Placeholders::continuing(cassette);
     let mut checked = Vec::with_capacity(cassette.interactions.len());
     let mut updated = 0;
-    for index in 0..cassette.interactions.len() {
-        let recorded = &cassette.interactions[index];
-        let region = options.region.as_deref().unwrap_or(&recorded.region);
-        let mut hidden_values = 0;
-        let outcome = if let Err(not_sent) = may_send(&recorded.operation, &options.allowed) {
-            Outcome::Skipped {
-                reason: not_sent.reason().to_owned(),
-            }
-        } else if !is_region_name(region) {
-            Outcome::Failed {
-                reason: format!("'{}' is not a region name", printable(region, 64)),
-            }
-        } else if holds_placeholder(&recorded.request.body) {
-            Outcome::Skipped {
-                reason: "its request holds redacted values, which AWS would read as values"
-                    .to_owned(),
-            }
-        } else {
-            match ask(upstream, recorded, region, pacer).await {
-                Err(reason) => Outcome::Failed { reason },
-                Ok(live) => {
-                    let live_error = error_type(live.status, &live.headers, &live.body);
-                    let mut answer = recorder::forwarded(
-                        &recorded.operation,
-                        &recorded.region,
-                        recorded.request.body.clone(),
-                        live.status,
-                        &live.headers,
-                        &live.body,
-                    );
-                    redaction.apply(&mut answer, &mut placeholders);
-                    let (changes, hidden) = diff::answers(recorded, &answer, options.all_values);
-                    hidden_values = hidden;
-                    match live_error {
-                        Some(error) if names_a_missing_fixture(&error) && !changes.is_empty() => {
-                            Outcome::MissingFixture { error }
-                        }
-                        _ if changes.is_empty() => Outcome::Same,
-                        _ => {
-                            if options.update {
-                                cassette.interactions[index].response = answer.response;
-                                cassette.interactions[index].recorded_at = answer.recorded_at;
-                                updated += 1;
-                            }
-                            Outcome::Drift { changes }
-                        }
-                    }
-                }
-            }
-        };
-        let recorded = &cassette.interactions[index];
+    for (index, recorded) in cassette.interactions.iter_mut().enumerate() {
+        let found = check(
+            upstream,
+            redaction,
+            &mut placeholders,
+            pacer,
+            recorded,
+            options,
+        )
+        .await;
+        if let Some(answer) = found.drifted.filter(|_| options.update) {
+            recorded.response = answer.response;
+            recorded.recorded_at = answer.recorded_at;
+            updated += 1;
+        }
         checked.push(Checked {
             index,
             operation: recorded.operation.clone(),
             region: recorded.region.clone(),
-            outcome,
-            hidden_values,
+            outcome: found.outcome,
+            hidden_values: found.hidden_values,
         });
     }
     (checked, updated)
+}
+
+/// What checking one recorded call found, and the live answer, redacted, when it drifted.
+struct Found {
+    outcome: Outcome,
+    hidden_values: usize,
+    drifted: Option<Interaction>,
+}
+
+impl From<Outcome> for Found {
+    fn from(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            hidden_values: 0,
+            drifted: None,
+        }
+    }
+}
+
+/// Sends a recorded call, unless it must not be sent, and compares the redacted answer.
+async fn check(
+    upstream: &Upstream,
+    redaction: &Redaction,
+    placeholders: &mut Placeholders,
+    pacer: &mut Pacer,
+    recorded: &Interaction,
+    options: &Options,
+) -> Found {
+    let region = options.region.as_deref().unwrap_or(&recorded.region);
+    if let Err(not_sent) = may_send(&recorded.operation, &options.allowed) {
+        let reason = not_sent.reason().to_owned();
+        return Outcome::Skipped { reason }.into();
+    }
+    if !is_region_name(region) {
+        let reason = format!("'{}' is not a region name", printable(region, 64));
+        return Outcome::Failed { reason }.into();
+    }
+    if holds_placeholder(&recorded.request.body) {
+        let reason = "its request holds redacted values, which AWS would read as values";
+        return Outcome::Skipped {
+            reason: reason.to_owned(),
+        }
+        .into();
+    }
+    let live = match ask(upstream, recorded, region, pacer).await {
+        Ok(live) => live,
+        Err(reason) => return Outcome::Failed { reason }.into(),
+    };
+    let mut answer = recorder::forwarded(
+        &recorded.operation,
+        &recorded.region,
+        recorded.request.body.clone(),
+        live.status,
+        &live.headers,
+        &live.body,
+    );
+    redaction.apply(&mut answer, placeholders);
+    let (changes, hidden_values) = diff::answers(recorded, &answer, options.all_values);
+    // An error now where the recording had another answer, saying the thing is gone.
+    let gone = (changes.iter())
+        .find(|change| change.reason == Reason::ErrorChanged)
+        .and_then(|change| change.new.clone())
+        .filter(|error| names_a_missing_fixture(error));
+    let (outcome, drifted) = match gone {
+        Some(error) => (Outcome::MissingFixture { error }, None),
+        None if changes.is_empty() => (Outcome::Same, None),
+        None => (Outcome::Drift { changes }, Some(answer)),
+    };
+    Found {
+        outcome,
+        hidden_values,
+        drifted,
+    }
 }
 
 /// Sends a recorded call, at its turn, waiting longer after each throttled answer.

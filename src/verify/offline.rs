@@ -8,14 +8,10 @@
 
 use super::{Checked, Outcome, Verified};
 use crate::aws::model::{Kind, Operation, Shape, provenance, ssm};
-use crate::cassette::diff::{Change, Class, Reason};
+use crate::cassette::diff::{Change, Class, Reason, shown};
 use crate::cassette::format::{Cassette, Interaction, ModelStamp};
 use crate::cassette::placeholder::is_placeholder;
 use crate::json::Json;
-use crate::text::printable;
-
-/// Longest value a finding prints.
-const MAX_VALUE_CHARS: usize = 80;
 
 /// Checks every recording of `cassette`, read from `file`, against this build's model.
 pub fn verify_offline(file: String, cassette: &Cassette) -> Verified {
@@ -127,7 +123,7 @@ fn walk(shape: &Shape, value: &Json<'_>, path: &str, request: bool, found: &mut 
                 && !is_placeholder(text)
                 && !enumeration.iter().any(|listed| listed == text) =>
         {
-            let shown = Some(shown(shape, value));
+            let shown = Some(shown(Some(shape), value));
             found.push(finding(
                 Class::Additive,
                 Reason::UnknownEnumValue,
@@ -147,14 +143,6 @@ fn finding(class: Class, reason: Reason, path: String, value: Option<String>) ->
         old: value,
         new: None,
     }
-}
-
-/// A recorded value as a finding prints it: compact JSON, bounded; never a sensitive one.
-fn shown(shape: &Shape, value: &Json<'_>) -> String {
-    if shape.holds_sensitive {
-        return "(sensitive)".to_owned();
-    }
-    printable(&value.to_string(), MAX_VALUE_CHARS)
 }
 
 #[cfg(test)]

@@ -31,6 +31,29 @@ pub(super) struct Comparison {
     pub(super) hidden: usize,
 }
 
+/// How a member, entry or element that one side lacks is reported.
+#[derive(Clone, Copy)]
+struct Unmatched {
+    gone: (Class, Reason),
+    added: (Class, Reason),
+}
+
+/// A structure's members are its schema: one gone breaks a reader, one new does not.
+const MEMBERS: Unmatched = Unmatched {
+    gone: (Class::Breaking, Reason::MemberRemoved),
+    added: (Class::Additive, Reason::MemberAdded),
+};
+/// A list's elements are data.
+const ELEMENTS: Unmatched = Unmatched {
+    gone: (Class::Value, Reason::ElementRemoved),
+    added: (Class::Value, Reason::ElementAdded),
+};
+/// So are a map's entries.
+const ENTRIES: Unmatched = Unmatched {
+    gone: (Class::Value, Reason::ValueChanged),
+    added: (Class::Value, Reason::ValueChanged),
+};
+
 /// Longest value a change prints.
 const MAX_VALUE_CHARS: usize = 80;
 
@@ -139,17 +162,22 @@ impl Comparison {
             }
             (Json::String(old), Json::String(new))
                 if is_placeholder(old) && is_placeholder(new) => {}
-            (Json::String(_), Json::String(text)) => {
-                let listed = match kind {
-                    Some(Kind::String { enumeration, .. }) if !enumeration.is_empty() => {
+            _ => {
+                let listed = match (kind, new) {
+                    (Some(Kind::String { enumeration, .. }), Json::String(text))
+                        if !enumeration.is_empty() =>
+                    {
                         Some(enumeration.iter().any(|value| value == text))
                     }
                     _ => None,
                 };
-                let (old, new) = (shown(shape, old), shown(shape, new));
+                let same_type = std::mem::discriminant(old) == std::mem::discriminant(new);
                 let path = rendered(path);
-                let (old, new) = (Some(old), Some(new));
+                let (old, new) = (Some(shown(shape, old)), Some(shown(shape, new)));
                 match listed {
+                    _ if !same_type => {
+                        self.change_at(Class::Breaking, Reason::TypeChanged, path, old, new);
+                    }
                     Some(false) => {
                         self.change_at(Class::Additive, Reason::UnknownEnumValue, path, old, new);
                     }
@@ -158,20 +186,6 @@ impl Comparison {
                     }
                     _ => self.value(Reason::ValueChanged, path, old, new),
                 }
-            }
-            (Json::Number(_), Json::Number(_)) | (Json::Bool(_), Json::Bool(_)) => {
-                let (old, new) = (shown(shape, old), shown(shape, new));
-                self.value(Reason::ValueChanged, rendered(path), Some(old), Some(new));
-            }
-            _ => {
-                let (old, new) = (shown(shape, old), shown(shape, new));
-                self.change_at(
-                    Class::Breaking,
-                    Reason::TypeChanged,
-                    rendered(path),
-                    Some(old),
-                    Some(new),
-                );
             }
         }
     }
@@ -205,38 +219,22 @@ impl Comparison {
                 .map(|i| ((i < old.len()).then_some(i), (i < new.len()).then_some(i)))
                 .collect(),
         };
-        for pair in pairs {
-            match pair {
-                (Some(o), Some(n)) => {
-                    path.push(Step::Element(n));
-                    self.values(path, element, &old[o], &new[n]);
-                    path.pop();
-                }
-                (Some(o), None) => {
-                    path.push(Step::Element(o));
-                    let gone = shown(element, &old[o]);
-                    self.value(Reason::ElementRemoved, rendered(path), Some(gone), None);
-                    path.pop();
-                }
-                (None, Some(n)) => {
-                    path.push(Step::Element(n));
-                    let added = shown(element, &new[n]);
-                    self.value(Reason::ElementAdded, rendered(path), None, Some(added));
-                    path.pop();
-                }
-                (None, None) => {}
-            }
+        for (o, n) in pairs {
+            // A paired element is named by its place in the new list.
+            let step = Step::Element(n.or(o).unwrap_or_default());
+            let (before, after) = (o.map(|o| &old[o]), n.map(|n| &new[n]));
+            self.child(path, step, element, before, after, ELEMENTS);
         }
     }
 
     /// A structure's members (or an object the model does not describe): a member gone is
     /// breaking, a new one additive; `null` is absent.
-    fn members(
+    fn members<'j, 'v>(
         &mut self,
         path: &mut Vec<Step>,
         shape: Option<&Shape>,
-        old: &Object<'_>,
-        new: &Object<'_>,
+        old: &'j Object<'v>,
+        new: &'j Object<'v>,
     ) {
         let member_shape = |name: &str| match shape.map(|shape| &shape.kind) {
             Some(Kind::Structure { members, .. }) => (members.iter())
@@ -244,44 +242,19 @@ impl Comparison {
                 .map(|member| ssm().shape(member.shape)),
             _ => None,
         };
-        let present =
-            |value: Option<&Json<'_>>| value.filter(|v| !matches!(v, Json::Null)).is_some();
-        for (name, before) in old.iter() {
-            let after = new.get(name);
-            path.push(Step::Member(name.to_owned()));
-            let shape = member_shape(name);
-            match after {
-                Some(after) if present(Some(after)) && present(Some(before)) => {
-                    self.values(path, shape, before, after);
-                }
-                _ if present(Some(before)) => {
-                    let old = shown(shape, before);
-                    self.change_at(
-                        Class::Breaking,
-                        Reason::MemberRemoved,
-                        rendered(path),
-                        Some(old),
-                        None,
-                    );
-                }
-                _ => {}
-            }
-            path.pop();
-        }
-        for (name, after) in new.iter() {
-            if present(old.get(name)) || !present(Some(after)) {
-                continue;
-            }
-            path.push(Step::Member(name.to_owned()));
-            let new = shown(member_shape(name), after);
-            self.change_at(
-                Class::Additive,
-                Reason::MemberAdded,
-                rendered(path),
-                None,
-                Some(new),
-            );
-            path.pop();
+        let present = |value: Option<&'j Json<'v>>| value.filter(|v| !matches!(v, Json::Null));
+        // Members the old answer has first, then those only the new one has, null being absent.
+        let old_members = old
+            .iter()
+            .filter(|(_, value)| present(Some(*value)).is_some());
+        let new_only = new
+            .iter()
+            .filter(|(name, _)| present(old.get(name)).is_none());
+        let names = old_members.chain(new_only).map(|(name, _)| name);
+        for name in names {
+            let step = Step::Member(name.to_owned());
+            let (before, after) = (present(old.get(name)), present(new.get(name)));
+            self.child(path, step, member_shape(name), before, after, MEMBERS);
         }
     }
 
@@ -293,22 +266,52 @@ impl Comparison {
         old: &Object<'_>,
         new: &Object<'_>,
     ) {
-        for (key, before) in old.iter() {
-            path.push(Step::Entry(key.to_owned()));
-            match new.get(key) {
-                Some(after) => self.values(path, value_shape, before, after),
-                None => {
-                    let old = shown(value_shape, before);
-                    self.value(Reason::ValueChanged, rendered(path), Some(old), None);
-                }
-            }
-            path.pop();
+        let new_only = new.iter().filter(|(key, _)| old.get(key).is_none());
+        for (key, _) in old.iter().chain(new_only) {
+            let step = Step::Entry(key.to_owned());
+            let (before, after) = (old.get(key), new.get(key));
+            self.child(path, step, value_shape, before, after, ENTRIES);
         }
-        for (key, after) in new.iter().filter(|(key, _)| old.get(key).is_none()) {
-            path.push(Step::Entry(key.to_owned()));
-            let new = shown(value_shape, after);
-            self.value(Reason::ValueChanged, rendered(path), None, Some(new));
-            path.pop();
+    }
+
+    /// One member, entry or element at `step` of `path`: compared when both sides have it,
+    /// else reported as `unmatched` says.
+    fn child(
+        &mut self,
+        path: &mut Vec<Step>,
+        step: Step,
+        shape: Option<&Shape>,
+        old: Option<&Json<'_>>,
+        new: Option<&Json<'_>>,
+        unmatched: Unmatched,
+    ) {
+        path.push(step);
+        match (old, new) {
+            (Some(old), Some(new)) => self.values(path, shape, old, new),
+            (Some(old), None) => {
+                let old = Some(shown(shape, old));
+                self.found(unmatched.gone, rendered(path), old, None);
+            }
+            (None, Some(new)) => {
+                let new = Some(shown(shape, new));
+                self.found(unmatched.added, rendered(path), None, new);
+            }
+            (None, None) => {}
+        }
+        path.pop();
+    }
+
+    /// A change of `class`: a value change goes through [`Self::value`], which may hide it.
+    fn found(
+        &mut self,
+        (class, reason): (Class, Reason),
+        path: String,
+        old: Option<String>,
+        new: Option<String>,
+    ) {
+        match class {
+            Class::Value => self.value(reason, path, old, new),
+            Class::Breaking | Class::Additive => self.change_at(class, reason, path, old, new),
         }
     }
 
@@ -389,7 +392,7 @@ fn error_of(response: &RecordedResponse) -> Option<String> {
 }
 
 /// A value as a report prints it: compact JSON, bounded; never a sensitive one.
-fn shown(shape: Option<&Shape>, value: &Json<'_>) -> String {
+pub(crate) fn shown(shape: Option<&Shape>, value: &Json<'_>) -> String {
     if shape.is_some_and(|shape| shape.holds_sensitive) {
         return "(sensitive)".to_owned();
     }

@@ -25,6 +25,7 @@ use serde::Serialize;
 use super::format::{Cassette, Interaction};
 use super::matching::{IgnoreRules, MatchKey};
 use compare::Comparison;
+pub(crate) use compare::shown;
 use pairing::Pairing;
 
 /// How much a change matters to a client, by the model.
