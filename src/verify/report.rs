@@ -5,8 +5,9 @@
 use std::fmt::Write as _;
 
 use super::{Checked, Outcome, Verified};
-use crate::cassette::diff::Class;
-use crate::cassette::diff::report::json_report;
+use crate::cassette::diff::report::{
+    call_label, change_line, class_counts, hidden_note, json_report,
+};
 use crate::text::markdown_cell;
 
 /// A report's format.
@@ -59,12 +60,7 @@ fn summary(verified: &Verified) -> String {
         verified.count(is_skipped),
         verified.count(is_failed),
     );
-    if hidden > 0 {
-        let _ = write!(
-            text,
-            "; {hidden} value change(s) hidden (--values shows them)"
-        );
-    }
+    text.push_str(&hidden_note(hidden));
     if verified.updated > 0 {
         let _ = write!(
             text,
@@ -76,25 +72,14 @@ fn summary(verified: &Verified) -> String {
 }
 
 fn call(checked: &Checked) -> String {
-    format!(
-        "#{} {} ({})",
-        checked.index, checked.operation, checked.region
-    )
+    call_label(checked.index, &checked.operation, &checked.region)
 }
 
 /// The outcome of a call that is not the same, in a few words.
 fn verdict(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Same => "same".to_owned(),
-        Outcome::Drift { changes } => {
-            let count = |class| changes.iter().filter(|c| c.class == class).count();
-            format!(
-                "drift: {} breaking, {} additive, {} value",
-                count(Class::Breaking),
-                count(Class::Additive),
-                count(Class::Value)
-            )
-        }
+        Outcome::Drift { changes } => format!("drift: {}", class_counts(changes)),
         Outcome::MissingFixture { error } => {
             format!("missing fixture: AWS answers {error}, the recording reads something gone")
         }
@@ -112,13 +97,7 @@ fn text(verified: &Verified) -> String {
         let _ = writeln!(out, "  {}: {}", call(checked), verdict(&checked.outcome));
         if let Outcome::Drift { changes } = &checked.outcome {
             for change in changes {
-                let class = change.class.as_str();
-                let _ = writeln!(
-                    out,
-                    "      {class:<9} {}: {}",
-                    change.path,
-                    change.describe()
-                );
+                let _ = writeln!(out, "      {}", change_line(change));
             }
         }
     }
@@ -247,7 +226,7 @@ fn junit(verified: &[Verified]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cassette::diff::{Change, Reason};
+    use crate::cassette::diff::{Change, Class, Reason};
 
     fn verified() -> Vec<Verified> {
         let checked = |index, operation: &str, outcome| Checked {

@@ -183,13 +183,6 @@ impl CassetteDiff {
     pub fn is_empty(&self) -> bool {
         self.removed.is_empty() && self.added.is_empty() && self.changed.is_empty()
     }
-
-    /// How many changes of `class` are shown.
-    pub fn count(&self, class: Class) -> usize {
-        (self.changed.iter().flat_map(|pair| &pair.changes))
-            .filter(|change| change.class == class)
-            .count()
-    }
 }
 
 /// Compares two cassettes; `all_values` shows every value change.
@@ -528,7 +521,11 @@ mod tests {
             changes(&found),
             [(Class::Value, Reason::ElementAdded, "response.Parameters[0]")]
         );
-        assert_eq!(found.count(Class::Breaking), 0);
+        assert!(
+            !changes(&found)
+                .iter()
+                .any(|(class, ..)| *class == Class::Breaking)
+        );
         // Without a member that names them, elements pair by position.
         let old = cassette(&[listed(json!([{"Type": "String"}]))]);
         let new = cassette(&[listed(json!([{"Type": "String"}, {"Type": "String"}]))]);

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{CassetteDiff, Class, Unpaired};
+use super::{CassetteDiff, Change, Unpaired};
 use crate::text::markdown_cell;
 
 /// A report's format.
@@ -53,31 +53,50 @@ pub(crate) fn json_report<T: Serialize>(cassettes: &[T]) -> String {
     json
 }
 
-/// `1 breaking, 2 additive, 0 value; 1 added, 0 removed; 3 value changes hidden`.
+/// `1 breaking, 2 additive, 0 value; 1 added, 0 removed; 3 value change(s) hidden (…)`.
 fn summary(diff: &CassetteDiff) -> String {
-    let mut text = format!(
-        "{} breaking, {} additive, {} value; {} added, {} removed",
-        diff.count(Class::Breaking),
-        diff.count(Class::Additive),
-        diff.count(Class::Value),
+    let changes = diff.changed.iter().flat_map(|pair| &pair.changes);
+    format!(
+        "{}; {} added, {} removed{}",
+        class_counts(changes),
         diff.added.len(),
         diff.removed.len(),
-    );
-    if diff.hidden_values > 0 {
-        let _ = write!(
-            text,
-            "; {} value change(s) hidden (--values shows them)",
-            diff.hidden_values
-        );
+        hidden_note(diff.hidden_values),
+    )
+}
+
+/// `1 breaking, 2 additive, 0 value`: the changes of each class, as every report counts them.
+pub(crate) fn class_counts<'c>(changes: impl IntoIterator<Item = &'c Change>) -> String {
+    let mut counts = [0; 3];
+    for change in changes {
+        // Classes are declared breaking, additive, value: their discriminants index the counts.
+        counts[change.class as usize] += 1;
     }
-    text
+    let [breaking, additive, value] = counts;
+    format!("{breaking} breaking, {additive} additive, {value} value")
+}
+
+/// What a summary says of value changes counted but not shown; nothing when there are none.
+pub(crate) fn hidden_note(hidden: usize) -> String {
+    match hidden {
+        0 => String::new(),
+        _ => format!("; {hidden} value change(s) hidden (--values shows them)"),
+    }
+}
+
+/// `#3 DescribeParameters (us-east-1)`: a recorded call, as every report names it.
+pub(crate) fn call_label(index: usize, operation: &str, region: &str) -> String {
+    format!("#{index} {operation} ({region})")
+}
+
+/// `breaking  response.Tasks[0].TaskArn: member removed (was "x")`: a change's line.
+pub(crate) fn change_line(change: &Change) -> String {
+    let class = change.class.as_str();
+    format!("{class:<9} {}: {}", change.path, change.describe())
 }
 
 fn interaction(unpaired: &Unpaired) -> String {
-    format!(
-        "#{} {} ({})",
-        unpaired.index, unpaired.operation, unpaired.region
-    )
+    call_label(unpaired.index, &unpaired.operation, &unpaired.region)
 }
 
 fn text(compared: &Compared) -> String {
@@ -96,8 +115,7 @@ fn text(compared: &Compared) -> String {
             pair.new_index, pair.operation, pair.region, pair.old_index
         );
         for change in &pair.changes {
-            let class = change.class.as_str();
-            let _ = writeln!(out, "    {class:<9} {}: {}", change.path, change.describe());
+            let _ = writeln!(out, "    {}", change_line(change));
         }
     }
     let verdict = if diff.is_empty() {
@@ -137,7 +155,7 @@ fn markdown(compared: &Compared) -> String {
         );
     }
     for pair in &diff.changed {
-        let at = format!("#{} {} ({})", pair.new_index, pair.operation, pair.region);
+        let at = call_label(pair.new_index, &pair.operation, &pair.region);
         for change in &pair.changes {
             let _ = writeln!(
                 out,
@@ -155,7 +173,7 @@ fn markdown(compared: &Compared) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cassette::diff::{Change, Pair, Reason};
+    use crate::cassette::diff::{Change, Class, Pair, Reason};
 
     fn found() -> Vec<Compared> {
         let change = |class, reason, path: &str, old: Option<&str>, new: Option<&str>| Change {
