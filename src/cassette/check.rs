@@ -135,11 +135,16 @@ pub fn redact_file(path: &Path, redaction: &Redaction) -> Result<usize, RewriteE
         redaction.apply(interaction, &mut placeholders);
     }
     cassette.model = Some(ModelStamp::current());
-    durable::replace(path, &cassette.to_json()).map_err(|source| RewriteError::Write {
+    replace(path, &cassette.to_json())?;
+    Ok(plain)
+}
+
+/// Replaces a cassette file whole, atomically.
+fn replace(path: &Path, bytes: &[u8]) -> Result<(), RewriteError> {
+    durable::replace(path, bytes).map_err(|source| RewriteError::Write {
         path: path.to_owned(),
         source,
-    })?;
-    Ok(plain)
+    })
 }
 
 /// What formatting one cassette file did, or would do.
@@ -167,10 +172,7 @@ pub fn format_file(path: &Path, rewrite: bool) -> Result<Formatted, RewriteError
     let laid_out = cassette.to_json();
     let changed = bytes != laid_out;
     if changed && rewrite {
-        durable::replace(path, &laid_out).map_err(|source| RewriteError::Write {
-            path: path.to_owned(),
-            source,
-        })?;
+        replace(path, &laid_out)?;
     }
     Ok(Formatted {
         bodies_made_readable,

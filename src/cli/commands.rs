@@ -9,6 +9,7 @@ use tracing::warn;
 use super::{CaCommand, ServeArgs, VerifyArgs};
 use crate::audit::show::{Filter, follow, table};
 use crate::audit::verify::{files_to_read, verify};
+use crate::aws::is_region_name;
 use crate::aws::model::{provenance, ssm};
 use crate::aws::sigv4::Signer;
 use crate::cassette::check::{Formatted, RewriteError, check_file, format_file, redact_file};
@@ -29,9 +30,7 @@ use crate::start_error::StartError;
 use crate::upstream::Upstream;
 use crate::verify::offline::verify_offline;
 use crate::verify::report::render as render_verified;
-use crate::verify::{
-    Options as VerifyOptions, Outcome, Pacer, Verified, is_region_name, verify_cassette,
-};
+use crate::verify::{Options as VerifyOptions, Outcome, Pacer, Verified, verify_cassette};
 
 /// Why a command failed, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@ use super::{
     Limits, LogSettings, NO_DEFAULT_CASSETTE, OnAuditFailure, ReplaySettings, ReportSettings,
 };
 use crate::audit::Layout;
+use crate::aws::is_region_name;
 use crate::aws::model::Operation;
 use crate::cassette::matching::IgnoreRules;
 use crate::cassette::name::CassetteName;
@@ -24,9 +25,6 @@ use crate::cassette::secrets::EnvBindings;
 use crate::cassette::store::Opening;
 use crate::intercept::host_pattern::HostPattern;
 use crate::mode::Mode;
-
-/// Longest region name accepted.
-const MAX_REGION_CHARS: usize = 64;
 
 /// Longest wait of a group commit of the audit log, in µs: every audited call may wait it.
 const MAX_BATCH_WAIT_US: u64 = 1_000_000;
@@ -174,10 +172,7 @@ fn check_listen(listen: SocketAddr, allow_remote: bool) -> Result<(), ConfigErro
 }
 
 fn region(region: &str) -> Result<String, ConfigError> {
-    let valid = !region.is_empty()
-        && region.len() <= MAX_REGION_CHARS
-        && (region.chars()).all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if !valid {
+    if !is_region_name(region) {
         return Err(invalid("region", "must be a region name such as us-east-1"));
     }
     Ok(region.to_owned())

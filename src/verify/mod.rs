@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use crate::aws::error::JSON_1_1;
 use crate::aws::error::headers::X_AMZ_TARGET;
+use crate::aws::is_region_name;
 use crate::cassette::diff::{self, Change, Reason};
 use crate::cassette::format::{Cassette, Interaction};
 use crate::cassette::placeholder::is_placeholder;
@@ -306,13 +307,6 @@ fn names_a_missing_fixture(error: &str) -> bool {
         || error.ends_with("NotFoundException")
         || error.contains("DoesNotExist")
         || INVALID_ID.contains(&error)
-}
-
-/// Whether `region` can name an endpoint host: 1 to 64 ASCII letters, digits or dashes (a
-/// hand-edited cassette may hold anything).
-pub fn is_region_name(region: &str) -> bool {
-    (1..=64).contains(&region.len())
-        && (region.bytes()).all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Whether a request holds a placeholder anywhere.
