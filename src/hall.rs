@@ -17,7 +17,7 @@ use crate::cassette::format::Cassette;
 use crate::cassette::name::CassetteName;
 use crate::cassette::redact::Redaction;
 use crate::cassette::store::Library;
-use crate::config::{OnAuditFailure, Settings};
+use crate::config::{Forwarding, OnAuditFailure, Settings};
 use crate::intercept::Interceptor;
 use crate::metrics::Metrics;
 use crate::mode::Mode;
@@ -64,6 +64,24 @@ pub(crate) struct Audit {
     pub(crate) on_failure: OnAuditFailure,
 }
 
+/// The client to the upstream, re-signing with `credentials`, else the standard AWS chain;
+/// `purpose` (the mode, or `verify`) is what the error names when no credentials are found.
+pub(crate) async fn signing_upstream(
+    forwarding: &Forwarding,
+    credentials: Option<SharedCredentialsProvider>,
+    purpose: &'static str,
+) -> Result<Upstream, StartError> {
+    let signer = match credentials {
+        Some(provider) => Signer::with_provider(provider).await,
+        None => Signer::from_environment().await,
+    };
+    let signer = signer.map_err(|source| StartError::Credentials {
+        mode: purpose,
+        source,
+    })?;
+    Upstream::new(forwarding, Some(signer)).map_err(StartError::CaFile)
+}
+
 impl Hall {
     /// Builds the shared state for `settings`, with the default cassette's interactions taken
     /// from `in_memory` instead of its file when given. The default cassette and the audit
@@ -76,23 +94,16 @@ impl Hall {
         in_memory: Option<Cassette>,
     ) -> Result<Self, StartError> {
         let mode = settings.mode;
-        let upstream = if mode.forwards() {
-            let signer = if settings.interception.only {
-                // Forwarded calls carry their clients' own signatures.
-                None
-            } else {
-                let signer = match credentials {
-                    Some(provider) => Signer::with_provider(provider).await,
-                    None => Signer::from_environment().await,
-                };
-                Some(signer.map_err(|source| StartError::Credentials {
-                    mode: mode.as_str(),
-                    source,
-                })?)
-            };
-            Some(Upstream::new(&settings.forwarding, signer).map_err(StartError::CaFile)?)
-        } else {
-            None
+        let upstream = match (mode.forwards(), settings.interception.only) {
+            (false, _) => None,
+            // Forwarded calls carry their clients' own signatures.
+            (true, true) => {
+                Some(Upstream::new(&settings.forwarding, None).map_err(StartError::CaFile)?)
+            }
+            (true, false) => {
+                let forwarding = &settings.forwarding;
+                Some(signing_upstream(forwarding, credentials, mode.as_str()).await?)
+            }
         };
         // Read the model now, so that the first call does not wait for it; patterns are
         // compiled on first use, which keeps the memory of the ones never used.

@@ -11,7 +11,6 @@ use crate::audit::show::{Filter, follow, table};
 use crate::audit::verify::{files_to_read, verify};
 use crate::aws::is_region_name;
 use crate::aws::model::{provenance, ssm};
-use crate::aws::sigv4::Signer;
 use crate::cassette::check::{Formatted, RewriteError, check_file, format_file, redact_file};
 use crate::cassette::diff::diff;
 use crate::cassette::diff::report::{Compared, Format as DiffFormat, render};
@@ -22,12 +21,12 @@ use crate::cassette::redact::scan;
 use crate::cassette::revision::{RevisionError, cassette_at};
 use crate::config::{Config, ConfigError, NO_DEFAULT_CASSETTE, ReportSettings, Settings};
 use crate::durable;
+use crate::hall::signing_upstream;
 use crate::intercept::ca::{CaError, LocalCa};
 use crate::logging;
 use crate::proxy::Proxy;
 use crate::report::Report;
 use crate::start_error::StartError;
-use crate::upstream::Upstream;
 use crate::verify::offline::verify_offline;
 use crate::verify::report::render as render_verified;
 use crate::verify::{Options as VerifyOptions, Outcome, Pacer, Verified, verify_cassette};
@@ -420,13 +419,7 @@ async fn verify_online(
     options: &VerifyOptions,
     mut pacer: Pacer,
 ) -> Result<Vec<Verified>, Failure> {
-    let signer = Signer::from_environment()
-        .await
-        .map_err(|source| StartError::Credentials {
-            mode: "verify",
-            source,
-        })?;
-    let upstream = Upstream::new(&settings.forwarding, Some(signer)).map_err(StartError::CaFile)?;
+    let upstream = signing_upstream(&settings.forwarding, None, "verify").await?;
     let redaction = &settings.cassettes.redaction;
     let mut verified = Vec::with_capacity(files.len());
     for file in files {
