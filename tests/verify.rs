@@ -167,6 +167,13 @@ async fn verify(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `verify FILE` against the upstream at `url`, unpaced, with `extra` flags.
+async fn verify_against(url: &str, file: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![file, "--upstream", url, "--rate", "1000"];
+    args.extend_from_slice(extra);
+    verify(&args).await
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -182,7 +189,7 @@ async fn live_drift_is_classed_a_vanished_fixture_is_not_drift_and_writes_are_ne
     let upstream = live_upstream().await;
     let folder = tempfile::tempdir().unwrap();
     let file = cassette_file(&folder);
-    let output = verify(&[&file, "--upstream", &upstream.url, "--rate", "1000"]).await;
+    let output = verify_against(&upstream.url, &file, &[]).await;
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     assert_eq!(
         text(&output.stdout),
@@ -208,17 +215,7 @@ async fn live_drift_is_classed_a_vanished_fixture_is_not_drift_and_writes_are_ne
     }
     // The live secret was redacted before it was compared, so it is in no report.
     for format in ["text", "json", "junit", "markdown"] {
-        let output = verify(&[
-            &file,
-            "--upstream",
-            &upstream.url,
-            "--rate",
-            "1000",
-            "--values",
-            "--format",
-            format,
-        ])
-        .await;
+        let output = verify_against(&upstream.url, &file, &["--values", "--format", format]).await;
         assert!(!text(&output.stdout).contains(LIVE_SECRET), "{format}");
         assert!(!text(&output.stderr).contains(LIVE_SECRET), "{format}");
     }
@@ -229,15 +226,7 @@ async fn update_writes_drifted_answers_through_redaction_and_offline_then_reads_
     let upstream = live_upstream().await;
     let folder = tempfile::tempdir().unwrap();
     let file = cassette_file(&folder);
-    let output = verify(&[
-        &file,
-        "--upstream",
-        &upstream.url,
-        "--rate",
-        "1000",
-        "--update",
-    ])
-    .await;
+    let output = verify_against(&upstream.url, &file, &["--update"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("; 1 answer(s) updated in the cassette\n"));
     let updated = std::fs::read_to_string(&file).unwrap();
@@ -277,14 +266,7 @@ async fn the_shipped_cassette_reads_cleanly_offline_and_an_unreachable_upstream_
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let output = verify(&[
-        "cassettes/maintenance-window-flow.json",
-        "--upstream",
-        &url,
-        "--rate",
-        "1000",
-    ])
-    .await;
+    let output = verify_against(&url, "cassettes/maintenance-window-flow.json", &[]).await;
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stdout));
     assert!(
         text(&output.stdout)
@@ -322,14 +304,7 @@ async fn bad_flags_and_a_hand_edited_region_are_refused_not_sent() {
     let mut cassette = recorded_cassette();
     cassette["interactions"][3]["region"] = json!("us-east-1/../../x");
     std::fs::write(&file, cassette.to_string()).unwrap();
-    let output = verify(&[
-        file.to_str().unwrap(),
-        "--upstream",
-        &upstream.url,
-        "--rate",
-        "1000",
-    ])
-    .await;
+    let output = verify_against(&upstream.url, file.to_str().unwrap(), &[]).await;
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stdout));
     assert!(text(&output.stdout).contains(
         "  #3 DescribeMaintenanceWindows (us-east-1/../../x): failed: 'us-east-1/../../x' is not a region name\n"
