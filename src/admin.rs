@@ -5,6 +5,7 @@
 //! | `GET /__ssm-vcr/health` | `200 {"status": "ok", "mode": …, "version": …}` |
 //! | `GET /__ssm-vcr/metrics` | Prometheus text format |
 //! | `GET /__ssm-vcr/report` | the run report so far, as JSON |
+//! | `GET /__ssm-vcr/audit/checkpoint` | the latest signed audit checkpoint, as its note's text |
 //! | `POST /__ssm-vcr/cassettes/<name>/reset` | rewinds that cassette's replay queues |
 //!
 //! Anything else under the prefix is refused ([`AdminRefusal`]) in the same AWS error shape as
@@ -44,6 +45,12 @@ pub(crate) enum AdminRefusal {
         /// The method sent, printable and bounded.
         got: String,
     },
+    /// No audit checkpoint to show: none issued yet, or no signing key (`signing` false).
+    #[error("no audit checkpoint")]
+    NoCheckpoint {
+        /// Whether the proxy signs checkpoints at all.
+        signing: bool,
+    },
     /// A reset named no possible cassette.
     #[error(transparent)]
     InvalidCassetteName(#[from] InvalidCassetteName),
@@ -55,6 +62,7 @@ enum Endpoint<'a> {
     Health,
     Metrics,
     Report,
+    Checkpoint,
     /// Rewind the named cassette.
     Reset(&'a str),
 }
@@ -66,6 +74,7 @@ impl<'a> Endpoint<'a> {
             "health" => Some(Self::Health),
             "metrics" => Some(Self::Metrics),
             "report" => Some(Self::Report),
+            "audit/checkpoint" => Some(Self::Checkpoint),
             other => other
                 .strip_prefix("cassettes/")?
                 .strip_suffix("/reset")
@@ -77,7 +86,7 @@ impl<'a> Endpoint<'a> {
     fn method(self) -> Method {
         match self {
             Self::Reset(_) => Method::POST,
-            Self::Health | Self::Metrics | Self::Report => Method::GET,
+            Self::Health | Self::Metrics | Self::Report | Self::Checkpoint => Method::GET,
         }
     }
 }
@@ -111,6 +120,16 @@ pub(crate) fn handle(
             hall.tally.metrics.render().into_bytes(),
         ),
         Endpoint::Report => json(&hall.report()),
+        Endpoint::Checkpoint => {
+            let latest = (hall.audit.as_ref()).map(|audit| audit.log.latest_checkpoint());
+            match latest.as_ref().and_then(|latest| latest.get()) {
+                Some(issued) => answer("text/plain; charset=utf-8", issued.note.into_bytes()),
+                None => {
+                    let signing = hall.audit.as_ref().is_some_and(|audit| audit.log.signs());
+                    return Err(AdminRefusal::NoCheckpoint { signing });
+                }
+            }
+        }
         Endpoint::Reset(name) => {
             let cassette = CassetteName::parse(name)?;
             json(&Reset {

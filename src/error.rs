@@ -234,9 +234,23 @@ impl ProxyError {
                 "UnknownOperationException",
                 format!(
                     "no endpoint '{path}': the proxy's own are GET {OWN_ENDPOINTS}health, \
-                     GET {OWN_ENDPOINTS}metrics, GET {OWN_ENDPOINTS}report and \
+                     GET {OWN_ENDPOINTS}metrics, GET {OWN_ENDPOINTS}report, \
+                     GET {OWN_ENDPOINTS}audit/checkpoint and \
                      POST {OWN_ENDPOINTS}cassettes/<name>/reset"
                 ),
+            ),
+            Self::OwnEndpoint(AdminRefusal::NoCheckpoint { signing }) => (
+                S::NOT_FOUND,
+                "ResourceNotFoundException",
+                if *signing {
+                    "no audit checkpoint has been issued yet: the first comes after \
+                     audit.checkpoint_every records or audit.checkpoint_interval_ms"
+                        .to_owned()
+                } else {
+                    "this proxy issues no audit checkpoints: set [audit] signing_key to a key made \
+                     by `ssm-vcr audit keygen`"
+                        .to_owned()
+                },
             ),
             Self::OwnEndpoint(AdminRefusal::WrongMethod {
                 path,

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 
-use crate::audit::AuditLog;
+use crate::audit::keys::SigningKey;
+use crate::audit::{AuditLog, CheckpointPolicy};
 use crate::aws::model::Operation;
 use crate::aws::sigv4::Signer;
 use crate::cassette::format::Cassette;
@@ -125,14 +126,25 @@ impl Hall {
         let mut metrics = Metrics::default();
         let audit = match settings.audit {
             Some(auditing) => {
+                let checkpoints = match auditing.checkpoints {
+                    Some(checkpoints) => Some(CheckpointPolicy {
+                        key: (SigningKey::load(&checkpoints.key_file))
+                            .map_err(|e| StartError::Audit(e.into()))?,
+                        every: checkpoints.every,
+                        interval: checkpoints.interval,
+                    }),
+                    None => None,
+                };
                 let log = AuditLog::open(
                     &auditing.file,
                     auditing.layout,
                     auditing.batch_wait,
                     mode.as_str(),
+                    checkpoints,
                 )
                 .map_err(StartError::Audit)?;
                 metrics.count_audit_syncs(log.syncs());
+                metrics.show_audit_checkpoints(log.latest_checkpoint());
                 Some(Audit {
                     log,
                     operations: auditing.operations,

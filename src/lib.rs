@@ -98,9 +98,9 @@ pub mod cli;
 #[cfg_attr(docsrs, doc(cfg(feature = "harness")))]
 pub mod harness;
 
+pub use audit::files::chain_of as audit_log_files;
 pub use audit::verify::{
-    Broken as BrokenAuditChain, Summary as AuditSummary, chain_of as audit_log_files,
-    verify as verify_audit_log,
+    Broken as BrokenAuditChain, Summary as AuditSummary, verify as verify_audit_log,
 };
 pub use cassette::format::{Cassette, FormatError};
 pub use cassette::name::InvalidCassetteName;

@@ -11,6 +11,8 @@
 //! | `ssm_vcr_audit_write_duration_seconds` | histogram | |
 //! | `ssm_vcr_audit_write_failures_total` | counter | |
 //! | `ssm_vcr_audit_syncs_total` | counter (with the audit log on) | |
+//! | `ssm_vcr_audit_checkpoint_size` | gauge (once a checkpoint is issued) | |
+//! | `ssm_vcr_audit_checkpoint_timestamp_seconds` | gauge (once a checkpoint is issued) | |
 //! | `ssm_vcr_log_lines_dropped_total` | counter | |
 //! | `ssm_vcr_open_connections` | gauge | |
 //!
@@ -23,11 +25,11 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::audit::SyncCount;
+use crate::audit::{LatestCheckpoint, SyncCount};
 use crate::aws::model::{Operation, ssm};
 use crate::report::{Outcome, OutcomeCounts};
 
@@ -200,6 +202,13 @@ impl Metrics {
             .register_collector(Box::new(AuditSyncs(syncs)));
     }
 
+    /// Exposes the latest audit checkpoint's tree size and time: an alert on its age catches a
+    /// writer that stopped signing.
+    pub(crate) fn show_audit_checkpoints(&mut self, latest: LatestCheckpoint) {
+        self.registry
+            .register_collector(Box::new(AuditCheckpoints(latest)));
+    }
+
     /// Counts a connection as open until the returned guard is dropped.
     pub(crate) fn connection(&self) -> OpenConnection {
         self.open_connections.inc();
@@ -246,6 +255,35 @@ impl Collector for AuditSyncs {
             syncs.metric_type(),
         )?;
         syncs.encode(metric)
+    }
+}
+
+/// `ssm_vcr_audit_checkpoint_size` and `…_timestamp_seconds`, read from the latest checkpoint
+/// at each scrape.
+#[derive(Debug)]
+struct AuditCheckpoints(LatestCheckpoint);
+
+impl Collector for AuditCheckpoints {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(latest) = self.0.get() else {
+            return Ok(());
+        };
+        let size = ConstGauge::new(i64::try_from(latest.size).unwrap_or(i64::MAX));
+        let metric = encoder.encode_descriptor(
+            "ssm_vcr_audit_checkpoint_size",
+            "Records covered by the latest signed audit checkpoint",
+            None,
+            size.metric_type(),
+        )?;
+        size.encode(metric)?;
+        let time = ConstGauge::new(latest.unix_seconds);
+        let metric = encoder.encode_descriptor(
+            "ssm_vcr_audit_checkpoint_timestamp_seconds",
+            "When the latest signed audit checkpoint was issued, in seconds since the Unix epoch",
+            None,
+            time.metric_type(),
+        )?;
+        time.encode(metric)
     }
 }
 

@@ -27,7 +27,13 @@ fuzz_target!(|data: &[u8]| {
         flags & (1 << bit) != 0
     };
     let mut text = || texts.next().unwrap_or(Cow::Borrowed(""));
-    let events = [Event::Start, Event::Rotate, Event::Attempt, Event::Outcome];
+    let events = [
+        Event::Start,
+        Event::Rotate,
+        Event::Attempt,
+        Event::Outcome,
+        Event::Checkpoint,
+    ];
     let sources = [Source::Proxy, Source::Cassette, Source::Upstream];
     let identities = [Identity::Authenticated, Identity::Claimed];
     let record = Record {
@@ -35,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
         time: text(),
         event: events[usize::from(head[0]) % events.len()],
         detail: present().then(&mut text),
+        checkpoint: present().then(&mut text),
         mode: present().then(&mut text),
         source: present().then(|| sources[usize::from(head[1]) % sources.len()]),
         client: present().then(&mut text),

@@ -8,6 +8,13 @@
 //! `docs/audit.md`. Which operations are audited is configuration (`audit.operations`), and
 //! what a record says of a call comes from the model; `pipeline/` applies both.
 
+pub mod anchor;
+pub mod checkpoint;
+pub mod checkpointer;
+pub mod files;
+pub mod keys;
+pub mod merkle;
+mod open_error;
 pub mod record;
 pub mod show;
 pub mod verify;
@@ -22,8 +29,10 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+pub use checkpointer::{CheckpointPolicy, LatestCheckpoint};
+pub use open_error::OpenError;
 pub use record::{Event, Identity, Record, Source};
-pub use writer::{Layout, OpenError};
+pub use writer::Layout;
 
 use crate::durable::batch::BatchQueue;
 use writer::{Pending, Writer};
@@ -33,6 +42,8 @@ use writer::{Pending, Writer};
 pub struct AuditLog {
     queue: Arc<BatchQueue<Pending>>,
     syncs: SyncCount,
+    latest: LatestCheckpoint,
+    signs: bool,
     thread: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
 }
@@ -49,14 +60,19 @@ pub struct AuditFailed {
 
 impl AuditLog {
     /// Opens the log at `path` (writing a start record) and starts its writer thread, whose
-    /// batches wait up to `batch_wait` to fill before each sync (`audit.batch_wait_us`).
+    /// batches wait up to `batch_wait` to fill before each sync (`audit.batch_wait_us`), and
+    /// which issues checkpoints as `checkpoints` says, if given.
     pub fn open(
         path: &Path,
         layout: Layout,
         batch_wait: Duration,
         mode: &str,
+        checkpoints: Option<CheckpointPolicy>,
     ) -> Result<Self, OpenError> {
-        let writer = Writer::open(path, layout, mode)?;
+        let latest = LatestCheckpoint::default();
+        let signs = checkpoints.is_some();
+        let checkpointing = checkpoints.map(|policy| (policy, latest.clone()));
+        let writer = Writer::open(path, layout, mode, checkpointing)?;
         let queue = Arc::new(BatchQueue::new());
         let syncs = SyncCount::default();
         let (pending, counted) = (Arc::clone(&queue), syncs.clone());
@@ -70,6 +86,8 @@ impl AuditLog {
         Ok(Self {
             queue,
             syncs,
+            latest,
+            signs,
             thread: Mutex::new(Some(thread)),
             path: path.to_owned(),
         })
@@ -104,6 +122,16 @@ impl AuditLog {
 }
 
 impl AuditLog {
+    /// Whether the writer signs checkpoints.
+    pub fn signs(&self) -> bool {
+        self.signs
+    }
+
+    /// A handle on the latest checkpoint issued (none without a signing key).
+    pub fn latest_checkpoint(&self) -> LatestCheckpoint {
+        self.latest.clone()
+    }
+
     /// A handle on the count of batches the writer has made durable, one fsync each.
     pub fn syncs(&self) -> SyncCount {
         self.syncs.clone()

@@ -37,6 +37,8 @@ pub enum Event {
     /// An audited call was answered (the common case, hence the default).
     #[default]
     Outcome,
+    /// A signed tree head over every record before this one (`checkpoint`).
+    Checkpoint,
 }
 
 /// Who produced the answer to a call.
@@ -79,6 +81,9 @@ pub struct Record<'a> {
     /// For start and rotate records: what the proxy did, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<Cow<'a, str>>,
+    /// For checkpoint records: the signed checkpoint, a C2SP signed note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Cow<'a, str>>,
     /// `replay`, `record`, `auto` or `passthrough`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Cow<'a, str>>,
@@ -171,7 +176,7 @@ impl Record<'_> {
         match (&self.operation, self.event) {
             (Some(operation), _) => Some(operation),
             (None, Event::Attempt | Event::Outcome) => Some(FORMAT_1_OPERATION),
-            (None, Event::Start | Event::Rotate) => None,
+            (None, Event::Start | Event::Rotate | Event::Checkpoint) => None,
         }
     }
 
@@ -333,6 +338,7 @@ mod tests {
                 time: text.into(),
                 event,
                 detail: Some(text.into()),
+                checkpoint: Some(text.into()),
                 mode: Some(text.into()),
                 source: Some(source),
                 client: Some(text.into()),
@@ -362,7 +368,13 @@ mod tests {
                 "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f} controls",
                 "\u{7f} del, é, \u{2028}, 🦀",
             ];
-            let events = [Event::Start, Event::Rotate, Event::Attempt, Event::Outcome];
+            let events = [
+                Event::Start,
+                Event::Rotate,
+                Event::Attempt,
+                Event::Outcome,
+                Event::Checkpoint,
+            ];
             let sources = [Source::Proxy, Source::Cassette, Source::Upstream];
             for (i, text) in texts.into_iter().enumerate() {
                 for (event, source) in events.into_iter().zip(sources.into_iter().cycle()) {

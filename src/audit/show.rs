@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
+use super::files::{rotated_files, written_part};
 use super::record::{Event, Record, Source, unseal};
-use super::writer::{rotated_files, written_part};
 
 const HEADER: &str = "TIME                      ACCESS KEY            CLIENT                 \
                       OPERATION                               STATUS  ERROR                         SOURCE    WHAT\n";

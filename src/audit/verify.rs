@@ -2,14 +2,15 @@
 //! record to record and file to file, and summarises what the log says.
 //!
 //! The first problem stops the check and is named by file, line and sequence number. A hash
-//! chain cannot show that records were cut off the *end* of the newest file; the summary prints
-//! the last hash so it can be kept elsewhere (a ticket, a CI artefact) and compared later.
+//! chain cannot show that records were cut off the *end* of the newest file, nor a file
+//! replaced whole: signed checkpoints kept elsewhere do (`anchor`), reading the records this
+//! walk shows them ([`verify_with`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::files::written_part;
 use super::record::{Event, GENESIS, Record, Source, unseal};
-use super::writer::{rotated_files, written_part};
 
 /// What a verified log holds.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct Summary {
     pub attempts: u64,
     /// Audited calls answered (outcome records).
     pub calls: u64,
+    /// Checkpoint records (signed tree heads).
+    pub checkpoints: u64,
     /// Outcomes with a 2xx status.
     pub succeeded: u64,
     /// Outcomes refused by the proxy itself (validation, miss, bad input).
@@ -65,22 +68,6 @@ impl fmt::Display for Broken {
     }
 }
 
-/// The files to check for `path`: its rotated predecessors, oldest first, then itself.
-pub fn chain_of(path: &Path) -> Vec<PathBuf> {
-    let mut files = rotated_files(path);
-    files.push(path.to_owned());
-    files
-}
-
-/// The files `audit verify` and `audit show` read: one file with its rotated predecessors, or
-/// several files as given (the caller's order is the chain's order).
-pub fn files_to_read(files: &[PathBuf]) -> Vec<PathBuf> {
-    match files {
-        [one] => chain_of(one),
-        many => many.to_vec(),
-    }
-}
-
 /// The outcome of a check: what verified, and where the chain breaks, if it does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -92,8 +79,14 @@ pub struct Report {
 
 /// Verifies the files as one chain, in the order given.
 pub fn verify<P: AsRef<Path>>(files: &[P]) -> Report {
+    verify_with(files, &mut |_, _| {})
+}
+
+/// Verifies the files as one chain, and shows `visit` each record that verifies, with its line
+/// (without the line end), in chain order: what a check of checkpoints reads.
+pub fn verify_with<P: AsRef<Path>>(files: &[P], visit: &mut dyn FnMut(&Record, &[u8])) -> Report {
     let mut summary = Summary::default();
-    match check(files, &mut summary) {
+    match check(files, &mut summary, visit) {
         Ok(()) => Report {
             summary,
             broken: None,
@@ -105,7 +98,11 @@ pub fn verify<P: AsRef<Path>>(files: &[P]) -> Report {
     }
 }
 
-fn check<P: AsRef<Path>>(files: &[P], summary: &mut Summary) -> Result<(), Broken> {
+fn check<P: AsRef<Path>>(
+    files: &[P],
+    summary: &mut Summary,
+    visit: &mut dyn FnMut(&Record, &[u8]),
+) -> Result<(), Broken> {
     let mut previous: Option<(u64, String)> = None;
     for file in files {
         let file = file.as_ref();
@@ -135,6 +132,7 @@ fn check<P: AsRef<Path>>(files: &[P], summary: &mut Summary) -> Result<(), Broke
                 summary.first_time = Some(record.time.to_string());
             }
             count(summary, &record);
+            visit(&record, line);
             summary.last_time = Some(record.time.to_string());
             summary.last_hash = Some(hash.clone());
             previous = Some((record.seq, hash));
@@ -175,6 +173,7 @@ fn count(summary: &mut Summary, record: &Record) {
     match record.event {
         Event::Start => summary.starts += 1,
         Event::Rotate => {}
+        Event::Checkpoint => summary.checkpoints += 1,
         Event::Attempt => summary.attempts += 1,
         Event::Outcome => {
             summary.calls += 1;
@@ -194,14 +193,15 @@ impl fmt::Display for Summary {
         writeln!(f, "files: {}", files.join(", "))?;
         writeln!(
             f,
-            "records: {} ({}; {} proxy start(s))",
+            "records: {} ({}; {} proxy start(s), {} checkpoint(s))",
             self.records,
             if self.from_genesis {
                 "complete from the first record"
             } else {
                 "continuing an earlier file that was not checked"
             },
-            self.starts
+            self.starts,
+            self.checkpoints
         )?;
         writeln!(
             f,

@@ -9,15 +9,19 @@
 //! a half-written record. This module does not decide which calls are audited (`pipeline/`)
 //! nor verify files (`verify.rs`); making bytes durable is `durable/`'s.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tracing::error;
 
 use super::SyncCount;
+use super::checkpointer::{CheckpointPolicy, Checkpointer, LatestCheckpoint, Reason};
+use super::files::{rotated, rotated_name, written_part};
+use super::merkle::{Frontier, leaf_hash};
+use super::open_error::OpenError;
 use super::record::{Draft, Event, GENESIS, Record, now, unseal};
 use crate::durable::batch::{BatchQueue, Fill};
 use crate::durable::{self, AppendLog};
@@ -32,17 +36,6 @@ const TAIL_WINDOW: u64 = 1 << 20;
 /// see `durable/`): about 450 records, small enough that the one sync that also writes the
 /// zeros does not show in p99.
 pub const PREALLOCATION: u64 = 256 << 10;
-
-/// The part of an audit file's bytes that holds records: a live (or crashed) preallocated log's
-/// tail of zeros is not part of it. A record never holds a zero byte (JSON escapes control
-/// characters), so the zeros cannot be mistaken for one.
-pub fn written_part(bytes: &[u8]) -> &[u8] {
-    let end = bytes
-        .iter()
-        .rposition(|&b| b != 0)
-        .map_or(0, |last| last + 1);
-    &bytes[..end]
-}
 
 /// A record waiting for its fsync, and who to tell.
 #[derive(Debug)]
@@ -69,11 +62,22 @@ pub(super) struct Writer {
     layout: Layout,
     /// The lines of the batch being written, kept from batch to batch.
     buffer: Vec<u8>,
+    /// With a signing key: the Merkle tree and when to sign its head.
+    checkpoints: Option<Checkpointer>,
 }
 
+/// What a writer needs to issue checkpoints: the policy, and where the latest is shown.
+pub(super) type Checkpointing = (CheckpointPolicy, LatestCheckpoint);
+
 impl Writer {
-    /// Opens (or creates) the log, repairs a torn last line, and writes a start record.
-    pub(super) fn open(path: &Path, layout: Layout, mode: &str) -> Result<Self, OpenError> {
+    /// Opens (or creates) the log, repairs a torn last line, rebuilds the Merkle tree when it
+    /// issues checkpoints, and writes a start record.
+    pub(super) fn open(
+        path: &Path,
+        layout: Layout,
+        mode: &str,
+        checkpointing: Option<Checkpointing>,
+    ) -> Result<Self, OpenError> {
         let log = AppendLog::open(path)?;
         let head = read_head(log.len(), &|buffer, at| log.read_at(buffer, at))
             .map_err(|e| OpenError::io(path, e))?;
@@ -132,12 +136,17 @@ impl Writer {
                 });
             }
         };
+        let checkpoints = match checkpointing {
+            Some((policy, latest)) => Some(Checkpointer::open(path, policy, latest, seq)?),
+            None => None,
+        };
         let mut writer = Self {
             log,
             seq,
             prev,
             layout,
             buffer: Vec::new(),
+            checkpoints,
         };
         let start = Record {
             time: now().into(),
@@ -156,19 +165,49 @@ impl Writer {
         self.log.path()
     }
 
-    /// Numbers, chains, writes and fsyncs the records; on failure nothing is kept. Returns the
-    /// sequence number of the first.
+    /// Numbers, chains, writes and fsyncs the records, with a checkpoint after them when one
+    /// is due; on failure nothing is kept. Returns the sequence number of the first.
     pub(super) fn append<'d>(
         &mut self,
         drafts: impl IntoIterator<Item = &'d Draft>,
     ) -> io::Result<u64> {
+        self.write(drafts, None)
+    }
+
+    /// When an idle writer owes a heartbeat checkpoint.
+    pub(super) fn heartbeat_at(&self) -> Option<Instant> {
+        self.checkpoints.as_ref().map(Checkpointer::due_at)
+    }
+
+    /// Writes a checkpoint of everything so far: idle for its interval.
+    pub(super) fn heartbeat(&mut self) -> io::Result<u64> {
+        self.write(std::iter::empty(), Some(Reason::Interval))
+    }
+
+    fn write<'d>(
+        &mut self,
+        drafts: impl IntoIterator<Item = &'d Draft>,
+        forced: Option<Reason>,
+    ) -> io::Result<u64> {
         let mut buffer = std::mem::take(&mut self.buffer);
         buffer.clear();
         let (mut seq, mut prev) = (self.seq, self.prev.clone());
+        // The tree grows with the batch, and is kept only once the batch is durable.
+        let mut tree = self.checkpoints.as_ref().map(|c| c.tree().clone());
         for draft in drafts {
             seq += 1;
-            prev = draft.seal_into(seq, &prev, &mut buffer);
+            prev = seal(draft, seq, &prev, &mut buffer, tree.as_mut());
         }
+        let drafted = match (&self.checkpoints, &mut tree) {
+            (Some(checkpoints), Some(tree)) => (forced.or_else(|| checkpoints.due(seq - self.seq)))
+                .map(|reason| {
+                    let (draft, drafted) = checkpoints.draft(tree, reason);
+                    seq += 1;
+                    prev = seal(&draft, seq, &prev, &mut buffer, Some(tree));
+                    drafted
+                }),
+            _ => None,
+        };
         let written = (self.log.append(&buffer)).and_then(|end| self.log.sync_through(end));
         self.buffer = buffer;
         if let Err(e) = written {
@@ -179,14 +218,23 @@ impl Writer {
             return Err(e);
         }
         let first = self.seq + 1;
+        if let (Some(checkpoints), Some(tree)) = (&mut self.checkpoints, tree) {
+            checkpoints.written(tree, seq - self.seq, drafted);
+        }
         self.seq = seq;
         self.prev = prev;
         Ok(first)
     }
 
-    /// Cuts the preallocated zeros off and releases the file: what is left is plain JSON Lines.
-    pub(super) fn close(self) {
+    /// Issues a last checkpoint, cuts the preallocated zeros off and releases the file: what
+    /// is left is plain JSON Lines.
+    pub(super) fn close(mut self) {
         let path = self.path().to_owned();
+        if self.checkpoints.is_some()
+            && let Err(e) = self.write(std::iter::empty(), Some(Reason::Shutdown))
+        {
+            error!(error = %e, path = %path.display(), "could not write the audit log's shutdown checkpoint");
+        }
         if let Err(e) = self.log.close() {
             error!(error = %e, path = %path.display(), "could not cut the audit log's preallocated tail; the next start cuts it");
         }
@@ -210,6 +258,22 @@ impl Writer {
     }
 }
 
+/// Seals `draft` into the batch and adds its leaf to the tree being grown, if any.
+fn seal(
+    draft: &Draft,
+    seq: u64,
+    prev: &str,
+    buffer: &mut Vec<u8>,
+    tree: Option<&mut Frontier>,
+) -> String {
+    let start = buffer.len();
+    let hash = draft.seal_into(seq, prev, buffer);
+    if let Some(tree) = tree {
+        tree.push(leaf_hash(&buffer[start..buffer.len() - 1]));
+    }
+    hash
+}
+
 /// The writer thread: group commit until the queue is closed and drained. Each batch waits up
 /// to `batch_wait` to fill ([`BatchQueue`]).
 pub(super) fn run(
@@ -220,7 +284,23 @@ pub(super) fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut fill = Fill::NOW;
-    while queue.next_batch(&mut batch, fill, MAX_BATCH) {
+    loop {
+        let wanted = match writer.heartbeat_at() {
+            Some(at) => fill.idle_until(at),
+            None => fill,
+        };
+        if !queue.next_batch(&mut batch, wanted, MAX_BATCH) {
+            break;
+        }
+        if batch.is_empty() {
+            match writer.heartbeat() {
+                Ok(_) => syncs.add_one(),
+                Err(e) => {
+                    error!(error = %e, path = %writer.path().display(), "audit heartbeat checkpoint failed")
+                }
+            }
+            continue;
+        }
         let result = writer.append(batch.iter().map(|pending| &pending.draft));
         fill = Fill::after(batch.len(), batch_wait);
         match &result {
@@ -242,55 +322,6 @@ pub(super) fn run(
         }
     }
     writer.close();
-}
-
-/// Why the audit log could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// The file or its folder could not be opened, read or written.
-    #[error("cannot open the audit log {}", path.display())]
-    Io {
-        /// The audit file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// Another process holds the log.
-    #[error("the audit log {} is in use by another process", path.display())]
-    Locked {
-        /// The audit file.
-        path: PathBuf,
-    },
-    /// The last record does not verify, so the chain cannot continue from it.
-    #[error(
-        "the audit log {} ends with a record that does not verify ({reason}); run `ssm-vcr audit verify` \
-         on it, and move it aside to start a new log", path.display()
-    )]
-    Broken {
-        /// The audit file.
-        path: PathBuf,
-        /// What is wrong with its last record.
-        reason: String,
-    },
-}
-
-impl From<durable::OpenError> for OpenError {
-    fn from(error: durable::OpenError) -> Self {
-        match error {
-            durable::OpenError::Locked { path } => Self::Locked { path },
-            durable::OpenError::Io { path, source } => Self::Io { path, source },
-        }
-    }
-}
-
-impl OpenError {
-    fn io(path: &Path, source: io::Error) -> Self {
-        Self::Io {
-            path: path.to_owned(),
-            source,
-        }
-    }
 }
 
 /// What the end of an audit file holds.
@@ -393,42 +424,4 @@ fn last_record_of(path: &Path) -> Result<(u64, String), OpenError> {
         Head::Empty => Err(broken("it holds no record")),
         Head::Broken { reason } => Err(broken(&reason)),
     }
-}
-
-/// `<file>.<n>`: the name of the n-th rotated file (1 is the oldest).
-pub fn rotated_name(path: &Path, number: u64) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{number}"));
-    PathBuf::from(name)
-}
-
-/// Rotated siblings of `path`, oldest first.
-pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
-    rotated(path).into_iter().map(|(_, file)| file).collect()
-}
-
-/// Rotated siblings of `path` with their numbers, oldest first.
-fn rotated(path: &Path) -> Vec<(u64, PathBuf)> {
-    let (Some(dir), Some(stem)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
-        return Vec::new();
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let prefix = format!("{stem}.");
-    let mut numbered: Vec<(u64, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let number = name.strip_prefix(&prefix)?.parse::<u64>().ok()?;
-            Some((number, rotated_name(path, number)))
-        })
-        .collect();
-    numbered.sort();
-    numbered
 }

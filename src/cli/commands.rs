@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use tracing::warn;
 
 use super::{CaCommand, ServeArgs, VerifyArgs};
-use crate::audit::show::{Filter, follow, table};
-use crate::audit::verify::{files_to_read, verify};
 use crate::aws::is_region_name;
 use crate::aws::model::{provenance, ssm};
 use crate::cassette::check::{Formatted, RewriteError, check_file, format_file, redact_file};
@@ -65,6 +63,10 @@ pub(super) enum Failure {
     /// The run report shows what `--fail-on-unused` or `--fail-on-miss` fails on (exit 3).
     #[error("the run failed: {0}")]
     RunFailed(String),
+    /// `audit verify` found what each checkpoint finding's own exit code names, already
+    /// printed one line each.
+    #[error("{1}")]
+    AuditFindings(u8, String),
 }
 
 impl Failure {
@@ -78,6 +80,7 @@ impl Failure {
             Self::Cassette(_) | Self::Revision(_) | Self::Usage(_) | Self::Unanswered(_) => 2,
             Self::Io(..) | Self::CheckFailed(_) | Self::Ca(_) => 1,
             Self::RunFailed(_) => 3,
+            Self::AuditFindings(code, _) => *code,
         }
     }
 }
@@ -511,45 +514,5 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(not(unix))]
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-}
-
-/// `ssm-vcr audit verify`: one file is checked with its rotated predecessors; several files
-/// are checked as one chain, in the order given.
-pub(super) fn audit_verify(files: &[PathBuf]) -> Result<(), Failure> {
-    let files = files_to_read(files);
-    let report = verify(&files);
-    match report.broken {
-        None => {
-            println!("ok: the audit chain holds\n{}", report.summary);
-            Ok(())
-        }
-        Some(broken) => {
-            println!("{}", report.summary);
-            Err(Failure::CheckFailed(format!(
-                "the audit chain is broken at {broken}"
-            )))
-        }
-    }
-}
-
-/// `ssm-vcr audit show`: the audited calls as a table.
-pub(super) fn audit_show(files: &[PathBuf], filter: &Filter) -> Result<(), Failure> {
-    let files = files_to_read(files);
-    let table = table(&files, filter).map_err(Failure::CheckFailed)?;
-    print!("{table}");
-    Ok(())
-}
-
-/// `ssm-vcr audit follow`: the audited calls of a live log, then each new one as it is
-/// written; runs until interrupted.
-pub(super) fn audit_follow(live: &Path, filter: &Filter) -> Result<(), Failure> {
-    follow(live, filter, &mut std::io::stdout().lock()).or_else(|e| match e.kind() {
-        // Whoever read the rows has stopped (`| head`): so does the follower.
-        std::io::ErrorKind::BrokenPipe => Ok(()),
-        _ => Err(Failure::Io(
-            format!("cannot follow the audit log {}", live.display()),
-            e,
-        )),
     })
 }

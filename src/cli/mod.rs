@@ -10,6 +10,7 @@
 //! them over `config.toml`; running them is `commands.rs`'s job. The command line reads the
 //! configuration's types ([`Mode`], [`LogFormat`]) and never the other way round.
 
+mod audit;
 mod commands;
 
 use std::net::SocketAddr;
@@ -49,13 +50,7 @@ pub fn run() -> ExitCode {
             config,
         }) => commands::cassette_diff(files, git.as_deref(), values, format, config),
         Command::Model => commands::model(),
-        Command::Audit(AuditCommand::Verify { files }) => commands::audit_verify(&files),
-        Command::Audit(AuditCommand::Show { files, filter }) => {
-            commands::audit_show(&files, &filter)
-        }
-        Command::Audit(AuditCommand::Follow { file, filter }) => {
-            commands::audit_follow(&file, &filter)
-        }
+        Command::Audit(command) => audit::run(command),
         Command::Verify(args) => commands::verify_cassettes(args),
         Command::Ca(command) => commands::ca(&command),
     };
@@ -384,14 +379,52 @@ pub(crate) enum CassetteCommand {
 /// `ssm-vcr audit …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Verify the hash chain (exit 0 when it holds, 1 naming the first broken record).
+    /// Verify the hash chain and, with a public key, the log's signed checkpoints and those
+    /// kept elsewhere.
     ///
     /// One file is checked together with its rotated predecessors (`FILE.1`, `FILE.2`, …);
-    /// several files are checked as one chain in the order given.
+    /// several files are checked as one chain in the order given. Exit 0 when everything
+    /// holds; 1 when the chain breaks; 2 when a checkpoint is signed by another key; 3 when
+    /// the log is shorter than a checkpoint (truncated); 4 when its root differs (replaced or
+    /// forked); 5 when checkpoints stopped while the proxy ran (gap); 6 when a signature does
+    /// not verify (forged). Each finding is one line; the exit code is the worst's.
     Verify {
         /// Audit files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// A checkpoint kept away from the log (a copy of `<log>.checkpoint`, or of the
+        /// `audit checkpoint` log line), or a folder of them; repeatable.
+        #[arg(long, value_name = "FILE|DIR", requires = "public_key")]
+        checkpoint: Vec<PathBuf>,
+        /// The verifier key (`audit keygen`'s `FILE.pub`) that checkpoint signatures are
+        /// checked with.
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+    },
+    /// Write a new Ed25519 key that signs checkpoints (`[audit] signing_key`), readable by its
+    /// owner only, and its verifier key beside it as `FILE.pub`.
+    Keygen {
+        /// Where to write the secret key; an existing file is never overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The key's name, on every signature [default: `<this host>/ssm-vcr/audit`].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Print the RFC 6962 inclusion proof of one record in a checkpoint's tree, as JSON that
+    /// any RFC 6962 verifier checks against the checkpoint's root.
+    Prove {
+        /// The audit log (read with its rotated predecessors).
+        file: PathBuf,
+        /// The record's sequence number.
+        #[arg(long)]
+        seq: u64,
+        /// The checkpoint whose tree holds the record.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: PathBuf,
+        /// The verifier key the checkpoint's signature is checked with.
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
     },
     /// Print the audited calls as a table.
     Show {

@@ -175,6 +175,14 @@ pub struct AuditSettings {
     pub batch_wait_us: u64,
     /// What to do with a call whose audit record cannot be written.
     pub on_failure: OnAuditFailure,
+    /// The Ed25519 key (`ssm-vcr audit keygen`) that signs checkpoints of the log; none, no
+    /// checkpoints. It must be readable by its owner only.
+    pub signing_key: Option<PathBuf>,
+    /// Records between two checkpoints at most.
+    pub checkpoint_every: u64,
+    /// Time between two checkpoints at most, in ms, idle or not: the heartbeat that attests a
+    /// silent proxy was running.
+    pub checkpoint_interval_ms: u64,
 }
 
 /// `[forward_proxy]`: how `CONNECT`s to SSM hosts are intercepted, and which others tunnelled.
@@ -327,6 +335,9 @@ impl Default for AuditSettings {
             preallocate: false,
             batch_wait_us: 1_000,
             on_failure: OnAuditFailure::Refuse,
+            signing_key: None,
+            checkpoint_every: 1_000,
+            checkpoint_interval_ms: 60_000,
         }
     }
 }
@@ -394,6 +405,10 @@ impl Config {
             }
             if config.audit.file.is_relative() {
                 config.audit.file = folder.join(&config.audit.file);
+            }
+            let key = config.audit.signing_key.as_mut();
+            if let Some(key) = key.filter(|p| p.is_relative()) {
+                *key = folder.join(&*key);
             }
             if let Some(ca) = config.forward.ca_file.as_mut().filter(|p| p.is_relative()) {
                 *ca = folder.join(&*ca);

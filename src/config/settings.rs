@@ -26,6 +26,9 @@ use crate::cassette::store::Opening;
 use crate::intercept::host_pattern::HostPattern;
 use crate::mode::Mode;
 
+/// Shortest time between two checkpoints, in ms.
+const MIN_CHECKPOINT_INTERVAL_MS: u64 = 100;
+
 /// Longest wait of a group commit of the audit log, in µs: every audited call may wait it.
 const MAX_BATCH_WAIT_US: u64 = 1_000_000;
 
@@ -117,6 +120,19 @@ pub(crate) struct Auditing {
     pub(crate) operations: Vec<Operation>,
     /// What to do with a call whose record cannot be written.
     pub(crate) on_failure: OnAuditFailure,
+    /// Checkpoints, with a signing key.
+    pub(crate) checkpoints: Option<Checkpoints>,
+}
+
+/// `[audit]`'s checkpoint keys, validated; the key is read at start-up.
+#[derive(Debug)]
+pub(crate) struct Checkpoints {
+    /// The signing key's file.
+    pub(crate) key_file: PathBuf,
+    /// Records between two checkpoints at most.
+    pub(crate) every: u64,
+    /// Time between two checkpoints at most.
+    pub(crate) interval: Duration,
 }
 
 /// `[forward_proxy]`, validated.
@@ -249,6 +265,18 @@ impl AuditSettings {
                 "must be at most 1000000 (1 s): every audited call may wait this long",
             ));
         }
+        let every = at_least_one("audit.checkpoint_every", self.checkpoint_every)?;
+        if self.checkpoint_interval_ms < MIN_CHECKPOINT_INTERVAL_MS {
+            return Err(invalid(
+                "audit.checkpoint_interval_ms",
+                "must be at least 100: every checkpoint is a signed, fsynced record",
+            ));
+        }
+        let checkpoints = self.signing_key.as_ref().map(|key_file| Checkpoints {
+            key_file: key_file.clone(),
+            every,
+            interval: Duration::from_millis(self.checkpoint_interval_ms),
+        });
         Ok(self.enabled.then(|| Auditing {
             file: self.file.clone(),
             layout: Layout {
@@ -258,6 +286,7 @@ impl AuditSettings {
             batch_wait: Duration::from_micros(self.batch_wait_us),
             operations,
             on_failure: self.on_failure,
+            checkpoints,
         }))
     }
 }

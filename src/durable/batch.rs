@@ -36,6 +36,9 @@ pub struct Fill {
     pub records: usize,
     /// How long to wait for them after the first.
     pub wait: Duration,
+    /// When to give up waiting for a first record and hand over an empty batch, for a writer
+    /// with something to do while idle (the audit log's heartbeat checkpoints).
+    pub idle_until: Option<Instant>,
 }
 
 impl Fill {
@@ -43,11 +46,24 @@ impl Fill {
     pub const NOW: Self = Self {
         records: 1,
         wait: Duration::ZERO,
+        idle_until: None,
     };
 
     /// The next batch's fill after a sync of `records`, waiting at most `wait` for as many.
     pub fn after(records: usize, wait: Duration) -> Self {
-        Self { records, wait }
+        Self {
+            records,
+            wait,
+            idle_until: None,
+        }
+    }
+
+    /// The same fill, but an empty batch at `deadline` if no record has come by then.
+    pub fn idle_until(self, deadline: Instant) -> Self {
+        Self {
+            idle_until: Some(deadline),
+            ..self
+        }
     }
 }
 
@@ -106,12 +122,25 @@ impl<T> BatchQueue<T> {
 
     /// Blocks until at least one record waits, then until `fill.records` do or its wait
     /// runs out, and moves at most `max` of them into `batch` (which must be empty). Returns
-    /// false once the queue is closed and empty.
+    /// false once the queue is closed and empty, and true with `batch` empty when
+    /// `fill.idle_until` passes first.
     pub fn next_batch(&self, batch: &mut Vec<T>, fill: Fill, max: usize) -> bool {
         let mut state = self.lock();
         while state.waiting.is_empty() && !state.closed {
             state.wake_at = 1;
-            state = self.filled.wait(state).unwrap_or_else(|e| e.into_inner());
+            state = match fill.idle_until {
+                None => self.filled.wait(state).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        state.wake_at = 0;
+                        return true;
+                    }
+                    (self.filled.wait_timeout(state, left))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
         let (target, deadline) = (fill.records.min(max), Instant::now() + fill.wait);
         while state.waiting.len() < target && !state.closed {
@@ -185,6 +214,18 @@ mod tests {
             (wait..Duration::from_secs(5)).contains(&waited),
             "waited {waited:?} for a batch that was never going to fill"
         );
+    }
+
+    #[test]
+    fn an_idle_queue_hands_over_an_empty_batch_at_the_deadline() {
+        let queue = BatchQueue::<u8>::new();
+        let mut batch = Vec::new();
+        let deadline = Instant::now() + Duration::from_millis(2);
+        assert!(queue.next_batch(&mut batch, Fill::NOW.idle_until(deadline), 8));
+        assert!(batch.is_empty() && Instant::now() >= deadline);
+        queue.push(1).unwrap();
+        assert!(queue.next_batch(&mut batch, Fill::NOW.idle_until(deadline), 8));
+        assert_eq!(batch, [1], "a waiting record goes, deadline or not");
     }
 
     #[test]

@@ -1,0 +1,264 @@
+//! When the writer issues checkpoints, and where each one goes.
+//!
+//! With `audit.signing_key` set, the writer keeps the Merkle tree of every record
+//! ([`Frontier`], O(log n)), rebuilt from the log's files at start-up, and issues a checkpoint
+//! of it every `checkpoint_every` records, every `checkpoint_interval_ms` (also while idle: a
+//! heartbeat, so that silence is attested) and at shutdown. A checkpoint goes:
+//!
+//! - into the log, as a `checkpoint` record written in the same batch (one fsync) as the
+//!   records it covers, and itself covered by the next one;
+//! - to the sidecar `<log>.checkpoint`, replaced whole, once the log's batch is durable;
+//! - to the operational log, as one line (`audit checkpoint`) that log shippers collect;
+//! - to [`LatestCheckpoint`], which `GET /__ssm-vcr/audit/checkpoint` and the metrics read.
+//!
+//! This module does not write the log (the writer does), nor check checkpoints (`anchor`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::{error, info};
+
+use super::checkpoint::Checkpoint;
+use super::files::{chain_of, written_part};
+use super::keys::SigningKey;
+use super::merkle::{Frontier, leaf_hash};
+use super::open_error::OpenError;
+use super::record::{Draft, Event, Record, now, unseal};
+use crate::durable;
+
+/// `[audit]`'s checkpoint settings, with the key read.
+#[derive(Debug)]
+pub struct CheckpointPolicy {
+    /// The key that signs them.
+    pub key: SigningKey,
+    /// Records between two checkpoints at most.
+    pub every: u64,
+    /// Time between two checkpoints at most, idle or not.
+    pub interval: Duration,
+}
+
+/// The latest checkpoint issued, shared with whoever serves it.
+#[derive(Debug, Clone, Default)]
+pub struct LatestCheckpoint(Arc<Mutex<Option<Issued>>>);
+
+/// A checkpoint as it was issued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issued {
+    /// The signed note.
+    pub note: String,
+    /// Its tree size.
+    pub size: u64,
+    /// When it was issued, in seconds since the Unix epoch.
+    pub unix_seconds: f64,
+}
+
+impl LatestCheckpoint {
+    /// The latest checkpoint, if one was issued since start-up.
+    pub fn get(&self) -> Option<Issued> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, issued: Issued) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(issued);
+    }
+}
+
+/// Why a checkpoint is issued, as its record's `detail` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reason {
+    Count,
+    Interval,
+    Shutdown,
+}
+
+/// The tree, the policy and where checkpoints go; owned by the writer thread.
+#[derive(Debug)]
+pub(super) struct Checkpointer {
+    policy: CheckpointPolicy,
+    origin: String,
+    tree: Frontier,
+    /// Records since the last checkpoint (or start-up).
+    since: u64,
+    last: Instant,
+    sidecar: PathBuf,
+    latest: LatestCheckpoint,
+}
+
+/// A checkpoint drafted into a batch, issued once the batch is durable.
+#[derive(Debug)]
+pub(super) struct Drafted {
+    note: String,
+    size: u64,
+}
+
+/// `<log>.checkpoint`: the latest checkpoint, beside the log.
+pub fn sidecar_path(log: &Path) -> PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(".checkpoint");
+    PathBuf::from(name)
+}
+
+impl Checkpointer {
+    /// Rebuilds the tree from every record of the log at `path` (its rotated files first),
+    /// which must hold `records` records from seq 1.
+    pub(super) fn open(
+        path: &Path,
+        policy: CheckpointPolicy,
+        latest: LatestCheckpoint,
+        records: u64,
+    ) -> Result<Self, OpenError> {
+        let tree = rebuild(path, records)?;
+        Ok(Self {
+            policy,
+            origin: format!("{}/ssm-vcr/{}", hostname(), file_name(path)),
+            tree,
+            since: 0,
+            last: Instant::now(),
+            sidecar: sidecar_path(path),
+            latest,
+        })
+    }
+
+    /// The tree as durable records make it.
+    pub(super) fn tree(&self) -> &Frontier {
+        &self.tree
+    }
+
+    /// When the next checkpoint falls due if no record comes.
+    pub(super) fn due_at(&self) -> Instant {
+        self.last + self.policy.interval
+    }
+
+    /// Whether a checkpoint is due once `added` more records are written.
+    pub(super) fn due(&self, added: u64) -> Option<Reason> {
+        if self.since + added >= self.policy.every {
+            Some(Reason::Count)
+        } else if Instant::now() >= self.due_at() {
+            Some(Reason::Interval)
+        } else {
+            None
+        }
+    }
+
+    /// Signs the head of `tree` and makes its record, to be sealed after the records it covers.
+    pub(super) fn draft(&self, tree: &Frontier, reason: Reason) -> (Draft, Drafted) {
+        let time = now();
+        let checkpoint = Checkpoint {
+            origin: self.origin.clone(),
+            size: tree.size(),
+            root: tree.root(),
+            time: time.clone(),
+            heartbeat_ms: u64::try_from(self.policy.interval.as_millis()).unwrap_or(u64::MAX),
+        };
+        let note = checkpoint.sign(&self.policy.key);
+        let detail = match reason {
+            Reason::Count => format!("every {} records", self.policy.every),
+            Reason::Interval => format!("every {} ms", checkpoint.heartbeat_ms),
+            Reason::Shutdown => "at shutdown".to_owned(),
+        };
+        let record = Record {
+            time: time.into(),
+            event: Event::Checkpoint,
+            detail: Some(detail.into()),
+            checkpoint: Some(note.as_str().into()),
+            ..Record::default()
+        }
+        .into_draft();
+        let drafted = Drafted {
+            size: checkpoint.size,
+            note,
+        };
+        (record, drafted)
+    }
+
+    /// Takes the tree of a durable batch, and issues its checkpoint, if it drafted one.
+    pub(super) fn written(&mut self, tree: Frontier, added: u64, drafted: Option<Drafted>) {
+        self.tree = tree;
+        self.since += added;
+        let Some(Drafted { note, size }) = drafted else {
+            return;
+        };
+        // The checkpoint record itself counts towards the next one.
+        self.since = 1;
+        self.last = Instant::now();
+        if let Err(e) = durable::replace(&self.sidecar, note.as_bytes()) {
+            error!(error = %e, path = %self.sidecar.display(), "could not write the audit checkpoint's sidecar file");
+        }
+        info!(
+            checkpoint = note.as_str(),
+            size,
+            origin = self.origin.as_str(),
+            "audit checkpoint"
+        );
+        let unix_seconds = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.latest.set(Issued {
+            note,
+            size,
+            unix_seconds,
+        });
+    }
+}
+
+/// The tree of every record of the log at `path`, which must hold `records` from seq 1.
+fn rebuild(path: &Path, records: u64) -> Result<Frontier, OpenError> {
+    let broken = |file: &Path, reason: String| OpenError::Broken {
+        path: file.to_owned(),
+        reason,
+    };
+    let mut tree = Frontier::default();
+    for file in chain_of(path) {
+        let bytes = match fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(OpenError::Io { path: file, source }),
+        };
+        for line in written_part(&bytes).split(|&b| b == b'\n') {
+            if line.is_empty() {
+                continue;
+            }
+            if tree.size() == 0 {
+                let first = unseal(line).map_err(|e| broken(&file, e.to_string()))?.0;
+                if first.seq != 1 {
+                    return Err(broken(
+                        &file,
+                        format!(
+                            "checkpoints cover the log from its first record, and its oldest file \
+                             begins at seq {}: put the rotated files before it back beside it, or \
+                             start a new log",
+                            first.seq
+                        ),
+                    ));
+                }
+            }
+            tree.push(leaf_hash(line));
+        }
+    }
+    if tree.size() != records {
+        return Err(broken(
+            path,
+            format!(
+                "its files hold {} records but its last is seq {records}: run `ssm-vcr audit verify` on it",
+                tree.size()
+            ),
+        ));
+    }
+    Ok(tree)
+}
+
+/// This machine's name, for the origin: checkpoints collected from many nodes say whose they are.
+pub fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty() && !name.contains(char::is_whitespace))
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(|| "audit".to_owned(), |n| n.to_string_lossy().into_owned())
+}

@@ -1,0 +1,139 @@
+//! `ssm-vcr audit …`: verify, prove, keygen, show and follow, as functions returning a
+//! [`Failure`]. They read the log and its checkpoints; none writes to a log.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::AuditCommand;
+use super::commands::Failure;
+use crate::audit::anchor::{Anchored, prove, read_trusted, verify_anchored};
+use crate::audit::checkpoint::Checkpoint;
+use crate::audit::checkpointer::hostname;
+use crate::audit::files::files_to_read;
+use crate::audit::keys::{KeyError, VerifierKey, keygen};
+use crate::audit::show::{Filter, follow, table};
+
+/// Runs one `audit` subcommand.
+pub(super) fn run(command: AuditCommand) -> Result<(), Failure> {
+    match command {
+        AuditCommand::Verify {
+            files,
+            checkpoint,
+            public_key,
+        } => verify(&files, &checkpoint, public_key.as_deref()),
+        AuditCommand::Keygen { out, name } => generate(&out, name),
+        AuditCommand::Prove {
+            file,
+            seq,
+            checkpoint,
+            public_key,
+        } => inclusion(&file, seq, &checkpoint, &public_key),
+        AuditCommand::Show { files, filter } => show(&files, &filter),
+        AuditCommand::Follow { file, filter } => follow_live(&file, &filter),
+    }
+}
+
+fn unusable_key(error: KeyError) -> Failure {
+    Failure::Usage(crate::text::chain(&error))
+}
+
+/// `audit verify`: the chain, then what the checkpoints show, one line per finding.
+fn verify(
+    files: &[PathBuf],
+    checkpoints: &[PathBuf],
+    public_key: Option<&Path>,
+) -> Result<(), Failure> {
+    let key = public_key
+        .map(VerifierKey::load)
+        .transpose()
+        .map_err(unusable_key)?;
+    let trusted = read_trusted(checkpoints).map_err(|(file, e)| {
+        Failure::Io(format!("cannot read the checkpoint {}", file.display()), e)
+    })?;
+    let files = files_to_read(files);
+    let Anchored {
+        report,
+        held,
+        findings,
+    } = verify_anchored(&files, key.as_ref(), &trusted, SystemTime::now());
+    if let Some(broken) = report.broken {
+        println!("{}", report.summary);
+        return Err(Failure::CheckFailed(format!(
+            "the audit chain is broken at {broken}"
+        )));
+    }
+    if findings.is_empty() {
+        println!("ok: the audit chain holds");
+    }
+    for line in &held {
+        println!("ok: {line}");
+    }
+    for finding in &findings {
+        println!("{finding}");
+    }
+    println!("{}", report.summary);
+    match findings.first() {
+        None => Ok(()),
+        Some(worst) => Err(Failure::AuditFindings(
+            worst.exit_code(),
+            format!(
+                "the audit log fails {} check(s) against its checkpoints",
+                findings.len()
+            ),
+        )),
+    }
+}
+
+/// `audit keygen`.
+fn generate(out: &Path, name: Option<String>) -> Result<(), Failure> {
+    let name = name.unwrap_or_else(|| format!("{}/ssm-vcr/audit", hostname()));
+    let (verifier, public) = keygen(out, &name).map_err(unusable_key)?;
+    println!(
+        "wrote the signing key {} (readable by you only) and its verifier key {}:\n{verifier}\n\
+         set `[audit] signing_key = \"{}\"`, and give {} to whoever verifies the log",
+        out.display(),
+        public.display(),
+        out.display(),
+        public.display()
+    );
+    Ok(())
+}
+
+/// `audit prove`: an inclusion proof as JSON.
+fn inclusion(file: &Path, seq: u64, checkpoint: &Path, public_key: &Path) -> Result<(), Failure> {
+    let key = VerifierKey::load(public_key).map_err(unusable_key)?;
+    let note = std::fs::read_to_string(checkpoint).map_err(|e| {
+        Failure::Io(
+            format!("cannot read the checkpoint {}", checkpoint.display()),
+            e,
+        )
+    })?;
+    let checkpoint = Checkpoint::open(&note, &key)
+        .map_err(|e| Failure::CheckFailed(format!("{}: {e}", checkpoint.display())))?;
+    let files = files_to_read(&[file.to_owned()]);
+    let proof = prove(&files, seq, &checkpoint).map_err(Failure::CheckFailed)?;
+    let json = serde_json::to_string_pretty(&proof).expect("a proof always serialises");
+    println!("{json}");
+    Ok(())
+}
+
+/// `audit show`: the audited calls as a table.
+fn show(files: &[PathBuf], filter: &Filter) -> Result<(), Failure> {
+    let files = files_to_read(files);
+    let table = table(&files, filter).map_err(Failure::CheckFailed)?;
+    print!("{table}");
+    Ok(())
+}
+
+/// `audit follow`: the audited calls of a live log, then each new one as it is written; runs
+/// until interrupted.
+fn follow_live(live: &Path, filter: &Filter) -> Result<(), Failure> {
+    follow(live, filter, &mut std::io::stdout().lock()).or_else(|e| match e.kind() {
+        // Whoever read the rows has stopped (`| head`): so does the follower.
+        std::io::ErrorKind::BrokenPipe => Ok(()),
+        _ => Err(Failure::Io(
+            format!("cannot follow the audit log {}", live.display()),
+            e,
+        )),
+    })
+}

@@ -1,0 +1,356 @@
+//! Signed checkpoints of the audit log, as whoever must later prove it complete uses them: a key
+//! made by `audit keygen`, a proxy that signs its tree, and `audit verify` naming a truncated,
+//! replaced or unsigned log, each with its own exit code.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{
+    DEREGISTER, TASK_1, TestProxy, WINDOW, audit_records as records, config_with_audit,
+    deregister_body, metric_sample,
+};
+use ssm_vcr::Config;
+
+fn ssm_vcr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ssm-vcr"))
+        .args(args)
+        .output()
+        .expect("ssm-vcr runs")
+}
+
+fn text(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// `audit keygen --out <dir>/<name>.key`: the key and its `.pub`.
+fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.key"));
+    let output = ssm_vcr(&["audit", "keygen", "--out", text(&key), "--name", name]);
+    assert!(output.status.success(), "{output:?}");
+    let public = dir.join(format!("{name}.key.pub"));
+    (key, public)
+}
+
+fn signing_config(log: &Path, key: &Path, every: u64) -> Config {
+    let mut config = config_with_audit(log);
+    config.audit.signing_key = Some(key.to_owned());
+    config.audit.checkpoint_every = every;
+    config
+}
+
+/// A log of `calls` deregistrations written by a proxy that signs with `key`, checkpointing
+/// every `every` records.
+async fn signed_log(log: &Path, key: &Path, every: u64, calls: usize) {
+    let proxy = TestProxy::start(signing_config(log, key, every)).await;
+    for _ in 0..calls {
+        proxy
+            .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
+            .await;
+    }
+    proxy.stop().await;
+}
+
+/// `audit verify` with checkpoints: its exit code and what it printed.
+fn verify(log: &Path, checkpoints: &[&Path], public: &Path) -> (i32, String) {
+    let mut args = vec!["audit", "verify", text(log), "--public-key", text(public)];
+    for checkpoint in checkpoints {
+        args.extend(["--checkpoint", text(checkpoint)]);
+    }
+    let output = ssm_vcr(&args);
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().expect("an exit code"), printed)
+}
+
+/// A copy of the sidecar checkpoint, kept away from the log as an operator would.
+fn kept_checkpoint(log: &Path, away: &Path) -> PathBuf {
+    let mut sidecar = log.as_os_str().to_owned();
+    sidecar.push(".checkpoint");
+    std::fs::copy(&sidecar, away).expect("the sidecar checkpoint exists");
+    away.to_owned()
+}
+
+#[tokio::test]
+async fn a_signing_proxy_checkpoints_its_log_in_the_log_the_sidecar_and_verify_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "node-1");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let log = dir.path().join("audit.jsonl");
+    signed_log(&log, &key, 3, 5).await;
+
+    let records = records(&log);
+    let events: Vec<&str> = records
+        .iter()
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
+    // start + 2 calls make 3; the checkpoint (size 3) is written with them, and counts
+    // towards the next; the shutdown checkpoint covers everything before it.
+    assert_eq!(
+        events,
+        [
+            "start",
+            "outcome",
+            "outcome",
+            "checkpoint",
+            "outcome",
+            "outcome",
+            "checkpoint",
+            "outcome",
+            "checkpoint"
+        ]
+    );
+    let note = records[3]["checkpoint"].as_str().unwrap();
+    let lines: Vec<&str> = note.lines().collect();
+    assert!(lines[0].ends_with("/ssm-vcr/audit.jsonl"), "{note}");
+    assert_eq!(lines[1], "3", "the first checkpoint covers seq 1 to 3");
+    assert!(lines[3].starts_with("time 20"), "{note}");
+    assert_eq!(lines[4], "heartbeat 60000ms");
+    assert!(lines[6].starts_with("\u{2014} node-1 "), "{note}");
+    assert_eq!(records[8]["detail"], "at shutdown");
+    let last = records[8]["checkpoint"].as_str().unwrap();
+    assert!(
+        last.contains("\n8\n"),
+        "the shutdown checkpoint covers 8: {last}"
+    );
+
+    let kept = kept_checkpoint(&log, &dir.path().join("kept.checkpoint"));
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), last);
+    let (code, printed) = verify(&log, &[&kept], &public);
+    assert_eq!(code, 0, "{printed}");
+    assert!(
+        printed.contains(
+            "ok: the log's 3 checkpoint(s) match its records, and their signatures verify"
+        ),
+        "{printed}"
+    );
+    assert!(printed.contains("(size 8, issued 20"), "{printed}");
+}
+
+#[tokio::test]
+async fn removing_the_last_three_records_is_named_a_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "node-1");
+    let log = dir.path().join("audit.jsonl");
+    signed_log(&log, &key, 1000, 6).await;
+    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
+
+    let whole = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = whole.lines().collect();
+    let cut = lines[..lines.len() - 3].join("\n") + "\n";
+    std::fs::write(&log, cut).unwrap();
+    // The chain alone still holds: this is what it cannot see.
+    let chain_only = ssm_vcr(&["audit", "verify", text(&log)]);
+    assert!(chain_only.status.success(), "{chain_only:?}");
+
+    let (code, printed) = verify(&log, &[&kept], &public);
+    assert_eq!(code, 3, "{printed}");
+    assert!(
+        printed.contains("truncated: the log holds 5 records, and ")
+            && printed.contains("kept (issued 20")
+            && printed.contains("covers 7: the last 2 records were cut off"),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn a_fresh_longer_chain_signed_with_the_same_key_is_named_a_replacement() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "node-1");
+    let log = dir.path().join("audit.jsonl");
+    signed_log(&log, &key, 1000, 2).await;
+    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
+
+    // Rewritten elsewhere with the same key, longer than the kept checkpoint, moved in place.
+    let forged_dir = dir.path().join("elsewhere");
+    let forged = forged_dir.join("audit.jsonl");
+    signed_log(&forged, &key, 1000, 9).await;
+    std::fs::rename(&forged, &log).unwrap();
+
+    let (code, printed) = verify(&log, &[&kept], &public);
+    assert_eq!(code, 4, "{printed}");
+    assert!(
+        printed.contains("replaced or forked: ")
+            && printed.contains("signs root ")
+            && printed.contains("for the first 3 records, and the log's is "),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_public_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(dir.path(), "node-1");
+    let (_, other) = keygen(dir.path(), "node-2");
+    let log = dir.path().join("audit.jsonl");
+    signed_log(&log, &key, 1000, 1).await;
+    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
+
+    let (code, printed) = verify(&log, &[&kept], &other);
+    assert_eq!(code, 2, "{printed}");
+    assert!(
+        printed
+            .contains("refused: the log's checkpoints are signed by node-1, not by the key node-2"),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn an_altered_checkpoint_is_named_forged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "node-1");
+    let log = dir.path().join("audit.jsonl");
+    signed_log(&log, &key, 1000, 3).await;
+    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
+    let note = std::fs::read_to_string(&kept).unwrap();
+    std::fs::write(&kept, note.replacen("\n4\n", "\n5\n", 1)).unwrap();
+
+    let (code, printed) = verify(&log, &[&kept], &public);
+    assert_eq!(code, 6, "{printed}");
+    assert!(
+        printed.contains("forged: ") && printed.contains("its signature by node-1 does not verify"),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_others_can_read_is_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(dir.path(), "node-1");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = signing_config(&dir.path().join("audit.jsonl"), &key, 1000);
+    let refused = ssm_vcr::Proxy::builder()
+        .config(config)
+        .start()
+        .await
+        .expect_err("a readable key stops start-up");
+    let message = ssm_vcr_error_chain(&refused);
+    assert!(
+        message.contains("can be read by other users (mode 644): run `chmod 600"),
+        "{message}"
+    );
+}
+
+fn ssm_vcr_error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text += &format!(": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn an_idle_proxy_serves_a_new_signed_checkpoint_within_two_and_a_half_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "node-1");
+    let log = dir.path().join("audit.jsonl");
+    let mut config = signing_config(&log, &key, 1000);
+    config.audit.checkpoint_interval_ms = 1000;
+    let proxy = TestProxy::start(config).await;
+    let none_yet = proxy.request("GET", "/__ssm-vcr/audit/checkpoint").await;
+    assert!(
+        none_yet
+            .aws_error(404, "ResourceNotFoundException")
+            .starts_with("no audit checkpoint has been issued yet")
+    );
+
+    // Waiting for a heartbeat is waiting for time itself: poll, within the bound under test.
+    let started = Instant::now();
+    let note = loop {
+        let reply = proxy.request("GET", "/__ssm-vcr/audit/checkpoint").await;
+        if reply.status == 200 {
+            assert_eq!(reply.headers["content-type"], "text/plain; charset=utf-8");
+            break String::from_utf8(reply.body.to_vec()).unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "no checkpoint after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        note.contains("\n1\n"),
+        "the heartbeat covers the start record: {note}"
+    );
+    let metrics = proxy.request("GET", "/__ssm-vcr/metrics").await;
+    let metrics = String::from_utf8_lossy(&metrics.body);
+    assert!(metric_sample(&metrics, "ssm_vcr_audit_checkpoint_size").unwrap() >= 1.0);
+    assert!(metric_sample(&metrics, "ssm_vcr_audit_checkpoint_timestamp_seconds").unwrap() > 1.7e9);
+    proxy.stop().await;
+
+    let served = dir.path().join("served");
+    std::fs::write(&served, &note).unwrap();
+    let (code, printed) = verify(&log, &[&served], &public);
+    assert_eq!(
+        code, 0,
+        "the served checkpoint is signed and matches: {printed}"
+    );
+}
+
+#[tokio::test]
+async fn a_signing_proxy_without_checkpoints_says_how_to_turn_them_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = TestProxy::start(config_with_audit(&dir.path().join("audit.jsonl"))).await;
+    let reply = proxy.request("GET", "/__ssm-vcr/audit/checkpoint").await;
+    assert!(
+        reply
+            .aws_error(404, "ResourceNotFoundException")
+            .contains("set [audit] signing_key to a key made by `ssm-vcr audit keygen`")
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn prove_prints_an_inclusion_proof_that_checks_against_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "node-1");
+    let log = dir.path().join("audit.jsonl");
+    signed_log(&log, &key, 1000, 6).await;
+    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
+    let output = ssm_vcr(&[
+        "audit",
+        "prove",
+        text(&log),
+        "--seq",
+        "4",
+        "--checkpoint",
+        text(&kept),
+        "--public-key",
+        text(&public),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let proof: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(proof["leaf_index"], 3);
+    assert_eq!(proof["tree_size"], 7);
+    assert_eq!(proof["inclusion_path"].as_array().unwrap().len(), 3);
+    let record = records(&log)[3].to_string();
+    let line = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(proof["record"], line.lines().nth(3).unwrap());
+    assert!(record.contains("\"seq\":4"));
+
+    let beyond = ssm_vcr(&[
+        "audit",
+        "prove",
+        text(&log),
+        "--seq",
+        "8",
+        "--checkpoint",
+        text(&kept),
+        "--public-key",
+        text(&public),
+    ]);
+    assert_eq!(beyond.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&beyond.stderr)
+            .contains("the checkpoint covers seq 1 to 7, not seq 8: use a later checkpoint")
+    );
+}
