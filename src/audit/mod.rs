@@ -15,6 +15,7 @@ pub mod files;
 pub mod keys;
 pub mod merkle;
 mod open_error;
+pub mod reconcile;
 pub mod record;
 pub mod show;
 pub mod verify;

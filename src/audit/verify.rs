@@ -84,7 +84,10 @@ pub fn verify<P: AsRef<Path>>(files: &[P]) -> Report {
 
 /// Verifies the files as one chain, and shows `visit` each record that verifies, with its line
 /// (without the line end), in chain order: what a check of checkpoints reads.
-pub fn verify_with<P: AsRef<Path>>(files: &[P], visit: &mut dyn FnMut(&Record, &[u8])) -> Report {
+pub fn verify_with<P: AsRef<Path>>(
+    files: &[P],
+    visit: &mut dyn FnMut(&Record<'static>, &[u8]),
+) -> Report {
     let mut summary = Summary::default();
     match check(files, &mut summary, visit) {
         Ok(()) => Report {
@@ -101,7 +104,7 @@ pub fn verify_with<P: AsRef<Path>>(files: &[P], visit: &mut dyn FnMut(&Record, &
 fn check<P: AsRef<Path>>(
     files: &[P],
     summary: &mut Summary,
-    visit: &mut dyn FnMut(&Record, &[u8]),
+    visit: &mut dyn FnMut(&Record<'static>, &[u8]),
 ) -> Result<(), Broken> {
     let mut previous: Option<(u64, String)> = None;
     for file in files {

@@ -11,6 +11,7 @@ use crate::audit::checkpoint::Checkpoint;
 use crate::audit::checkpointer::hostname;
 use crate::audit::files::files_to_read;
 use crate::audit::keys::{KeyError, VerifierKey, keygen};
+use crate::audit::reconcile::{ReconcileError, reconcile};
 use crate::audit::show::{Filter, follow, table};
 
 /// Runs one `audit` subcommand.
@@ -28,6 +29,11 @@ pub(super) fn run(command: AuditCommand) -> Result<(), Failure> {
             checkpoint,
             public_key,
         } => inclusion(&file, seq, &checkpoint, &public_key),
+        AuditCommand::Reconcile {
+            file,
+            cloudtrail,
+            operation,
+        } => reconcile_with_cloudtrail(&file, &cloudtrail, &operation),
         AuditCommand::Show { files, filter } => show(&files, &filter),
         AuditCommand::Follow { file, filter } => follow_live(&file, &filter),
     }
@@ -115,6 +121,39 @@ fn inclusion(file: &Path, seq: u64, checkpoint: &Path, public_key: &Path) -> Res
     let json = serde_json::to_string_pretty(&proof).expect("a proof always serialises");
     println!("{json}");
     Ok(())
+}
+
+/// `audit reconcile`: one line per discrepancy, then what was compared.
+fn reconcile_with_cloudtrail(
+    file: &Path,
+    trails: &[PathBuf],
+    operations: &[String],
+) -> Result<(), Failure> {
+    for operation in operations {
+        if !crate::aws::model::is_operation_name(operation) {
+            return Err(Failure::Usage(format!(
+                "--operation: '{operation}' is not an operation of the SSM model"
+            )));
+        }
+    }
+    let files = files_to_read(&[file.to_owned()]);
+    let reconciled = reconcile(&files, trails, operations).map_err(|e| match e {
+        ReconcileError::Trail { .. } => Failure::Usage(e.to_string()),
+        ReconcileError::Broken(_) => Failure::CheckFailed(e.to_string()),
+    })?;
+    for discrepancy in &reconciled.discrepancies {
+        println!("{discrepancy}");
+    }
+    if reconciled.discrepancies.is_empty() {
+        println!("ok: the audit log and CloudTrail agree");
+    }
+    println!("{reconciled}");
+    match reconciled.discrepancies.len() {
+        0 => Ok(()),
+        found => Err(Failure::CheckFailed(format!(
+            "the audit log and CloudTrail disagree on {found} call(s)"
+        ))),
+    }
 }
 
 /// `audit show`: the audited calls as a table.

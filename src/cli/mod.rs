@@ -426,6 +426,22 @@ pub(crate) enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         public_key: PathBuf,
     },
+    /// Reconcile the log with CloudTrail: calls AWS saw that bypassed the proxy, forwarded
+    /// calls CloudTrail lacks, and calls whose access key or parameters differ.
+    ///
+    /// Reads CloudTrail log files as delivered to S3 (`{"Records": [...]}`, gzipped or not;
+    /// folders are read whole), joins on `requestID`, and exits 1 when anything is found.
+    Reconcile {
+        /// The audit log (read with its rotated predecessors).
+        file: PathBuf,
+        /// CloudTrail log files, or folders of them; repeatable.
+        #[arg(long, value_name = "FILE|DIR", required = true)]
+        cloudtrail: Vec<PathBuf>,
+        /// An audited operation to reconcile; repeatable [default: those the log audits, and
+        /// DeregisterTaskFromMaintenanceWindow].
+        #[arg(long, value_name = "NAME")]
+        operation: Vec<String>,
+    },
     /// Print the audited calls as a table.
     Show {
         /// Audit files (one file includes its rotated predecessors).

@@ -1,6 +1,7 @@
-//! Signed checkpoints of the audit log, as whoever must later prove it complete uses them: a key
-//! made by `audit keygen`, a proxy that signs its tree, and `audit verify` naming a truncated,
-//! replaced or unsigned log, each with its own exit code.
+//! An audit log that proves it is complete, as whoever must later prove it uses it: a key made
+//! by `audit keygen`, a proxy that signs its tree, `audit verify` naming a truncated, replaced
+//! or forged log, each with its own exit code, and `audit reconcile` holding the log against
+//! CloudTrail.
 
 mod common;
 
@@ -9,11 +10,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use aws_credential_types::Credentials;
+use common::fake_ssm::{FakeSsm, PROXY_KEY_ID, PROXY_SECRET};
 use common::{
     DEREGISTER, TASK_1, TestProxy, WINDOW, audit_records as records, config_with_audit,
-    deregister_body, metric_sample,
+    create_window_body, deregister_body, metric_sample,
 };
-use ssm_vcr::Config;
+use serde_json::{Value, json};
+use ssm_vcr::{Config, Mode};
 
 fn ssm_vcr(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ssm-vcr"))
@@ -353,4 +357,174 @@ async fn prove_prints_an_inclusion_proof_that_checks_against_the_checkpoint() {
         String::from_utf8_lossy(&beyond.stderr)
             .contains("the checkpoint covers seq 1 to 7, not seq 8: use a later checkpoint")
     );
+}
+
+/// A window with three tasks registered, then deregistered, recorded through the proxy from the
+/// fake SSM, whose request ids count its calls: the deregistrations are calls 5, 6 and 7.
+async fn forwarded_deregistrations(dir: &Path) -> PathBuf {
+    let fake = FakeSsm::start().await;
+    let log = dir.join("audit.jsonl");
+    let mut config = config_with_audit(&log);
+    config.mode = Mode::Record;
+    config.upstream = Some(fake.url.clone());
+    config.cassettes.dir = dir.join("cassettes");
+    let credentials = Credentials::new(PROXY_KEY_ID, PROXY_SECRET, None, None, "test");
+    let proxy = TestProxy::start_with_credentials(config, credentials).await;
+    let window = "mw-00000000000000001";
+    proxy
+        .ssm(
+            "/",
+            "CreateMaintenanceWindow",
+            &create_window_body("nightly"),
+        )
+        .await;
+    let register =
+        json!({"WindowId": window, "TaskArn": "AWS-RunShellScript", "TaskType": "RUN_COMMAND"});
+    for _ in 0..3 {
+        let reply = proxy
+            .ssm(
+                "/",
+                "RegisterTaskWithMaintenanceWindow",
+                &register.to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+    for task in 2..=4 {
+        let task = format!("{task:08x}-0000-4000-8000-{task:012x}");
+        let reply = proxy
+            .ssm("/", DEREGISTER, &deregister_body(window, &task))
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+    proxy.stop().await;
+    log
+}
+
+/// A CloudTrail fixture with its events moved into the span of `log`: the first to the log's
+/// first record, the rest to its last, as CloudTrail would have seen the calls.
+fn trail_within(fixture: &str, log: &Path) -> Value {
+    let records = records(log);
+    let (first, last) = (&records[0]["time"], &records[records.len() - 1]["time"]);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cloudtrail")
+        .join(fixture);
+    let mut trail: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (n, event) in trail["Records"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        event["eventTime"] = if n == 0 { first.clone() } else { last.clone() };
+    }
+    trail
+}
+
+/// Writes `trail` gzipped where CloudTrail delivers it in S3.
+fn delivered_gzipped(root: &Path, trail: &Value) {
+    let folder = root.join("AWSLogs/123456789012/CloudTrail/us-east-1/2026/12/08");
+    std::fs::create_dir_all(&folder).unwrap();
+    let file = std::fs::File::create(
+        folder.join("123456789012_CloudTrail_us-east-1_20261208T0905Z_k1OqUpbT1uNRsJpZ.json.gz"),
+    )
+    .unwrap();
+    let mut gzip = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    std::io::Write::write_all(&mut gzip, trail.to_string().as_bytes()).unwrap();
+    gzip.finish().unwrap();
+}
+
+fn reconcile(log: &Path, trails: &Path) -> (i32, String) {
+    let output = ssm_vcr(&[
+        "audit",
+        "reconcile",
+        text(log),
+        "--cloudtrail",
+        text(trails),
+    ]);
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().expect("an exit code"), printed)
+}
+
+#[tokio::test]
+async fn reconcile_finds_a_bypass_a_call_cloudtrail_lacks_and_an_identity_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = forwarded_deregistrations(dir.path()).await;
+    let trails = dir.path().join("s3");
+    let mut trail = trail_within("deregistrations.json", &log);
+    trail["Records"][1]["requestParameters"]["windowTaskId"] =
+        json!("00000009-0000-4000-8000-000000000009");
+    delivered_gzipped(&trails, &trail);
+    let plain = trails.join("AWSLogs/123456789012/CloudTrail/eu-west-1");
+    std::fs::create_dir_all(&plain).unwrap();
+    let bypass = trail_within("bypass.json", &log).to_string();
+    std::fs::write(plain.join("bypass.json"), bypass).unwrap();
+
+    let (code, printed) = reconcile(&log, &trails);
+    assert_eq!(code, 1, "{printed}");
+    let found: Vec<&str> = printed
+        .lines()
+        .filter(|line| !line.starts_with("operations:") && !line.starts_with("CloudTrail events:"))
+        .filter(|line| !line.starts_with("error:"))
+        .collect();
+    assert_eq!(found.len(), 4, "{printed}");
+    assert!(
+        found[0].starts_with(
+            "bypassed the proxy: DeregisterTaskFromMaintenanceWindow by AKIAI44QH8DHBEXAMPLE at 20"
+        ) && found[0].contains(
+            "(request id 6f0d1c0e-4a5b-4e27-9d1a-2b7c5e9f3a10, windowId=mw-00000000000000001 \
+             windowTaskId=00000004-0000-4000-8000-000000000004)"
+        ),
+        "{}",
+        found[0]
+    );
+    assert!(
+        found[1].starts_with("not in CloudTrail: seq 7 DeregisterTaskFromMaintenanceWindow at 20")
+            && found[1].contains("(request id 00000000-0000-4000-8000-000000000007, status 200)"),
+        "{}",
+        found[1]
+    );
+    assert!(
+        found[2].starts_with(
+            "identity mismatch: seq 5 (DeregisterTaskFromMaintenanceWindow, request id \
+             00000000-0000-4000-8000-000000000006): the log says AKIDEXAMPLE, CloudTrail says \
+             ASIAIOSFODNN7EXAMPLE"
+        ),
+        "{}",
+        found[2]
+    );
+    assert_eq!(
+        found[3],
+        "parameters differ: seq 3 (request id 00000000-0000-4000-8000-000000000005): the log says \
+         WindowTaskId=00000002-0000-4000-8000-000000000002, CloudTrail says \
+         windowTaskId=00000009-0000-4000-8000-000000000009"
+    );
+    assert!(
+        printed.contains("CloudTrail events: 3; forwarded calls in the log: 3 (0 outside"),
+        "the EC2 event and the window's creation are not audited: {printed}"
+    );
+}
+
+#[tokio::test]
+async fn reconcile_passes_when_cloudtrail_saw_exactly_the_forwarded_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = forwarded_deregistrations(dir.path()).await;
+    let mut trail = trail_within("deregistrations.json", &log);
+    let events = trail["Records"].as_array_mut().unwrap();
+    events[2]["userIdentity"]["accessKeyId"] = json!("AKIDEXAMPLE");
+    let mut seventh = events[2].clone();
+    seventh["requestID"] = json!("00000000-0000-4000-8000-000000000007");
+    seventh["requestParameters"]["windowTaskId"] = json!("00000004-0000-4000-8000-000000000004");
+    events.push(seventh);
+    let trails = dir.path().join("s3");
+    delivered_gzipped(&trails, &trail);
+
+    let (code, printed) = reconcile(&log, &trails);
+    assert_eq!(code, 0, "{printed}");
+    assert!(
+        printed.starts_with("ok: the audit log and CloudTrail agree\n"),
+        "{printed}"
+    );
+    assert!(printed.contains("in both: 3"), "{printed}");
 }
