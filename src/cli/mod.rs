@@ -177,6 +177,9 @@ pub(crate) struct ServeArgs {
     /// Do not audit.
     #[arg(long)]
     pub(crate) no_audit: bool,
+    /// Sign checkpoints of the audit log with this key (`ssm-vcr audit keygen`).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_audit")]
+    pub(crate) audit_signing_key: Option<PathBuf>,
     /// Operational log format.
     #[arg(long, value_enum)]
     pub(crate) log_format: Option<LogFormat>,
@@ -246,6 +249,9 @@ impl ServeArgs {
         if let Some(file) = &flags.audit_log {
             config.audit.file.clone_from(file);
             config.audit.enabled = true;
+        }
+        if let Some(key) = &flags.audit_signing_key {
+            config.audit.signing_key = Some(key.clone());
         }
         if flags.no_audit {
             config.audit.enabled = false;
