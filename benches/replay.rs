@@ -32,8 +32,10 @@
 //! `CONNECT`, then TLS to the intercepted host, then the same calls). TLS scenarios always use
 //! the lean client, over connections opened before the clock starts; the cost of opening one
 //! (TCP, `CONNECT`, handshake, first call) is measured apart, one connection after another.
-//! Last, replay with the access log on (`RUST_LOG=info`, the default filter, standard error
-//! to a file), against replay with it off.
+//! Then replay with the access log on (`RUST_LOG=info`, the default filter, standard error
+//! to a file), against replay with it off; and the audit log preallocated, and signing
+//! checkpoints (`--audit-signing-key`, one every 1000 records), each against the audit log as
+//! it is by default.
 //! The durable baseline is what any server pays on this disk for answering after an fsync:
 //! the audited proxy is compared with it too, to tell the disk's cost from the proxy's.
 //!
@@ -401,9 +403,18 @@ fn main() {
     const INTERCEPTED: usize = 6;
     const ACCESS_LOGGED: usize = 7;
     const PREALLOCATED: usize = 8;
+    const SIGNED: usize = 9;
     let preallocating = logs.path().join("preallocate.toml");
     std::fs::write(&preallocating, "[audit]\npreallocate = true\n").unwrap();
     let preallocated_audit = logs.path().join("preallocated-audit.jsonl");
+    // Made by this checkout's binary: a build under comparison (BENCH_SSM_VCR) only reads it.
+    let signing_key = logs.path().join("audit.key");
+    let made = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"))
+        .args(["audit", "keygen", "--out", signing_key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let signed_audit = logs.path().join("signed-audit.jsonl");
     let servers = [
         baseline,
         Server::spawn("replay, audit off", ssm_vcr(&["--no-audit"])),
@@ -458,6 +469,15 @@ fn main() {
                 preallocating.to_str().unwrap(),
                 "--audit-log",
                 preallocated_audit.to_str().unwrap(),
+            ]),
+        ),
+        Server::spawn(
+            "replay, audit signed",
+            ssm_vcr(&[
+                "--audit-log",
+                signed_audit.to_str().unwrap(),
+                "--audit-signing-key",
+                signing_key.to_str().unwrap(),
             ]),
         ),
     ];
@@ -605,6 +625,14 @@ fn main() {
         let (q1, ratio, q3) = figures[PREALLOCATED][c].ratio_quartiles_to(&figures[AUDITED][c]);
         println!(
             "preallocated audit at {connections} connection(s): {ratio:.2}× the audit log appended to (quartiles {q1:.2}–{q3:.2})"
+        );
+    }
+    for (c, connections) in CONNECTIONS.iter().enumerate() {
+        let (q1, ratio, q3) = figures[SIGNED][c].ratio_quartiles_to(&figures[AUDITED][c]);
+        let (b1, baseline, b3) =
+            figures[SIGNED][c].ratio_quartiles_to(&figures[DURABLE_BASELINE][c]);
+        println!(
+            "signed audit (a checkpoint every 1000 records) at {connections} connection(s): {ratio:.2}× the unsigned audit log (quartiles {q1:.2}–{q3:.2}), {baseline:.2}× the durable baseline (quartiles {b1:.2}–{b3:.2})"
         );
     }
     for (c, connections) in CONNECTIONS.iter().enumerate() {

@@ -7,11 +7,12 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
 use common::fake_ssm::{FakeSsm, PROXY_KEY_ID, PROXY_SECRET};
+use common::process::{sigterm, start};
 use common::{
     DEREGISTER, TASK_1, TestProxy, WINDOW, audit_records as records, config_with_audit,
     create_window_body, deregister_body, metric_sample,
@@ -527,4 +528,88 @@ async fn reconcile_passes_when_cloudtrail_saw_exactly_the_forwarded_calls() {
         "{printed}"
     );
     assert!(printed.contains("in both: 3"), "{printed}");
+}
+
+/// The TOML block after `<!-- vector-config -->` in docs/audit.md.
+fn documented_vector_config() -> toml::Table {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/audit.md")).unwrap();
+    let after = doc
+        .split("<!-- vector-config -->")
+        .nth(1)
+        .expect("the marked block");
+    let block = after
+        .split_once("```toml\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a toml block")
+        .0;
+    toml::from_str(block).expect("the documented configuration is TOML")
+}
+
+#[test]
+fn the_documented_vector_configuration_ships_the_records_and_the_checkpoint_lines_written() {
+    let config = documented_vector_config();
+    let include = config["sources"]["audit_log"]["include"]
+        .as_array()
+        .unwrap();
+    assert!(
+        include[0]
+            .as_str()
+            .unwrap()
+            .ends_with("/deregistrations.jsonl*"),
+        "the live file and its rotated predecessors: {include:?}"
+    );
+    let sinks = config["sinks"].as_table().unwrap();
+    let shipped: Vec<&str> = sinks
+        .values()
+        .flat_map(|sink| sink["inputs"].as_array().unwrap())
+        .map(|input| input.as_str().unwrap())
+        .collect();
+    assert!(
+        shipped.contains(&"audit_log") && shipped.contains(&"checkpoints"),
+        "{shipped:?}"
+    );
+    let filter = &config["transforms"]["checkpoints"];
+    assert_eq!(
+        filter["inputs"].as_array().unwrap()[0].as_str(),
+        Some("proxy_log")
+    );
+    let needle = r#""message":"audit checkpoint""#;
+    let escaped = needle.replace('"', "\\\"");
+    assert!(
+        filter["condition"].as_str().unwrap().contains(&escaped),
+        "{filter:?}"
+    );
+
+    // The filter matches what a signing proxy writes to its JSON operational log.
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(dir.path(), "node-1");
+    let log = dir.path().join("deregistrations.jsonl");
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_ssm-vcr"));
+    serve
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--audit-log", text(&log), "--audit-signing-key", text(&key)])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped());
+    let (child, _) = start(&mut serve);
+    sigterm(&child);
+    let output = child.wait_with_output().unwrap();
+    let written = String::from_utf8_lossy(&output.stderr);
+    let line = written
+        .lines()
+        .find(|line| line.contains(needle))
+        .unwrap_or_else(|| panic!("no checkpoint line in {written}"));
+    let event: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(event["target"], "ssm_vcr::audit::checkpointer");
+    assert!(
+        event["checkpoint"]
+            .as_str()
+            .unwrap()
+            .contains("\n\n\u{2014} node-1 ")
+    );
+    assert_eq!(
+        event["size"], 1,
+        "the shutdown checkpoint covers the start record"
+    );
 }
