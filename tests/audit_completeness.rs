@@ -613,3 +613,28 @@ fn the_documented_vector_configuration_ships_the_records_and_the_checkpoint_line
         "the shutdown checkpoint covers the start record"
     );
 }
+
+#[tokio::test]
+async fn a_witness_folder_of_many_logs_checkpoints_checks_each_log_against_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let witness = dir.path().join("witness");
+    std::fs::create_dir(&witness).unwrap();
+    let (key_a, public_a) = keygen(dir.path(), "node-a");
+    let (key_b, _) = keygen(dir.path(), "node-b");
+    let (log_a, log_b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    signed_log(&log_a, &key_a, 1000, 2).await;
+    kept_checkpoint(&log_a, &witness.join("a-1"));
+    signed_log(&log_a, &key_a, 1000, 1).await;
+    kept_checkpoint(&log_a, &witness.join("a-2"));
+    signed_log(&log_b, &key_b, 1000, 3).await;
+    kept_checkpoint(&log_b, &witness.join("b-1"));
+
+    let (code, printed) = verify(&log_a, &[&witness], &public_a);
+    assert_eq!(code, 0, "{printed}");
+    assert!(
+        printed.contains("a-1 (size 3) is consistent with ")
+            && printed.contains("a-2 (size 6)")
+            && printed.contains("ok: 1 checkpoint(s) of other logs left aside (another origin)"),
+        "{printed}"
+    );
+}

@@ -18,7 +18,7 @@
 //! next by an RFC 9162 consistency proof made from the log. This module reads files and prints
 //! nothing; `cli/` prints.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -138,8 +138,8 @@ struct Walk<'k> {
     first_seq: Option<u64>,
     leaves: Vec<Hash>,
     tree: Frontier,
-    /// The origin of the log's own checkpoints.
-    origin: Option<String>,
+    /// The origins of the log's own checkpoints (more than one if it moved between hosts).
+    origins: BTreeSet<String>,
     /// The heartbeat the latest checkpoint announced.
     heartbeat: Option<Duration>,
     /// When the proxy last showed it was alive and checkpointing: a checkpoint or a start.
@@ -201,7 +201,7 @@ impl Walk<'_> {
                 self.tree.size()
             )));
         }
-        self.origin.get_or_insert_with(|| checkpoint.origin.clone());
+        self.origins.insert(checkpoint.origin.clone());
         self.heartbeat = Some(Duration::from_millis(checkpoint.heartbeat_ms));
         self.alive_at = time;
         let shutdown = record.detail.as_deref() == Some("at shutdown");
@@ -245,7 +245,7 @@ pub fn verify_anchored<P: AsRef<Path>>(
         first_seq: None,
         leaves: Vec::new(),
         tree: Frontier::default(),
-        origin: None,
+        origins: BTreeSet::new(),
         heartbeat: None,
         alive_at: None,
         newest: None,
@@ -288,7 +288,7 @@ pub fn verify_anchored<P: AsRef<Path>>(
             &leaves,
             key,
             trusted,
-            walk.origin.as_deref(),
+            &walk.origins,
             &mut held,
             &mut findings,
         );
@@ -324,10 +324,13 @@ fn check_trusted(
     leaves: &Leaves,
     key: &VerifierKey,
     trusted: &[Trusted],
-    origin: Option<&str>,
+    origins: &BTreeSet<String>,
     held: &mut Vec<String>,
     findings: &mut Vec<Finding>,
 ) {
+    // A witness's folder holds other logs' checkpoints too: told apart by their origin, once
+    // the log's own checkpoints name its own.
+    let another_log = |origin: &str| !origins.is_empty() && !origins.contains(origin);
     let size = leaves.0.len() as u64;
     let mut checked: BTreeMap<u64, (Hash, &Path)> = BTreeMap::new();
     let mut others = 0;
@@ -335,7 +338,7 @@ fn check_trusted(
         let shown = file.display();
         let checkpoint = match Checkpoint::open(note, key) {
             Ok(checkpoint) => checkpoint,
-            Err(NoteError::OtherKey { .. }) if origin.is_some_and(|o| !note.starts_with(o)) => {
+            Err(NoteError::OtherKey { .. }) if another_log(note.lines().next().unwrap_or("")) => {
                 others += 1; // another node's log, in a witness's folder
                 continue;
             }
@@ -351,7 +354,7 @@ fn check_trusted(
                 continue;
             }
         };
-        if origin.is_some_and(|o| o != checkpoint.origin) {
+        if another_log(&checkpoint.origin) {
             others += 1;
             continue;
         }

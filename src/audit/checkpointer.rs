@@ -7,7 +7,9 @@
 //!
 //! - into the log, as a `checkpoint` record written in the same batch (one fsync) as the
 //!   records it covers, and itself covered by the next one;
-//! - to the sidecar `<log>.checkpoint`, replaced whole, once the log's batch is durable;
+//! - to the sidecar `<log>.checkpoint`, replaced whole once the log's batch is durable, by a
+//!   thread of its own: its two fsyncs would otherwise hold up the batches behind it, and only
+//!   the latest checkpoint is worth writing;
 //! - to the operational log, as one line (`audit checkpoint`) that log shippers collect;
 //! - to [`LatestCheckpoint`], which `GET /__ssm-vcr/audit/checkpoint` and the metrics read.
 //!
@@ -15,7 +17,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::{error, info};
@@ -82,7 +85,7 @@ pub(super) struct Checkpointer {
     /// Records since the last checkpoint (or start-up).
     since: u64,
     last: Instant,
-    sidecar: PathBuf,
+    sidecar: Sidecar,
     latest: LatestCheckpoint,
 }
 
@@ -116,7 +119,7 @@ impl Checkpointer {
             tree,
             since: 0,
             last: Instant::now(),
-            sidecar: sidecar_path(path),
+            sidecar: Sidecar::spawn(sidecar_path(path))?,
             latest,
         })
     }
@@ -183,9 +186,7 @@ impl Checkpointer {
         // The checkpoint record itself counts towards the next one.
         self.since = 1;
         self.last = Instant::now();
-        if let Err(e) = durable::replace(&self.sidecar, note.as_bytes()) {
-            error!(error = %e, path = %self.sidecar.display(), "could not write the audit checkpoint's sidecar file");
-        }
+        self.sidecar.offer(note.clone());
         info!(
             checkpoint = note.as_str(),
             size,
@@ -200,6 +201,71 @@ impl Checkpointer {
             size,
             unix_seconds,
         });
+    }
+}
+
+/// The thread that writes the latest checkpoint to `<log>.checkpoint`, skipping any that a
+/// newer one replaced while it wrote; dropping it waits for the last offered to be written.
+#[derive(Debug)]
+struct Sidecar {
+    next: Arc<(Mutex<SidecarState>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug, Default)]
+struct SidecarState {
+    note: Option<String>,
+    closed: bool,
+}
+
+impl Sidecar {
+    fn spawn(path: PathBuf) -> Result<Self, OpenError> {
+        let next = Arc::new((Mutex::new(SidecarState::default()), Condvar::new()));
+        let (shared, file) = (Arc::clone(&next), path.clone());
+        let thread = std::thread::Builder::new()
+            .name("audit-sidecar".to_owned())
+            .spawn(move || write_sidecar(&file, &shared))
+            .map_err(|source| OpenError::Io { path, source })?;
+        Ok(Self {
+            next,
+            thread: Some(thread),
+        })
+    }
+
+    fn offer(&self, note: String) {
+        let (state, wake) = &*self.next;
+        state.lock().unwrap_or_else(|e| e.into_inner()).note = Some(note);
+        wake.notify_one();
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let (state, wake) = &*self.next;
+        state.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn write_sidecar(path: &Path, next: &(Mutex<SidecarState>, Condvar)) {
+    let (state, wake) = next;
+    loop {
+        let note = {
+            let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+            while state.note.is_none() && !state.closed {
+                state = wake.wait(state).unwrap_or_else(|e| e.into_inner());
+            }
+            match state.note.take() {
+                Some(note) => note,
+                None => return, // closed, and the last one written
+            }
+        };
+        if let Err(e) = durable::replace(path, note.as_bytes()) {
+            error!(error = %e, path = %path.display(), "could not write the audit checkpoint's sidecar file");
+        }
     }
 }
 
