@@ -8,8 +8,9 @@
 //! - into the log, as a `checkpoint` record written in the same batch (one fsync) as the
 //!   records it covers, and itself covered by the next one;
 //! - to the sidecar `<log>.checkpoint`, replaced whole once the log's batch is durable, by a
-//!   thread of its own: its two fsyncs would otherwise hold up the batches behind it, and only
-//!   the latest checkpoint is worth writing;
+//!   thread of its own, at most once a second ([`SIDECAR_GAP`]): its two fsyncs would otherwise
+//!   hold up the batches behind it and share the disk with them 50 times a second under load,
+//!   and only the latest checkpoint is worth copying (the log holds every one);
 //! - to the operational log, as one line (`audit checkpoint`) that log shippers collect;
 //! - to [`LatestCheckpoint`], which `GET /__ssm-vcr/audit/checkpoint` and the metrics read.
 //!
@@ -204,6 +205,9 @@ impl Checkpointer {
     }
 }
 
+/// The least time between two writes of the sidecar file; the last is written at shutdown.
+pub const SIDECAR_GAP: Duration = Duration::from_secs(1);
+
 /// The thread that writes the latest checkpoint to `<log>.checkpoint`, skipping any that a
 /// newer one replaced while it wrote; dropping it waits for the last offered to be written.
 #[derive(Debug)]
@@ -266,6 +270,8 @@ fn write_sidecar(path: &Path, next: &(Mutex<SidecarState>, Condvar)) {
         if let Err(e) = durable::replace(path, note.as_bytes()) {
             error!(error = %e, path = %path.display(), "could not write the audit checkpoint's sidecar file");
         }
+        let rested = state.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = wake.wait_timeout_while(rested, SIDECAR_GAP, |state| !state.closed);
     }
 }
 
