@@ -135,6 +135,11 @@ impl Checkpointer {
         self.last + self.policy.interval
     }
 
+    /// Puts the next heartbeat an interval from now, after one could not be written.
+    pub(super) fn postpone(&mut self) {
+        self.last = Instant::now();
+    }
+
     /// Whether a checkpoint is due once `added` more records are written.
     pub(super) fn due(&self, added: u64) -> Option<Reason> {
         if self.since + added >= self.policy.every {

@@ -1,5 +1,6 @@
 //! The audit file on disk: numbering and chaining records into batches, torn-tail recovery at
-//! start-up, and rotation.
+//! start-up, and rotation; with a signing key, the Merkle tree grown with each batch and the
+//! checkpoint due with it, or due while idle (`checkpointer` decides when, and where they go).
 //!
 //! One thread owns the file. Callers hand it records through a [`BatchQueue`], where each
 //! batch forms (how long it waits to fill is the queue's); the thread writes a batch in one
@@ -179,9 +180,16 @@ impl Writer {
         self.checkpoints.as_ref().map(Checkpointer::due_at)
     }
 
-    /// Writes a checkpoint of everything so far: idle for its interval.
+    /// Writes a checkpoint of everything so far: idle for its interval. A failed one is tried
+    /// again an interval later, not at once: the disk that refused it is likely to again.
     pub(super) fn heartbeat(&mut self) -> io::Result<u64> {
-        self.write(std::iter::empty(), Some(Reason::Interval))
+        let written = self.write(std::iter::empty(), Some(Reason::Interval));
+        if written.is_err()
+            && let Some(checkpoints) = &mut self.checkpoints
+        {
+            checkpoints.postpone();
+        }
+        written
     }
 
     fn write<'d>(
