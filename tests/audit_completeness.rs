@@ -79,6 +79,31 @@ fn kept_checkpoint(log: &Path, away: &Path) -> PathBuf {
     away.to_owned()
 }
 
+/// A log of `calls` deregistrations signed by `node-1`, and a copy of its last checkpoint kept
+/// away from it, as an operator would keep one.
+struct Kept {
+    dir: tempfile::TempDir,
+    key: PathBuf,
+    public: PathBuf,
+    log: PathBuf,
+    kept: PathBuf,
+}
+
+async fn kept_after(calls: usize) -> Kept {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "node-1");
+    let log = dir.path().join("audit.jsonl");
+    signed_log(&log, &key, 1000, calls).await;
+    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
+    Kept {
+        dir,
+        key,
+        public,
+        log,
+        kept,
+    }
+}
+
 #[tokio::test]
 async fn a_signing_proxy_checkpoints_its_log_in_the_log_the_sidecar_and_verify_holds() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,21 +165,17 @@ async fn a_signing_proxy_checkpoints_its_log_in_the_log_the_sidecar_and_verify_h
 
 #[tokio::test]
 async fn removing_the_last_three_records_is_named_a_truncation() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "node-1");
-    let log = dir.path().join("audit.jsonl");
-    signed_log(&log, &key, 1000, 6).await;
-    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
+    let run = kept_after(6).await;
 
-    let whole = std::fs::read_to_string(&log).unwrap();
+    let whole = std::fs::read_to_string(&run.log).unwrap();
     let lines: Vec<&str> = whole.lines().collect();
     let cut = lines[..lines.len() - 3].join("\n") + "\n";
-    std::fs::write(&log, cut).unwrap();
+    std::fs::write(&run.log, cut).unwrap();
     // The chain alone still holds: this is what it cannot see.
-    let chain_only = ssm_vcr(&["audit", "verify", text(&log)]);
+    let chain_only = ssm_vcr(&["audit", "verify", text(&run.log)]);
     assert!(chain_only.status.success(), "{chain_only:?}");
 
-    let (code, printed) = verify(&log, &[&kept], &public);
+    let (code, printed) = verify(&run.log, &[&run.kept], &run.public);
     assert_eq!(code, 3, "{printed}");
     assert!(
         printed.contains("truncated: the log holds 5 records, and ")
@@ -166,19 +187,15 @@ async fn removing_the_last_three_records_is_named_a_truncation() {
 
 #[tokio::test]
 async fn a_fresh_longer_chain_signed_with_the_same_key_is_named_a_replacement() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "node-1");
-    let log = dir.path().join("audit.jsonl");
-    signed_log(&log, &key, 1000, 2).await;
-    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
+    let run = kept_after(2).await;
 
     // Rewritten elsewhere with the same key, longer than the kept checkpoint, moved in place.
-    let forged_dir = dir.path().join("elsewhere");
+    let forged_dir = run.dir.path().join("elsewhere");
     let forged = forged_dir.join("audit.jsonl");
-    signed_log(&forged, &key, 1000, 9).await;
-    std::fs::rename(&forged, &log).unwrap();
+    signed_log(&forged, &run.key, 1000, 9).await;
+    std::fs::rename(&forged, &run.log).unwrap();
 
-    let (code, printed) = verify(&log, &[&kept], &public);
+    let (code, printed) = verify(&run.log, &[&run.kept], &run.public);
     assert_eq!(code, 4, "{printed}");
     assert!(
         printed.contains("replaced or forked: ")
@@ -190,14 +207,10 @@ async fn a_fresh_longer_chain_signed_with_the_same_key_is_named_a_replacement() 
 
 #[tokio::test]
 async fn a_wrong_public_key_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, _) = keygen(dir.path(), "node-1");
-    let (_, other) = keygen(dir.path(), "node-2");
-    let log = dir.path().join("audit.jsonl");
-    signed_log(&log, &key, 1000, 1).await;
-    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
+    let run = kept_after(1).await;
+    let (_, other) = keygen(run.dir.path(), "node-2");
 
-    let (code, printed) = verify(&log, &[&kept], &other);
+    let (code, printed) = verify(&run.log, &[&run.kept], &other);
     assert_eq!(code, 2, "{printed}");
     assert!(
         printed
@@ -208,15 +221,11 @@ async fn a_wrong_public_key_is_refused() {
 
 #[tokio::test]
 async fn an_altered_checkpoint_is_named_forged() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "node-1");
-    let log = dir.path().join("audit.jsonl");
-    signed_log(&log, &key, 1000, 3).await;
-    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
-    let note = std::fs::read_to_string(&kept).unwrap();
-    std::fs::write(&kept, note.replacen("\n4\n", "\n5\n", 1)).unwrap();
+    let run = kept_after(3).await;
+    let note = std::fs::read_to_string(&run.kept).unwrap();
+    std::fs::write(&run.kept, note.replacen("\n4\n", "\n5\n", 1)).unwrap();
 
-    let (code, printed) = verify(&log, &[&kept], &public);
+    let (code, printed) = verify(&run.log, &[&run.kept], &run.public);
     assert_eq!(code, 6, "{printed}");
     assert!(
         printed.contains("forged: ") && printed.contains("its signature by node-1 does not verify"),
@@ -316,42 +325,38 @@ async fn a_signing_proxy_without_checkpoints_says_how_to_turn_them_on() {
 
 #[tokio::test]
 async fn prove_prints_an_inclusion_proof_that_checks_against_the_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "node-1");
-    let log = dir.path().join("audit.jsonl");
-    signed_log(&log, &key, 1000, 6).await;
-    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
+    let run = kept_after(6).await;
     let output = ssm_vcr(&[
         "audit",
         "prove",
-        text(&log),
+        text(&run.log),
         "--seq",
         "4",
         "--checkpoint",
-        text(&kept),
+        text(&run.kept),
         "--public-key",
-        text(&public),
+        text(&run.public),
     ]);
     assert!(output.status.success(), "{output:?}");
     let proof: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(proof["leaf_index"], 3);
     assert_eq!(proof["tree_size"], 7);
     assert_eq!(proof["inclusion_path"].as_array().unwrap().len(), 3);
-    let record = records(&log)[3].to_string();
-    let line = std::fs::read_to_string(&log).unwrap();
+    let record = records(&run.log)[3].to_string();
+    let line = std::fs::read_to_string(&run.log).unwrap();
     assert_eq!(proof["record"], line.lines().nth(3).unwrap());
     assert!(record.contains("\"seq\":4"));
 
     let beyond = ssm_vcr(&[
         "audit",
         "prove",
-        text(&log),
+        text(&run.log),
         "--seq",
         "8",
         "--checkpoint",
-        text(&kept),
+        text(&run.kept),
         "--public-key",
-        text(&public),
+        text(&run.public),
     ]);
     assert_eq!(beyond.status.code(), Some(1));
     assert!(

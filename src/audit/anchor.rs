@@ -536,8 +536,22 @@ mod tests {
 
     const HEARTBEAT: Duration = Duration::from_secs(60);
 
-    /// A writer that signs with `key`, checkpointing every 1000 records or `HEARTBEAT`.
-    fn writer(path: &Path, key: &SigningKey, latest: &LatestCheckpoint) -> Writer {
+    /// A new log, and its writer signing with `key`, checkpointing every 1000 records or
+    /// `HEARTBEAT`.
+    struct Signing {
+        /// Held: the folder lives as long as the log in it.
+        _dir: tempfile::TempDir,
+        log: PathBuf,
+        key: SigningKey,
+        latest: LatestCheckpoint,
+        writer: Writer,
+    }
+
+    fn signing() -> Signing {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let key = SigningKey::generate("k").unwrap();
+        let latest = LatestCheckpoint::default();
         let layout = Layout {
             max_file_bytes: 1 << 30,
             preallocate: false,
@@ -547,7 +561,14 @@ mod tests {
             every: 1000,
             interval: HEARTBEAT,
         };
-        Writer::open(path, layout, "replay", Some((policy, latest.clone()))).unwrap()
+        let writer = Writer::open(&log, layout, "replay", Some((policy, latest.clone()))).unwrap();
+        Signing {
+            _dir: dir,
+            log,
+            key,
+            latest,
+            writer,
+        }
     }
 
     fn outcome_at(time: SystemTime) -> crate::audit::record::Draft {
@@ -570,19 +591,15 @@ mod tests {
 
     #[test]
     fn records_written_long_after_the_last_checkpoint_are_a_gap() {
-        let dir = tempfile::tempdir().unwrap();
-        let (log, key) = (
-            dir.path().join("audit.jsonl"),
-            SigningKey::generate("k").unwrap(),
-        );
-        let latest = LatestCheckpoint::default();
-        let mut writer = writer(&log, &key, &latest);
-        writer.heartbeat().unwrap();
+        let mut run = signing();
+        run.writer.heartbeat().unwrap();
         let now = SystemTime::now();
-        writer.append([&outcome_at(now + HEARTBEAT)]).unwrap();
-        writer.append([&outcome_at(now + HEARTBEAT * 10)]).unwrap();
-        writer.close();
-        let anchored = verify_anchored(&[&log], Some(&key.verifier()), &[], now);
+        run.writer.append([&outcome_at(now + HEARTBEAT)]).unwrap();
+        run.writer
+            .append([&outcome_at(now + HEARTBEAT * 10)])
+            .unwrap();
+        run.writer.close();
+        let anchored = verify_anchored(&[&run.log], Some(&run.key.verifier()), &[], now);
         assert_eq!(
             gaps(&anchored),
             [
@@ -596,23 +613,22 @@ mod tests {
 
     #[test]
     fn a_log_whose_newest_checkpoint_is_old_and_not_a_shutdown_is_a_gap() {
-        let dir = tempfile::tempdir().unwrap();
-        let (log, key) = (
-            dir.path().join("audit.jsonl"),
-            SigningKey::generate("k").unwrap(),
-        );
-        let latest = LatestCheckpoint::default();
-        let mut writer = writer(&log, &key, &latest);
-        writer.heartbeat().unwrap();
-        writer.close();
-        let whole = std::fs::read_to_string(&log).unwrap();
+        let mut run = signing();
+        run.writer.heartbeat().unwrap();
+        run.writer.close();
+        let whole = std::fs::read_to_string(&run.log).unwrap();
         let without_shutdown: Vec<&str> = whole.lines().take(2).collect();
-        std::fs::write(&log, without_shutdown.join("\n") + "\n").unwrap();
+        std::fs::write(&run.log, without_shutdown.join("\n") + "\n").unwrap();
 
         let now = SystemTime::now();
-        let fresh = verify_anchored(&[&log], Some(&key.verifier()), &[], now);
+        let fresh = verify_anchored(&[&run.log], Some(&run.key.verifier()), &[], now);
         assert!(fresh.findings.is_empty(), "{:?}", fresh.findings);
-        let later = verify_anchored(&[&log], Some(&key.verifier()), &[], now + HEARTBEAT * 3);
+        let later = verify_anchored(
+            &[&run.log],
+            Some(&run.key.verifier()),
+            &[],
+            now + HEARTBEAT * 3,
+        );
         let gap = gaps(&later);
         assert_eq!(gap.len(), 1, "{:?}", later.findings);
         assert!(
@@ -624,24 +640,23 @@ mod tests {
 
     #[test]
     fn trusted_checkpoints_are_shown_consistent_with_one_another() {
-        let dir = tempfile::tempdir().unwrap();
-        let (log, key) = (
-            dir.path().join("audit.jsonl"),
-            SigningKey::generate("k").unwrap(),
-        );
-        let latest = LatestCheckpoint::default();
-        let mut writer = writer(&log, &key, &latest);
+        let mut run = signing();
         let mut trusted = Vec::new();
         for n in 0..3 {
-            writer.append([&outcome_at(SystemTime::now())]).unwrap();
-            writer.heartbeat().unwrap();
+            run.writer.append([&outcome_at(SystemTime::now())]).unwrap();
+            run.writer.heartbeat().unwrap();
             trusted.push(Trusted {
                 file: PathBuf::from(format!("kept-{n}")),
-                note: latest.get().unwrap().note,
+                note: run.latest.get().unwrap().note,
             });
         }
-        writer.close();
-        let anchored = verify_anchored(&[&log], Some(&key.verifier()), &trusted, SystemTime::now());
+        run.writer.close();
+        let anchored = verify_anchored(
+            &[&run.log],
+            Some(&run.key.verifier()),
+            &trusted,
+            SystemTime::now(),
+        );
         assert!(anchored.findings.is_empty(), "{:?}", anchored.findings);
         assert!(
             anchored
@@ -652,14 +667,19 @@ mod tests {
         );
 
         // Two checkpoints of one size that disagree are a fork, whatever the log says.
-        let other = SigningKey::parse(&key.private_text()).unwrap();
-        let mut forked = Checkpoint::open(&trusted[1].note, &key.verifier()).unwrap();
+        let other = SigningKey::parse(&run.key.private_text()).unwrap();
+        let mut forked = Checkpoint::open(&trusted[1].note, &run.key.verifier()).unwrap();
         forked.root = [9; 32];
         trusted.push(Trusted {
             file: PathBuf::from("forked"),
             note: forked.sign(&other),
         });
-        let anchored = verify_anchored(&[&log], Some(&key.verifier()), &trusted, SystemTime::now());
+        let anchored = verify_anchored(
+            &[&run.log],
+            Some(&run.key.verifier()),
+            &trusted,
+            SystemTime::now(),
+        );
         assert!(
             matches!(&anchored.findings[0], Finding::Replaced(what) if what.contains("forked and kept-1 both sign a tree of 4 records")),
             "{:?}",
