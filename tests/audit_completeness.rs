@@ -643,3 +643,44 @@ async fn a_witness_folder_of_many_logs_checkpoints_checks_each_log_against_its_o
         "{printed}"
     );
 }
+
+#[tokio::test]
+async fn a_restart_continues_the_tree_from_the_last_checkpoint_without_older_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "node-1");
+    let log = dir.path().join("audit.jsonl");
+    let rotating = |every| {
+        let mut config = signing_config(&log, &key, every);
+        config.audit.max_file_bytes = 1500;
+        config
+    };
+    let run = |config: Config| async {
+        let proxy = TestProxy::start(config).await;
+        for _ in 0..6 {
+            proxy
+                .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
+                .await;
+        }
+        proxy.stop().await;
+    };
+    run(rotating(3)).await;
+    // The oldest file is archived elsewhere (compressed, moved): a restart never reads it.
+    let first = dir.path().join("audit.jsonl.1");
+    let archived = dir.path().join("archived.jsonl.1");
+    std::fs::rename(&first, &archived).unwrap();
+    run(rotating(3)).await;
+    std::fs::rename(&archived, &first).unwrap();
+
+    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
+    let (code, printed) = verify(&log, &[&kept], &public);
+    assert_eq!(
+        code, 0,
+        "the continued tree is the tree of every record: {printed}"
+    );
+    assert!(
+        printed.contains("kept (size ")
+            && printed.contains("matches the log")
+            && printed.contains("2 proxy start(s)"),
+        "{printed}"
+    );
+}

@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
         event: events[usize::from(head[0]) % events.len()],
         detail: present().then(&mut text),
         checkpoint: present().then(&mut text),
+        tree: present().then(|| vec![text(), text()]),
         mode: present().then(&mut text),
         source: present().then(|| sources[usize::from(head[1]) % sources.len()]),
         client: present().then(&mut text),

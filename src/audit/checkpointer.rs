@@ -22,12 +22,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use tracing::{error, info};
 
 use super::checkpoint::Checkpoint;
 use super::files::{chain_of, written_part};
 use super::keys::SigningKey;
-use super::merkle::{Frontier, leaf_hash};
+use super::merkle::{Frontier, Hash, leaf_hash};
 use super::open_error::OpenError;
 use super::record::{Draft, Event, Record, now, unseal};
 use crate::durable;
@@ -167,11 +169,13 @@ impl Checkpointer {
             Reason::Interval => format!("every {} ms", checkpoint.heartbeat_ms),
             Reason::Shutdown => "at shutdown".to_owned(),
         };
+        let peaks = tree.peaks().iter().map(|peak| BASE64.encode(peak).into());
         let record = Record {
             time: time.into(),
             event: Event::Checkpoint,
             detail: Some(detail.into()),
             checkpoint: Some(note.as_str().into()),
+            tree: Some(peaks.collect()),
             ..Record::default()
         }
         .into_draft();
@@ -281,31 +285,43 @@ fn write_sidecar(path: &Path, next: &(Mutex<SidecarState>, Condvar)) {
 }
 
 /// The tree of every record of the log at `path`, which must hold `records` from seq 1.
+///
+/// It continues from the last checkpoint record that carries the tree's right edge, reading
+/// the files from the newest back to the one that holds it; a log with none is read whole.
 fn rebuild(path: &Path, records: u64) -> Result<Frontier, OpenError> {
     let broken = |file: &Path, reason: String| OpenError::Broken {
         path: file.to_owned(),
         reason,
     };
-    let mut tree = Frontier::default();
-    for file in chain_of(path) {
+    // Newest first, up to the file with a checkpoint to continue from.
+    let mut read: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let mut resumed = None;
+    for file in chain_of(path).into_iter().rev() {
         let bytes = match fs::read(&file) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(source) => return Err(OpenError::Io { path: file, source }),
         };
-        for line in written_part(&bytes).split(|&b| b == b'\n') {
-            if line.is_empty() {
-                continue;
-            }
+        let found = last_resumable(written_part(&bytes));
+        read.push((file, bytes));
+        if let Some(found) = found {
+            resumed = Some(found);
+            break;
+        }
+    }
+    let (mut tree, mut from) = resumed.unwrap_or_default();
+    for (file, bytes) in read.iter().rev() {
+        let lines = &written_part(bytes)[std::mem::take(&mut from)..];
+        for line in lines.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
             if tree.size() == 0 {
-                let first = unseal(line).map_err(|e| broken(&file, e.to_string()))?.0;
+                let first = unseal(line).map_err(|e| broken(file, e.to_string()))?.0;
                 if first.seq != 1 {
                     return Err(broken(
-                        &file,
+                        file,
                         format!(
                             "checkpoints cover the log from its first record, and its oldest file \
-                             begins at seq {}: put the rotated files before it back beside it, or \
-                             start a new log",
+                             begins at seq {} with no checkpoint after it to continue from: put the \
+                             rotated files before it back beside it, or start a new log",
                             first.seq
                         ),
                     ));
@@ -324,6 +340,35 @@ fn rebuild(path: &Path, records: u64) -> Result<Frontier, OpenError> {
         ));
     }
     Ok(tree)
+}
+
+/// The last checkpoint record of `written` whose tree's edge hashes to its signed root, as the
+/// tree before it and the offset of its line (the first line still to add). Searched from the
+/// end, so a log read back to its last checkpoint costs what follows that checkpoint.
+fn last_resumable(written: &[u8]) -> Option<(Frontier, usize)> {
+    const MARK: &[u8] = b"\"event\":\"checkpoint\"";
+    let finder = memchr::memmem::FinderRev::new(MARK);
+    let mut before = written.len();
+    while let Some(found) = finder.rfind(&written[..before]) {
+        let start = memchr::memrchr(b'\n', &written[..found]).map_or(0, |newline| newline + 1);
+        let end = memchr::memchr(b'\n', &written[found..]).map_or(written.len(), |n| found + n);
+        if let Some(tree) = resumable(&written[start..end]) {
+            return Some((tree, start));
+        }
+        before = start;
+    }
+    None
+}
+
+/// The tree before a checkpoint record's line, if the line is one and carries its tree's edge.
+fn resumable(line: &[u8]) -> Option<Frontier> {
+    let (record, _) = unseal(line).ok()?;
+    let checkpoint = Checkpoint::read_unverified(record.checkpoint.as_deref()?).ok()?;
+    let peaks = (record.tree?.iter())
+        .map(|peak| Hash::try_from(BASE64.decode(peak.as_bytes()).ok()?).ok())
+        .collect::<Option<Vec<Hash>>>()?;
+    let tree = Frontier::resume(checkpoint.size, peaks)?;
+    (tree.root() == checkpoint.root && record.seq == checkpoint.size + 1).then_some(tree)
 }
 
 /// This machine's name, for the origin: checkpoints collected from many nodes say whose they are.

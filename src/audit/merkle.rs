@@ -62,6 +62,17 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// The tree of `size` leaves whose peaks are `peaks` (largest first), as [`Self::peaks`]
+    /// gave them; `None` unless there is one peak per bit set in `size`.
+    pub fn resume(size: u64, peaks: Vec<Hash>) -> Option<Self> {
+        (peaks.len() == size.count_ones() as usize).then_some(Self { size, peaks })
+    }
+
+    /// The roots of the perfect subtrees the leaves make, largest first: all a restart needs.
+    pub fn peaks(&self) -> &[Hash] {
+        &self.peaks
+    }
+
     /// Leaves so far.
     pub fn size(&self) -> u64 {
         self.size
@@ -389,5 +400,13 @@ mod tests {
             assert_eq!(Some(frontier.root()), leaves.root(size));
         }
         assert_eq!(frontier.size(), 100);
+        let mut resumed = Frontier::resume(100, frontier.peaks().to_vec()).unwrap();
+        resumed.push(leaves.0[0]);
+        frontier.push(leaves.0[0]);
+        assert_eq!(
+            resumed, frontier,
+            "a resumed tree grows as the original does"
+        );
+        assert_eq!(Frontier::resume(101, frontier.peaks().to_vec()), None);
     }
 }

@@ -84,6 +84,11 @@ pub struct Record<'a> {
     /// For checkpoint records: the signed checkpoint, a C2SP signed note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<Cow<'a, str>>,
+    /// For checkpoint records: the right edge of the tree the checkpoint signs (the roots of
+    /// its perfect subtrees, largest first, base64), from which a restart continues the tree
+    /// without reading the records before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<Vec<Cow<'a, str>>>,
     /// `replay`, `record`, `auto` or `passthrough`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Cow<'a, str>>,
@@ -339,6 +344,7 @@ mod tests {
                 event,
                 detail: Some(text.into()),
                 checkpoint: Some(text.into()),
+                tree: Some(vec![text.into(), text.into()]),
                 mode: Some(text.into()),
                 source: Some(source),
                 client: Some(text.into()),
