@@ -684,3 +684,32 @@ async fn a_restart_continues_the_tree_from_the_last_checkpoint_without_older_fil
         "{printed}"
     );
 }
+
+#[tokio::test]
+async fn across_a_key_rotation_verify_takes_every_public_key() {
+    let run = kept_after(2).await;
+    let (new_key, new_public) = keygen(run.dir.path(), "node-1-2027");
+    signed_log(&run.log, &new_key, 1000, 2).await;
+    let kept_new = kept_checkpoint(&run.log, &run.dir.path().join("kept-new"));
+
+    let (code, printed) = verify(&run.log, &[&run.kept, &kept_new], &new_public);
+    assert_eq!(
+        code, 2,
+        "the old key's checkpoints need the old key: {printed}"
+    );
+    let mut args = vec!["audit", "verify", text(&run.log)];
+    for key in [&run.public, &new_public] {
+        args.extend(["--public-key", text(key)]);
+    }
+    for kept in [&run.kept, &kept_new] {
+        args.extend(["--checkpoint", text(kept)]);
+    }
+    let both = ssm_vcr(&args);
+    let printed = String::from_utf8_lossy(&both.stdout);
+    assert!(both.status.success(), "{printed}");
+    assert!(
+        printed.contains("kept (size 3) is consistent with ")
+            && printed.contains("kept-new (size 7)"),
+        "{printed}"
+    );
+}

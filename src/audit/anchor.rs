@@ -133,7 +133,8 @@ pub fn read_trusted(paths: &[PathBuf]) -> Result<Vec<Trusted>, (PathBuf, std::io
 
 /// The walk's state: the tree so far, and what the log's own checkpoints said.
 struct Walk<'k> {
-    key: Option<&'k VerifierKey>,
+    /// The keys signatures are checked with; none, signatures are not checked.
+    keys: &'k [VerifierKey],
     /// The seq of the first record read: the tree's leaf `i` is seq `i + 1` only from seq 1.
     first_seq: Option<u64>,
     leaves: Vec<Hash>,
@@ -173,9 +174,9 @@ impl Walk<'_> {
         self.embedded += 1;
         let seq = record.seq;
         let note = record.checkpoint.as_deref().unwrap_or_default();
-        let opened = match self.key {
-            Some(key) => Checkpoint::open(note, key),
-            None => Checkpoint::read_unverified(note),
+        let opened = match self.keys {
+            [] => Checkpoint::read_unverified(note),
+            keys => Checkpoint::open(note, keys),
         };
         let checkpoint = match opened {
             Ok(checkpoint) => checkpoint,
@@ -233,15 +234,17 @@ fn round_to_seconds(duration: Duration) -> Duration {
     Duration::from_secs(duration.as_secs())
 }
 
-/// Verifies the chain of `files`, the checkpoints it holds and the `trusted` ones, at `now`.
+/// Verifies the chain of `files`, the checkpoints it holds and the `trusted` ones, at `now`;
+/// signatures are checked with `keys` (any of them may have signed a checkpoint), and not at
+/// all without any.
 pub fn verify_anchored<P: AsRef<Path>>(
     files: &[P],
-    key: Option<&VerifierKey>,
+    keys: &[VerifierKey],
     trusted: &[Trusted],
     now: SystemTime,
 ) -> Anchored {
     let mut walk = Walk {
-        key,
+        keys,
         first_seq: None,
         leaves: Vec::new(),
         tree: Frontier::default(),
@@ -268,7 +271,7 @@ pub fn verify_anchored<P: AsRef<Path>>(
         held.push(format!(
             "the log's {} checkpoint(s) match its records{}",
             walk.embedded,
-            if key.is_some() {
+            if !keys.is_empty() {
                 ", and their signatures verify"
             } else {
                 " (signatures not checked: no --public-key)"
@@ -283,10 +286,10 @@ pub fn verify_anchored<P: AsRef<Path>>(
     {
         findings.push(finding);
     }
-    if let Some(key) = key {
+    if !keys.is_empty() {
         check_trusted(
             &leaves,
-            key,
+            keys,
             trusted,
             &walk.origins,
             &mut held,
@@ -322,7 +325,7 @@ fn silent_since(newest: &Checkpoint, now: SystemTime) -> Option<Finding> {
 
 fn check_trusted(
     leaves: &Leaves,
-    key: &VerifierKey,
+    keys: &[VerifierKey],
     trusted: &[Trusted],
     origins: &BTreeSet<String>,
     held: &mut Vec<String>,
@@ -336,7 +339,7 @@ fn check_trusted(
     let mut others = 0;
     for Trusted { file, note } in trusted {
         let shown = file.display();
-        let checkpoint = match Checkpoint::open(note, key) {
+        let checkpoint = match Checkpoint::open(note, keys) {
             Ok(checkpoint) => checkpoint,
             Err(NoteError::OtherKey { .. }) if another_log(note.lines().next().unwrap_or("")) => {
                 others += 1; // another node's log, in a witness's folder
@@ -599,7 +602,7 @@ mod tests {
             .append([&outcome_at(now + HEARTBEAT * 10)])
             .unwrap();
         run.writer.close();
-        let anchored = verify_anchored(&[&run.log], Some(&run.key.verifier()), &[], now);
+        let anchored = verify_anchored(&[&run.log], &[run.key.verifier()], &[], now);
         assert_eq!(
             gaps(&anchored),
             [
@@ -621,14 +624,9 @@ mod tests {
         std::fs::write(&run.log, without_shutdown.join("\n") + "\n").unwrap();
 
         let now = SystemTime::now();
-        let fresh = verify_anchored(&[&run.log], Some(&run.key.verifier()), &[], now);
+        let fresh = verify_anchored(&[&run.log], &[run.key.verifier()], &[], now);
         assert!(fresh.findings.is_empty(), "{:?}", fresh.findings);
-        let later = verify_anchored(
-            &[&run.log],
-            Some(&run.key.verifier()),
-            &[],
-            now + HEARTBEAT * 3,
-        );
+        let later = verify_anchored(&[&run.log], &[run.key.verifier()], &[], now + HEARTBEAT * 3);
         let gap = gaps(&later);
         assert_eq!(gap.len(), 1, "{:?}", later.findings);
         assert!(
@@ -653,7 +651,7 @@ mod tests {
         run.writer.close();
         let anchored = verify_anchored(
             &[&run.log],
-            Some(&run.key.verifier()),
+            &[run.key.verifier()],
             &trusted,
             SystemTime::now(),
         );
@@ -668,7 +666,7 @@ mod tests {
 
         // Two checkpoints of one size that disagree are a fork, whatever the log says.
         let other = SigningKey::parse(&run.key.private_text()).unwrap();
-        let mut forked = Checkpoint::open(&trusted[1].note, &run.key.verifier()).unwrap();
+        let mut forked = Checkpoint::open(&trusted[1].note, &[run.key.verifier()]).unwrap();
         forked.root = [9; 32];
         trusted.push(Trusted {
             file: PathBuf::from("forked"),
@@ -676,7 +674,7 @@ mod tests {
         });
         let anchored = verify_anchored(
             &[&run.log],
-            Some(&run.key.verifier()),
+            &[run.key.verifier()],
             &trusted,
             SystemTime::now(),
         );

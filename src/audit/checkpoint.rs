@@ -49,10 +49,11 @@ pub enum NoteError {
     /// It is not a signed checkpoint at all.
     #[error("it is not a signed checkpoint: {0}")]
     Malformed(String),
-    /// No signature line names the key: a different key signed it (or the wrong key was given).
+    /// No signature line names a key given: a different key signed it (or the wrong key was
+    /// given).
     #[error("it is not signed by the key {key} (it is signed by {signers})")]
     OtherKey {
-        /// The name of the key given.
+        /// The names of the keys given.
         key: String,
         /// The names on its signature lines.
         signers: String,
@@ -82,12 +83,13 @@ impl Checkpoint {
         format!("{text}\n{SIGNATURE_DASH}{line}\n")
     }
 
-    /// Reads a note's checkpoint and checks its signature by `key`.
-    pub fn open(note: &str, key: &VerifierKey) -> Result<Self, NoteError> {
+    /// Reads a note's checkpoint and checks its signature by one of `keys` (several across a
+    /// key rotation: each checkpoint names the one that signed it).
+    pub fn open(note: &str, keys: &[VerifierKey]) -> Result<Self, NoteError> {
         let (text, signatures) = split_note(note)?;
         let mut signers = Vec::new();
         for (name, signature) in signatures {
-            if key.names(name, &signature) {
+            if let Some(key) = keys.iter().find(|key| key.names(name, &signature)) {
                 return if key.verifies(text.as_bytes(), &signature) {
                     Self::parse_text(text)
                 } else {
@@ -96,8 +98,9 @@ impl Checkpoint {
             }
             signers.push(name);
         }
+        let names: Vec<&str> = keys.iter().map(VerifierKey::name).collect();
         Err(NoteError::OtherKey {
-            key: key.name().to_owned(),
+            key: names.join(", "),
             signers: signers.join(", "),
         })
     }
@@ -196,7 +199,7 @@ mod tests {
         let note = checkpoint().sign(&key);
         assert!(note.starts_with("build-7/ssm-vcr/deregistrations.jsonl\n4121\n"));
         assert!(note.contains("\n\n\u{2014} build-7/ssm-vcr/audit "));
-        assert_eq!(Checkpoint::open(&note, &key.verifier()), Ok(checkpoint()));
+        assert_eq!(Checkpoint::open(&note, &[key.verifier()]), Ok(checkpoint()));
         assert_eq!(Checkpoint::read_unverified(&note), Ok(checkpoint()));
     }
 
@@ -206,12 +209,12 @@ mod tests {
         let note = checkpoint().sign(&key);
         let other = SigningKey::generate("build-7/ssm-vcr/audit").unwrap();
         assert!(matches!(
-            Checkpoint::open(&note, &other.verifier()),
+            Checkpoint::open(&note, &[other.verifier()]),
             Err(NoteError::OtherKey { .. })
         ));
         let grown = note.replacen("\n4121\n", "\n4122\n", 1);
         assert_eq!(
-            Checkpoint::open(&grown, &key.verifier()),
+            Checkpoint::open(&grown, &[key.verifier()]),
             Err(NoteError::BadSignature("build-7/ssm-vcr/audit".to_owned()))
         );
     }

@@ -21,7 +21,7 @@ pub(super) fn run(command: AuditCommand) -> Result<(), Failure> {
             files,
             checkpoint,
             public_key,
-        } => verify(&files, &checkpoint, public_key.as_deref()),
+        } => verify(&files, &checkpoint, &public_key),
         AuditCommand::Keygen { out, name } => generate(&out, name),
         AuditCommand::Prove {
             file,
@@ -47,11 +47,11 @@ fn unusable_key(error: KeyError) -> Failure {
 fn verify(
     files: &[PathBuf],
     checkpoints: &[PathBuf],
-    public_key: Option<&Path>,
+    public_keys: &[PathBuf],
 ) -> Result<(), Failure> {
-    let key = public_key
-        .map(VerifierKey::load)
-        .transpose()
+    let keys = (public_keys.iter())
+        .map(|path| VerifierKey::load(path))
+        .collect::<Result<Vec<_>, _>>()
         .map_err(unusable_key)?;
     let trusted = read_trusted(checkpoints).map_err(|(file, e)| {
         Failure::Io(format!("cannot read the checkpoint {}", file.display()), e)
@@ -61,7 +61,7 @@ fn verify(
         report,
         held,
         findings,
-    } = verify_anchored(&files, key.as_ref(), &trusted, SystemTime::now());
+    } = verify_anchored(&files, &keys, &trusted, SystemTime::now());
     if let Some(broken) = report.broken {
         println!("{}", report.summary);
         return Err(Failure::CheckFailed(format!(
@@ -114,7 +114,7 @@ fn inclusion(file: &Path, seq: u64, checkpoint: &Path, public_key: &Path) -> Res
             e,
         )
     })?;
-    let checkpoint = Checkpoint::open(&note, &key)
+    let checkpoint = Checkpoint::open(&note, &[key])
         .map_err(|e| Failure::CheckFailed(format!("{}: {e}", checkpoint.display())))?;
     let files = files_to_read(&[file.to_owned()]);
     let proof = prove(&files, seq, &checkpoint).map_err(Failure::CheckFailed)?;

@@ -402,10 +402,10 @@ pub(crate) enum AuditCommand {
         /// `audit checkpoint` log line), or a folder of them; repeatable.
         #[arg(long, value_name = "FILE|DIR", requires = "public_key")]
         checkpoint: Vec<PathBuf>,
-        /// The verifier key (`audit keygen`'s `FILE.pub`) that checkpoint signatures are
-        /// checked with.
+        /// A verifier key (`audit keygen`'s `FILE.pub`) that checkpoint signatures are checked
+        /// with; repeatable, across a key rotation (each checkpoint names its key).
         #[arg(long, value_name = "FILE")]
-        public_key: Option<PathBuf>,
+        public_key: Vec<PathBuf>,
     },
     /// Write a new Ed25519 key that signs checkpoints (`[audit] signing_key`), readable by its
     /// owner only, and its verifier key beside it as `FILE.pub`.
