@@ -407,6 +407,10 @@ mod tests {
             resumed, frontier,
             "a resumed tree grows as the original does"
         );
-        assert_eq!(Frontier::resume(101, frontier.peaks().to_vec()), None);
+        assert_eq!(
+            Frontier::resume(100, frontier.peaks().to_vec()),
+            None,
+            "101 leaves make four peaks, 100 three"
+        );
     }
 }
