@@ -713,3 +713,50 @@ async fn across_a_key_rotation_verify_takes_every_public_key() {
         "{printed}"
     );
 }
+
+#[tokio::test]
+async fn files_that_begin_after_seq_1_verify_their_chain_and_say_what_checkpoints_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "node-1");
+    let log = dir.path().join("audit.jsonl");
+    let mut config = signing_config(&log, &key, 3);
+    config.audit.max_file_bytes = 1500;
+    let proxy = TestProxy::start(config).await;
+    for _ in 0..6 {
+        proxy
+            .ssm("/", DEREGISTER, &deregister_body(WINDOW, TASK_1))
+            .await;
+    }
+    proxy.stop().await;
+    let kept = kept_checkpoint(&log, &dir.path().join("kept"));
+    let last_rotated = ssm_vcr::audit_log_files(&log);
+    let tail = &last_rotated[last_rotated.len() - 2..];
+    let (tail_old, tail_live) = (text(&tail[0]), text(&tail[1]));
+
+    let chain_only = ssm_vcr(&[
+        "audit",
+        "verify",
+        tail_old,
+        tail_live,
+        "--public-key",
+        text(&public),
+    ]);
+    let printed = String::from_utf8_lossy(&chain_only.stdout);
+    assert!(chain_only.status.success(), "{printed}");
+    assert!(
+        printed.contains("note: the log's ")
+            && printed.contains("checkpoint(s) were not checked against its records: checkpoints cover the log from seq 1"),
+        "{printed}"
+    );
+    let with_kept = ssm_vcr(&[
+        "audit",
+        "verify",
+        tail_old,
+        tail_live,
+        "--public-key",
+        text(&public),
+        "--checkpoint",
+        text(&kept),
+    ]);
+    assert_eq!(with_kept.status.code(), Some(2), "{with_kept:?}");
+}

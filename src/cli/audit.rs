@@ -60,6 +60,7 @@ fn verify(
     let Anchored {
         report,
         held,
+        unchecked,
         findings,
     } = verify_anchored(&files, &keys, &trusted, SystemTime::now());
     if let Some(broken) = report.broken {
@@ -73,6 +74,9 @@ fn verify(
     }
     for line in &held {
         println!("ok: {line}");
+    }
+    for line in &unchecked {
+        println!("note: {line}");
     }
     for finding in &findings {
         println!("{finding}");
