@@ -71,6 +71,15 @@ fn verify(log: &Path, checkpoints: &[&Path], public: &Path) -> (i32, String) {
     (output.status.code().expect("an exit code"), printed)
 }
 
+/// Runs `audit verify` with checkpoints and asserts its exit code and what it printed.
+fn expect_verify(log: &Path, checkpoints: &[&Path], public: &Path, code: i32, printed: &[&str]) {
+    let (exited, output) = verify(log, checkpoints, public);
+    assert_eq!(exited, code, "{output}");
+    for line in printed {
+        assert!(output.contains(line), "no {line:?} in:\n{output}");
+    }
+}
+
 /// A copy of the sidecar checkpoint, kept away from the log as an operator would.
 fn kept_checkpoint(log: &Path, away: &Path) -> PathBuf {
     let mut sidecar = log.as_os_str().to_owned();
@@ -152,15 +161,16 @@ async fn a_signing_proxy_checkpoints_its_log_in_the_log_the_sidecar_and_verify_h
 
     let kept = kept_checkpoint(&log, &dir.path().join("kept.checkpoint"));
     assert_eq!(std::fs::read_to_string(&kept).unwrap(), last);
-    let (code, printed) = verify(&log, &[&kept], &public);
-    assert_eq!(code, 0, "{printed}");
-    assert!(
-        printed.contains(
-            "ok: the log's 3 checkpoint(s) match its records, and their signatures verify"
-        ),
-        "{printed}"
+    expect_verify(
+        &log,
+        &[&kept],
+        &public,
+        0,
+        &[
+            "ok: the log's 3 checkpoint(s) match its records, and their signatures verify",
+            "(size 8, issued 20",
+        ],
     );
-    assert!(printed.contains("(size 8, issued 20"), "{printed}");
 }
 
 #[tokio::test]
@@ -175,13 +185,16 @@ async fn removing_the_last_three_records_is_named_a_truncation() {
     let chain_only = ssm_vcr(&["audit", "verify", text(&run.log)]);
     assert!(chain_only.status.success(), "{chain_only:?}");
 
-    let (code, printed) = verify(&run.log, &[&run.kept], &run.public);
-    assert_eq!(code, 3, "{printed}");
-    assert!(
-        printed.contains("truncated: the log holds 5 records, and ")
-            && printed.contains("kept (issued 20")
-            && printed.contains("covers 7: the last 2 records were cut off"),
-        "{printed}"
+    expect_verify(
+        &run.log,
+        &[&run.kept],
+        &run.public,
+        3,
+        &[
+            "truncated: the log holds 5 records, and ",
+            "kept (issued 20",
+            "covers 7: the last 2 records were cut off",
+        ],
     );
 }
 
@@ -195,13 +208,16 @@ async fn a_fresh_longer_chain_signed_with_the_same_key_is_named_a_replacement() 
     signed_log(&forged, &run.key, 1000, 9).await;
     std::fs::rename(&forged, &run.log).unwrap();
 
-    let (code, printed) = verify(&run.log, &[&run.kept], &run.public);
-    assert_eq!(code, 4, "{printed}");
-    assert!(
-        printed.contains("replaced or forked: ")
-            && printed.contains("signs root ")
-            && printed.contains("for the first 3 records, and the log's is "),
-        "{printed}"
+    expect_verify(
+        &run.log,
+        &[&run.kept],
+        &run.public,
+        4,
+        &[
+            "replaced or forked: ",
+            "signs root ",
+            "for the first 3 records, and the log's is ",
+        ],
     );
 }
 
@@ -210,12 +226,12 @@ async fn a_wrong_public_key_is_refused() {
     let run = kept_after(1).await;
     let (_, other) = keygen(run.dir.path(), "node-2");
 
-    let (code, printed) = verify(&run.log, &[&run.kept], &other);
-    assert_eq!(code, 2, "{printed}");
-    assert!(
-        printed
-            .contains("refused: the log's checkpoints are signed by node-1, not by the key node-2"),
-        "{printed}"
+    expect_verify(
+        &run.log,
+        &[&run.kept],
+        &other,
+        2,
+        &["refused: the log's checkpoints are signed by node-1, not by the key node-2"],
     );
 }
 
@@ -225,11 +241,12 @@ async fn an_altered_checkpoint_is_named_forged() {
     let note = std::fs::read_to_string(&run.kept).unwrap();
     std::fs::write(&run.kept, note.replacen("\n4\n", "\n5\n", 1)).unwrap();
 
-    let (code, printed) = verify(&run.log, &[&run.kept], &run.public);
-    assert_eq!(code, 6, "{printed}");
-    assert!(
-        printed.contains("forged: ") && printed.contains("its signature by node-1 does not verify"),
-        "{printed}"
+    expect_verify(
+        &run.log,
+        &[&run.kept],
+        &run.public,
+        6,
+        &["forged: ", "its signature by node-1 does not verify"],
     );
 }
 
@@ -634,13 +651,16 @@ async fn a_witness_folder_of_many_logs_checkpoints_checks_each_log_against_its_o
     signed_log(&log_b, &key_b, 1000, 3).await;
     kept_checkpoint(&log_b, &witness.join("b-1"));
 
-    let (code, printed) = verify(&log_a, &[&witness], &public_a);
-    assert_eq!(code, 0, "{printed}");
-    assert!(
-        printed.contains("a-1 (size 3) is consistent with ")
-            && printed.contains("a-2 (size 6)")
-            && printed.contains("ok: 1 checkpoint(s) of other logs left aside (another origin)"),
-        "{printed}"
+    expect_verify(
+        &log_a,
+        &[&witness],
+        &public_a,
+        0,
+        &[
+            "a-1 (size 3) is consistent with ",
+            "a-2 (size 6)",
+            "ok: 1 checkpoint(s) of other logs left aside (another origin)",
+        ],
     );
 }
 
