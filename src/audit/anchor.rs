@@ -342,6 +342,9 @@ fn silent_since(newest: &Checkpoint, now: SystemTime) -> Option<Finding> {
     })
 }
 
+/// Kept checkpoints at most named one by one; more are summed up in one line.
+const NAMED_ONE_BY_ONE: usize = 5;
+
 fn check_trusted(
     leaves: &Leaves,
     keys: &[VerifierKey],
@@ -353,8 +356,7 @@ fn check_trusted(
     // A witness's folder holds other logs' checkpoints too: told apart by their origin, once
     // the log's own checkpoints name its own.
     let another_log = |origin: &str| !origins.is_empty() && !origins.contains(origin);
-    let size = leaves.0.len() as u64;
-    let mut checked: BTreeMap<u64, (Hash, &Path)> = BTreeMap::new();
+    let mut by_size: BTreeMap<u64, (Checkpoint, &Path)> = BTreeMap::new();
     let mut others = 0;
     for Trusted { file, note } in trusted {
         let shown = file.display();
@@ -378,21 +380,25 @@ fn check_trusted(
         };
         if another_log(&checkpoint.origin) {
             others += 1;
-            continue;
-        }
-        if let Some((root, first)) = checked.get(&checkpoint.size) {
-            if *root != checkpoint.root {
+        } else if let Some((first, first_file)) = by_size.get(&checkpoint.size) {
+            if first.root != checkpoint.root {
                 findings.push(Finding::Replaced(format!(
                     "{shown} and {} both sign a tree of {} records, with different roots: the log \
                      was forked",
-                    first.display(),
+                    first_file.display(),
                     checkpoint.size
                 )));
             }
-            continue;
+        } else {
+            by_size.insert(checkpoint.size, (checkpoint, file));
         }
-        checked.insert(checkpoint.size, (checkpoint.root, file));
-        match leaves.root(checkpoint.size) {
+    }
+    let size = leaves.0.len() as u64;
+    let roots = leaves.roots_at(by_size.keys().copied());
+    let mut matched = Vec::new();
+    for (checkpoint, file) in by_size.values() {
+        let shown = file.display();
+        match roots.get(&checkpoint.size) {
             None => findings.push(Finding::Truncated(format!(
                 "the log holds {size} records, and {shown} (issued {}) covers {}: the last {} \
                  records were cut off",
@@ -400,7 +406,7 @@ fn check_trusted(
                 checkpoint.size,
                 checkpoint.size - size
             ))),
-            Some(root) if root != checkpoint.root => findings.push(Finding::Replaced(format!(
+            Some(root) if *root != checkpoint.root => findings.push(Finding::Replaced(format!(
                 "{shown} (issued {}) signs root {} for the first {} records, and the log's is {}: \
                  the log was replaced, or records within it rewritten with a new chain",
                 checkpoint.time,
@@ -408,53 +414,74 @@ fn check_trusted(
                 checkpoint.size,
                 BASE64.encode(root)
             ))),
-            Some(_) => held.push(format!(
-                "{shown} (size {}, issued {}) matches the log",
-                checkpoint.size, checkpoint.time
-            )),
+            Some(_) => matched.push((checkpoint, *file)),
         }
+    }
+    match matched.as_slice() {
+        few if few.len() <= NAMED_ONE_BY_ONE => held.extend(few.iter().map(|(checkpoint, file)| {
+            format!(
+                "{} (size {}, issued {}) matches the log",
+                file.display(),
+                checkpoint.size,
+                checkpoint.time
+            )
+        })),
+        [(first, first_file), .., (last, last_file)] => held.push(format!(
+            "{} kept checkpoints match the log, from {} (size {}, issued {}) to {} (size {}, issued {})",
+            matched.len(),
+            first_file.display(),
+            first.size,
+            first.time,
+            last_file.display(),
+            last.size,
+            last.time
+        )),
+        _ => {}
     }
     if others > 0 {
         held.push(format!(
             "{others} checkpoint(s) of other logs left aside (another origin)"
         ));
     }
-    consistent_pairs(leaves, &checked, held, findings);
+    if let [(oldest, oldest_file), .., (newest, newest_file)] = matched.as_slice() {
+        consistent(
+            leaves,
+            (oldest, oldest_file),
+            (newest, newest_file),
+            held,
+            findings,
+        );
+    }
 }
 
-/// Each trusted checkpoint the log reaches is shown a prefix of the next, by a consistency
-/// proof made from the log and checked against the two signed roots alone.
-fn consistent_pairs(
+/// The oldest kept checkpoint the log matches is shown a prefix of the newest by a
+/// consistency proof made from the log and checked against the two signed roots alone: what a
+/// witness holding only those two would check. (Every one between matches the same log.)
+fn consistent(
     leaves: &Leaves,
-    checked: &BTreeMap<u64, (Hash, &Path)>,
+    (old, old_file): (&Checkpoint, &Path),
+    (new, new_file): (&Checkpoint, &Path),
     held: &mut Vec<String>,
     findings: &mut Vec<Finding>,
 ) {
-    let sizes: Vec<(u64, Hash, &Path)> = (checked.iter())
-        .map(|(&size, &(root, file))| (size, root, file))
-        .collect();
-    for pair in sizes.windows(2) {
-        let [(old, old_root, old_file), (new, new_root, new_file)] = *pair else {
-            continue;
-        };
-        let (old_root, new_root) = (&old_root, &new_root);
-        let Some(path) = leaves.consistency_path(old, new) else {
-            continue; // the log does not reach `new`: already reported truncated
-        };
-        if verify_consistency(old, new, old_root, new_root, &path) {
-            held.push(format!(
-                "{} (size {old}) is consistent with {} (size {new})",
-                old_file.display(),
-                new_file.display()
-            ));
-        } else if leaves.root(old) == Some(*old_root) && leaves.root(new) == Some(*new_root) {
-            // Unreachable when both roots match the log; kept so a proof bug cannot pass silently.
-            findings.push(Finding::Replaced(format!(
-                "no consistency proof from {} to {} verifies",
-                old_file.display(),
-                new_file.display()
-            )));
-        }
+    let Some(path) = leaves.consistency_path(old.size, new.size) else {
+        return; // both matched the log, so it reaches both
+    };
+    if verify_consistency(old.size, new.size, &old.root, &new.root, &path) {
+        held.push(format!(
+            "{} (size {}) is consistent with {} (size {})",
+            old_file.display(),
+            old.size,
+            new_file.display(),
+            new.size
+        ));
+    } else {
+        // Unreachable when both roots match the log; kept so that a proof bug cannot pass.
+        findings.push(Finding::Replaced(format!(
+            "no consistency proof from {} to {} verifies",
+            old_file.display(),
+            new_file.display()
+        )));
     }
 }
 
@@ -659,7 +686,7 @@ mod tests {
     fn trusted_checkpoints_are_shown_consistent_with_one_another() {
         let mut run = signing();
         let mut trusted = Vec::new();
-        for n in 0..3 {
+        for n in 0..7 {
             run.writer.append([&outcome_at(SystemTime::now())]).unwrap();
             run.writer.heartbeat().unwrap();
             trusted.push(Trusted {
@@ -675,12 +702,15 @@ mod tests {
             SystemTime::now(),
         );
         assert!(anchored.findings.is_empty(), "{:?}", anchored.findings);
+        let held = &anchored.held;
         assert!(
-            anchored
-                .held
-                .contains(&"kept-0 (size 2) is consistent with kept-1 (size 4)".to_owned()),
-            "{:?}",
-            anchored.held
+            held[1].starts_with("7 kept checkpoints match the log, from kept-0 (size 2, issued ")
+                && held[1].contains(" to kept-6 (size 14, issued "),
+            "more than five are summed up: {held:?}"
+        );
+        assert_eq!(
+            held[2], "kept-0 (size 2) is consistent with kept-6 (size 14)",
+            "{held:?}"
         );
 
         // Two checkpoints of one size that disagree are a fork, whatever the log says.

@@ -11,6 +11,8 @@
 //! [`verify_consistency`] check proofs as RFC 9162 §2.1.3.2 and §2.1.4.2 say. This module
 //! neither reads files nor signs anything.
 
+use std::collections::BTreeMap;
+
 use sha2::{Digest, Sha256};
 
 /// A SHA-256 hash: a leaf, a node or a root.
@@ -97,6 +99,28 @@ impl Leaves {
     pub fn root(&self, size: u64) -> Option<Hash> {
         let leaves = self.0.get(..usize::try_from(size).ok()?)?;
         Some(subtree_root(leaves))
+    }
+
+    /// The roots of the trees of each of `sizes` leaves the log reaches, in one pass over the
+    /// leaves: what checking many checkpoints against one log costs.
+    pub fn roots_at(&self, sizes: impl IntoIterator<Item = u64>) -> BTreeMap<u64, Hash> {
+        let mut wanted: Vec<u64> = sizes.into_iter().collect();
+        wanted.sort_unstable();
+        let mut roots = BTreeMap::new();
+        let mut tree = Frontier::default();
+        for size in wanted {
+            let Some(more) = usize::try_from(size)
+                .ok()
+                .and_then(|end| self.0.get(usize::try_from(tree.size()).ok()?..end))
+            else {
+                break; // beyond the log, as every larger size is
+            };
+            for leaf in more {
+                tree.push(*leaf);
+            }
+            roots.insert(size, tree.root());
+        }
+        roots
     }
 
     /// The inclusion proof of leaf `index` in the tree of `size` leaves (RFC 6962 `PATH`),
@@ -400,6 +424,13 @@ mod tests {
             assert_eq!(Some(frontier.root()), leaves.root(size));
         }
         assert_eq!(frontier.size(), 100);
+        let roots = leaves.roots_at([7, 100, 3, 101]);
+        assert_eq!(roots.keys().copied().collect::<Vec<_>>(), [3, 7, 100]);
+        assert!(
+            roots
+                .iter()
+                .all(|(&size, root)| leaves.root(size) == Some(*root))
+        );
         let mut resumed = Frontier::resume(100, frontier.peaks().to_vec()).unwrap();
         resumed.push(leaves.0[0]);
         frontier.push(leaves.0[0]);
