@@ -392,6 +392,19 @@ mod tests {
     }
 
     #[test]
+    fn a_signing_keys_debug_names_it_and_hides_its_secret() {
+        let key = SigningKey::generate("node-7/ssm-vcr/audit").unwrap();
+        let shown = format!("{key:?}");
+        let secret = key.private_text();
+        let seed = secret.rsplit('+').next().unwrap();
+        assert!(
+            shown.contains("node-7/ssm-vcr/audit") && !shown.contains(seed),
+            "{shown}"
+        );
+        assert!(!shown.contains(&format!("{:?}", key.seed)), "{shown}");
+    }
+
+    #[test]
     fn a_key_id_that_does_not_match_the_key_is_refused() {
         let verifier = SigningKey::generate("a").unwrap().verifier().to_string();
         let tampered = verifier.replacen("a+", "b+", 1);
