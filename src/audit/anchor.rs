@@ -29,6 +29,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 
 use super::checkpoint::{Checkpoint, NoteError};
+use super::checkpointer::SHUTDOWN;
 use super::keys::VerifierKey;
 use super::merkle::{Frontier, Hash, Leaves, leaf_hash, verify_consistency, verify_inclusion};
 use super::record::{Event, Record};
@@ -209,7 +210,7 @@ impl Walk<'_> {
         self.origins.insert(checkpoint.origin.clone());
         self.heartbeat = Some(Duration::from_millis(checkpoint.heartbeat_ms));
         self.alive_at = time;
-        let shutdown = record.detail.as_deref() == Some("at shutdown");
+        let shutdown = record.detail.as_deref() == Some(SHUTDOWN);
         self.newest = Some((checkpoint, shutdown));
     }
 

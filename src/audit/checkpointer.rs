@@ -71,6 +71,10 @@ impl LatestCheckpoint {
     }
 }
 
+/// The `detail` of the checkpoint a proxy issues as it stops: what tells a verifier that a
+/// silence after it is a stopped proxy, not a silenced one.
+pub const SHUTDOWN: &str = "at shutdown";
+
 /// Why a checkpoint is issued, as its record's `detail` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Reason {
@@ -167,7 +171,7 @@ impl Checkpointer {
         let detail = match reason {
             Reason::Count => format!("every {} records", self.policy.every),
             Reason::Interval => format!("every {} ms", checkpoint.heartbeat_ms),
-            Reason::Shutdown => "at shutdown".to_owned(),
+            Reason::Shutdown => SHUTDOWN.to_owned(),
         };
         let peaks = tree.peaks().iter().map(|peak| BASE64.encode(peak).into());
         let record = Record {

@@ -1,5 +1,6 @@
-//! `ssm-vcr audit …`: verify, prove, keygen, show and follow, as functions returning a
-//! [`Failure`]. They read the log and its checkpoints; none writes to a log.
+//! `ssm-vcr audit …`: verify, keygen, prove, reconcile, show and follow, as functions
+//! returning a [`Failure`]. They read the log, its checkpoints and CloudTrail's files; none
+//! writes to a log.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
