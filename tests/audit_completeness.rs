@@ -780,3 +780,49 @@ async fn files_that_begin_after_seq_1_verify_their_chain_and_say_what_checkpoint
     ]);
     assert_eq!(with_kept.status.code(), Some(2), "{with_kept:?}");
 }
+
+#[test]
+fn a_heartbeat_the_disk_refuses_is_tried_again_an_interval_later_not_at_once() {
+    use std::io::{BufRead as _, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(dir.path(), "node-1");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[cassettes]\ndefault = \"none\"\n[audit]\ncheckpoint_interval_ms = 100\n",
+    )
+    .unwrap();
+    let log = dir.path().join("audit.jsonl");
+    // Files the proxy writes may not grow past 1 KiB: the start record fits, heartbeats soon not.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 2; exec '{}' serve --listen 127.0.0.1:0 --config '{}' \
+         --audit-log '{}' --audit-signing-key '{}'",
+        env!("CARGO_BIN_EXE_ssm-vcr"),
+        text(&config),
+        text(&log),
+        text(&key)
+    );
+    let mut serve = Command::new("bash");
+    serve
+        .args(["-c", &script])
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped());
+    let (mut child, _) = start(&mut serve);
+    let failures = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .filter(|line| line.contains("audit heartbeat checkpoint failed"));
+    let mut at = Vec::new();
+    for _ in failures.take(4) {
+        at.push(Instant::now());
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Each retry waits for the interval: three of them cannot come sooner than 300 ms.
+    let retried = at[3] - at[0];
+    assert!(
+        retried >= Duration::from_millis(290),
+        "three retries in {retried:?}: the writer is not waiting between them"
+    );
+}
