@@ -132,6 +132,7 @@ impl Hall {
                             .map_err(|e| StartError::Audit(e.into()))?,
                         every: checkpoints.every,
                         interval: checkpoints.interval,
+                        origin: checkpoints.origin,
                     }),
                     None => None,
                 };

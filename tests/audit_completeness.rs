@@ -174,6 +174,21 @@ async fn a_signing_proxy_checkpoints_its_log_in_the_log_the_sidecar_and_verify_h
 }
 
 #[tokio::test]
+async fn a_configured_origin_names_the_node_where_host_names_are_not_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(dir.path(), "node-1");
+    let log = dir.path().join("audit.jsonl");
+    let mut config = signing_config(&log, &key, 1000);
+    config.audit.checkpoint_origin = Some("payments-prod/ssm-vcr/deregistrations".to_owned());
+    TestProxy::start(config).await.stop().await;
+    let note = std::fs::read_to_string(dir.path().join("audit.jsonl.checkpoint")).unwrap();
+    assert!(
+        note.starts_with("payments-prod/ssm-vcr/deregistrations\n1\n"),
+        "{note}"
+    );
+}
+
+#[tokio::test]
 async fn removing_the_last_three_records_is_named_a_truncation() {
     let run = kept_after(6).await;
 

@@ -610,6 +610,7 @@ mod tests {
             key: SigningKey::parse(&key.private_text()).unwrap(),
             every: 1000,
             interval: HEARTBEAT,
+            origin: None,
         };
         let writer = Writer::open(&log, layout, "replay", Some((policy, latest.clone()))).unwrap();
         Signing {

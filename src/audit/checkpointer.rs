@@ -43,6 +43,8 @@ pub struct CheckpointPolicy {
     pub every: u64,
     /// Time between two checkpoints at most, idle or not.
     pub interval: Duration,
+    /// The origin line; `None`: `<host name>/ssm-vcr/<log file name>`.
+    pub origin: Option<String>,
 }
 
 /// The latest checkpoint issued, shared with whoever serves it.
@@ -120,9 +122,11 @@ impl Checkpointer {
         records: u64,
     ) -> Result<Self, OpenError> {
         let tree = rebuild(path, records)?;
+        let origin = (policy.origin.clone())
+            .unwrap_or_else(|| format!("{}/ssm-vcr/{}", hostname(), file_name(path)));
         Ok(Self {
             policy,
-            origin: format!("{}/ssm-vcr/{}", hostname(), file_name(path)),
+            origin,
             tree,
             since: 0,
             last: Instant::now(),

@@ -183,6 +183,10 @@ pub struct AuditSettings {
     /// Time between two checkpoints at most, in ms, idle or not: the heartbeat that attests a
     /// silent proxy was running.
     pub checkpoint_interval_ms: u64,
+    /// The first line of every checkpoint, naming the node and the log; default
+    /// `<host name>/ssm-vcr/<log file name>`. Set it where host names are not stable (a
+    /// container's), so that a witness tells the logs of a fleet apart.
+    pub checkpoint_origin: Option<String>,
 }
 
 /// `[forward_proxy]`: how `CONNECT`s to SSM hosts are intercepted, and which others tunnelled.
@@ -338,6 +342,7 @@ impl Default for AuditSettings {
             signing_key: None,
             checkpoint_every: 1_000,
             checkpoint_interval_ms: 60_000,
+            checkpoint_origin: None,
         }
     }
 }
@@ -465,6 +470,16 @@ mod tests {
             assert_eq!(
                 parse("[limits]\nmax_connections = 0\n").unwrap_err(),
                 "limits.max_connections: must be at least 1"
+            );
+            assert!(
+                parse("[audit]\ncheckpoint_origin = \"a\\nb\"\n")
+                    .unwrap_err()
+                    .starts_with("audit.checkpoint_origin: must be one non-empty line without '+'")
+            );
+            assert_eq!(
+                parse("[audit]\ncheckpoint_interval_ms = 10\n").unwrap_err(),
+                "audit.checkpoint_interval_ms: must be at least 100: every checkpoint is a signed, \
+                 fsynced record"
             );
             assert_eq!(
                 parse("[audit]\nbatch_wait_us = 5000000\n").unwrap_err(),

@@ -133,6 +133,8 @@ pub(crate) struct Checkpoints {
     pub(crate) every: u64,
     /// Time between two checkpoints at most.
     pub(crate) interval: Duration,
+    /// The checkpoints' origin line, if not the default.
+    pub(crate) origin: Option<String>,
 }
 
 /// `[forward_proxy]`, validated.
@@ -272,10 +274,20 @@ impl AuditSettings {
                 "must be at least 100: every checkpoint is a signed, fsynced record",
             ));
         }
+        let origin = self.checkpoint_origin.as_deref();
+        if origin
+            .is_some_and(|o| o.is_empty() || o.chars().any(char::is_control) || o.contains('+'))
+        {
+            return Err(invalid(
+                "audit.checkpoint_origin",
+                "must be one non-empty line without '+', e.g. \"build-7.example.com/ssm-vcr/deregistrations\"",
+            ));
+        }
         let checkpoints = self.signing_key.as_ref().map(|key_file| Checkpoints {
             key_file: key_file.clone(),
             every,
             interval: Duration::from_millis(self.checkpoint_interval_ms),
+            origin: self.checkpoint_origin.clone(),
         });
         Ok(self.enabled.then(|| Auditing {
             file: self.file.clone(),
