@@ -88,6 +88,14 @@ fn kept_checkpoint(log: &Path, away: &Path) -> PathBuf {
     away.to_owned()
 }
 
+/// A folder holding `node-1`'s signing key and its `.pub`, and where its audit log goes.
+fn node() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "node-1");
+    let log = dir.path().join("audit.jsonl");
+    (dir, key, public, log)
+}
+
 /// A log of `calls` deregistrations signed by `node-1`, and a copy of its last checkpoint kept
 /// away from it, as an operator would keep one.
 struct Kept {
@@ -99,9 +107,7 @@ struct Kept {
 }
 
 async fn kept_after(calls: usize) -> Kept {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "node-1");
-    let log = dir.path().join("audit.jsonl");
+    let (dir, key, public, log) = node();
     signed_log(&log, &key, 1000, calls).await;
     let kept = kept_checkpoint(&log, &dir.path().join("kept"));
     Kept {
@@ -175,9 +181,7 @@ async fn a_signing_proxy_checkpoints_its_log_in_the_log_the_sidecar_and_verify_h
 
 #[tokio::test]
 async fn a_configured_origin_names_the_node_where_host_names_are_not_stable() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, _) = keygen(dir.path(), "node-1");
-    let log = dir.path().join("audit.jsonl");
+    let (dir, key, _, log) = node();
     let mut config = signing_config(&log, &key, 1000);
     config.audit.checkpoint_origin = Some("payments-prod/ssm-vcr/deregistrations".to_owned());
     TestProxy::start(config).await.stop().await;
@@ -295,9 +299,7 @@ fn ssm_vcr_error_chain(error: &dyn std::error::Error) -> String {
 
 #[tokio::test]
 async fn an_idle_proxy_serves_a_new_signed_checkpoint_within_two_and_a_half_seconds() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "node-1");
-    let log = dir.path().join("audit.jsonl");
+    let (dir, key, public, log) = node();
     let mut config = signing_config(&log, &key, 1000);
     config.audit.checkpoint_interval_ms = 1000;
     let proxy = TestProxy::start(config).await;
@@ -358,17 +360,20 @@ async fn a_signing_proxy_without_checkpoints_says_how_to_turn_them_on() {
 #[tokio::test]
 async fn prove_prints_an_inclusion_proof_that_checks_against_the_checkpoint() {
     let run = kept_after(6).await;
-    let output = ssm_vcr(&[
-        "audit",
-        "prove",
-        text(&run.log),
-        "--seq",
-        "4",
-        "--checkpoint",
-        text(&run.kept),
-        "--public-key",
-        text(&run.public),
-    ]);
+    let prove = |seq: &str| {
+        ssm_vcr(&[
+            "audit",
+            "prove",
+            text(&run.log),
+            "--seq",
+            seq,
+            "--checkpoint",
+            text(&run.kept),
+            "--public-key",
+            text(&run.public),
+        ])
+    };
+    let output = prove("4");
     assert!(output.status.success(), "{output:?}");
     let proof: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(proof["leaf_index"], 3);
@@ -379,17 +384,7 @@ async fn prove_prints_an_inclusion_proof_that_checks_against_the_checkpoint() {
     assert_eq!(proof["record"], line.lines().nth(3).unwrap());
     assert!(record.contains("\"seq\":4"));
 
-    let beyond = ssm_vcr(&[
-        "audit",
-        "prove",
-        text(&run.log),
-        "--seq",
-        "8",
-        "--checkpoint",
-        text(&run.kept),
-        "--public-key",
-        text(&run.public),
-    ]);
+    let beyond = prove("8");
     assert_eq!(beyond.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&beyond.stderr)
@@ -681,9 +676,7 @@ async fn a_witness_folder_of_many_logs_checkpoints_checks_each_log_against_its_o
 
 #[tokio::test]
 async fn a_restart_continues_the_tree_from_the_last_checkpoint_without_older_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "node-1");
-    let log = dir.path().join("audit.jsonl");
+    let (dir, key, public, log) = node();
     let rotating = |every| {
         let mut config = signing_config(&log, &key, every);
         config.audit.max_file_bytes = 1500;
@@ -751,9 +744,7 @@ async fn across_a_key_rotation_verify_takes_every_public_key() {
 
 #[tokio::test]
 async fn files_that_begin_after_seq_1_verify_their_chain_and_say_what_checkpoints_need() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "node-1");
-    let log = dir.path().join("audit.jsonl");
+    let (dir, key, public, log) = node();
     let mut config = signing_config(&log, &key, 3);
     config.audit.max_file_bytes = 1500;
     let proxy = TestProxy::start(config).await;

@@ -27,14 +27,7 @@ fuzz_target!(|data: &[u8]| {
         flags & (1 << bit) != 0
     };
     let mut text = || texts.next().unwrap_or(Cow::Borrowed(""));
-    let events = [
-        Event::Start,
-        Event::Rotate,
-        Event::Attempt,
-        Event::Outcome,
-        Event::Checkpoint,
-    ];
-    let sources = [Source::Proxy, Source::Cassette, Source::Upstream];
+    let (events, sources) = (Event::ALL, Source::ALL);
     let identities = [Identity::Authenticated, Identity::Claimed];
     let record = Record {
         seq: number,

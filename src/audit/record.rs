@@ -41,6 +41,17 @@ pub enum Event {
     Checkpoint,
 }
 
+impl Event {
+    /// Every event, for whoever must cover them all (the tests, the fuzz target).
+    pub const ALL: [Self; 5] = [
+        Self::Start,
+        Self::Rotate,
+        Self::Attempt,
+        Self::Outcome,
+        Self::Checkpoint,
+    ];
+}
+
 /// Who produced the answer to a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -208,6 +219,9 @@ impl Record<'_> {
 }
 
 impl Source {
+    /// Every source, for whoever must cover them all (the tests, the fuzz target).
+    pub const ALL: [Self; 3] = [Self::Proxy, Self::Cassette, Self::Upstream];
+
     /// The name a record gives it (its serde name).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -374,14 +388,7 @@ mod tests {
                 "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f} controls",
                 "\u{7f} del, é, \u{2028}, 🦀",
             ];
-            let events = [
-                Event::Start,
-                Event::Rotate,
-                Event::Attempt,
-                Event::Outcome,
-                Event::Checkpoint,
-            ];
-            let sources = [Source::Proxy, Source::Cassette, Source::Upstream];
+            let (events, sources) = (Event::ALL, Source::ALL);
             for (i, text) in texts.into_iter().enumerate() {
                 for (event, source) in events.into_iter().zip(sources.into_iter().cycle()) {
                     for number in [0, 7, u64::from(u16::MAX), u64::MAX] {
